@@ -1,0 +1,34 @@
+"""Shared helpers of the course *Deep learning for tomographic image reconstruction*.
+
+Every notebook starts with ``import course_utils as cu``.  The package is small on
+purpose; each module is one idea and can be read on its own:
+
+==================  ==========================================================
+``config``          ``QUICK`` mode, ``device()``, ``seed_everything()``
+``arrays``          tensors in, tensors out; NumPy in, NumPy out
+``linear_operator`` ``A(x)``, ``A.T(y)``, ``A.norm()``, adjointness test, matrix
+``geometry``        ``ParallelBeam`` and ``FanBeam``: what the scanner looks like
+``radon``           ``RadonTransform``: the differentiable projector
+``fbp``             filtered backprojection and its filters
+``algorithms``      Landweber, SIRT, CGLS, MLEM, TV by Chambolle-Pock
+``phantoms``        Shepp-Logan, random ellipses, a real CT slice
+``noise``           Gaussian and low-dose Poisson noise
+``metrics``         PSNR and SSIM
+``plotting``        images, sinograms and curves with one consistent look
+``checks``          automatic feedback on the exercises
+==================  ==========================================================
+"""
+
+from . import checks
+from .algorithms import *  # noqa: F401,F403
+from .config import QUICK, device, seed_everything
+from .fbp import *  # noqa: F401,F403
+from .geometry import *  # noqa: F401,F403
+from .linear_operator import LinearOperator, MatrixOperator
+from .metrics import *  # noqa: F401,F403
+from .noise import *  # noqa: F401,F403
+from .phantoms import *  # noqa: F401,F403
+from .plotting import *  # noqa: F401,F403
+from .radon import *  # noqa: F401,F403
+
+__version__ = "0.1.0"

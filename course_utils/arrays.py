@@ -1,0 +1,80 @@
+"""One rule for arrays across the package: tensors in, tensors out; NumPy in, NumPy out.
+
+Every public function of ``course_utils`` computes with ``torch.Tensor``.  It also
+accepts NumPy arrays (handy next to scikit-image), converts them to tensors, and gives
+NumPy arrays back, so that a learner never has to think about the conversion.  The
+decorator :func:`numpy_compatible` implements that rule in one place.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+__all__ = ["as_tensor", "numpy_compatible", "check_floating"]
+
+
+def as_tensor(x: Any, name: str = "input") -> torch.Tensor:
+    """Return ``x`` as a tensor (NumPy arrays are converted without copying when possible).
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is neither a tensor nor a NumPy array.
+    """
+    if isinstance(x, torch.Tensor):
+        return x
+    if isinstance(x, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(x))
+    raise TypeError(
+        f"{name} must be a torch.Tensor or a NumPy array, got {type(x).__name__}"
+    )
+
+
+def check_floating(x: torch.Tensor, name: str = "input") -> torch.Tensor:
+    """Raise a clear ``TypeError`` unless ``x`` is a float32 or float64 tensor."""
+    if x.dtype not in (torch.float32, torch.float64):
+        raise TypeError(
+            f"{name} must be float32 or float64, got {x.dtype}; "
+            f"convert it with .float() (or .double())"
+        )
+    return x
+
+
+def _to_numpy(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    if isinstance(value, tuple):
+        return tuple(_to_numpy(v) for v in value)
+    if isinstance(value, list):
+        return [_to_numpy(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _to_numpy(v) for k, v in value.items()}
+    return value
+
+
+def numpy_compatible(fn: Callable) -> Callable:
+    """Let ``fn`` take NumPy arrays: convert them to tensors and convert results back.
+
+    If any positional or keyword argument is a NumPy array, all NumPy arguments become
+    tensors before the call and every tensor in the result (also inside tuples, lists
+    and dicts) becomes a NumPy array after it.  Tensor-only calls are untouched.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        uses_numpy = any(isinstance(a, np.ndarray) for a in args) or any(
+            isinstance(v, np.ndarray) for v in kwargs.values()
+        )
+        if not uses_numpy:
+            return fn(*args, **kwargs)
+        args = [as_tensor(a) if isinstance(a, np.ndarray) else a for a in args]
+        kwargs = {
+            k: as_tensor(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()
+        }
+        return _to_numpy(fn(*args, **kwargs))
+
+    return wrapper

@@ -1,0 +1,8 @@
+"""Friendly automatic checks for the exercises: ``cu.checks.<exercise>(your_function)``.
+
+Each lesson's checks live in their own module (``lesson01.py``, ...) and are collected
+here.  A check runs the learner's code on cases it makes up and prints one line: passed,
+not attempted yet, or what is wrong with a hint.  The machinery is in ``_feedback.py``.
+"""
+
+from ._feedback import CheckFailed, CheckResult, compare_arrays, exercise_check, expect  # noqa: F401

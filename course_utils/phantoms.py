@@ -1,0 +1,322 @@
+"""Test images ("phantoms"): Shepp-Logan, random ellipses and a real CT slice.
+
+Conventions shared by the whole course: an image is a tensor of shape ``(H, W)``
+(``(..., H, W)`` for batches); row 0 is the *top* of the picture; the image is centred
+on the rotation axis of the scanner; a pixel has size 1.
+
+An ellipse phantom is a sum of indicator functions of ellipses,
+
+.. math::  f(x, y) = \\sum_k \\rho_k \\, \\mathbb 1\\left[
+           \\left(\\tfrac{x'_k}{a_k}\\right)^2 + \\left(\\tfrac{y'_k}{b_k}\\right)^2 \\le 1
+           \\right],
+
+where :math:`(x'_k, y'_k)` are the coordinates relative to the centre of ellipse
+:math:`k`, rotated by its angle.  Coordinates are *normalised*: the image square is
+:math:`[-1, 1]^2`, :math:`x` points right and :math:`y` points up.  Pixels at the edges
+of an ellipse are only partly inside it, so we average the indicator over a grid of
+sub-pixel points (supersampling); this anti-aliasing avoids jagged edges that would
+otherwise show up as streaks in reconstructions.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+__all__ = ["shepp_logan", "EllipsesDataset", "ct_slice", "MU_WATER"]
+
+#: Linear attenuation coefficient of water in 1/cm at about 70 keV (the mean energy of
+#: a typical 120 kVp CT spectrum).
+MU_WATER = 0.19
+
+
+# --- rasterising ellipses -------------------------------------------------------------
+
+def _rasterise_ellipses(ellipses: torch.Tensor, size: int, supersample: int) -> torch.Tensor:
+    """Sum of ellipse indicators, averaged over ``supersample**2`` points per pixel.
+
+    We draw the ellipses on a grid ``supersample`` times finer than the image and then
+    average each block of ``supersample x supersample`` fine pixels into one pixel.
+
+    Parameters
+    ----------
+    ellipses : torch.Tensor, shape (k, 6)
+        One row ``(intensity, a, b, x0, y0, phi)`` per ellipse: half-axes ``a`` (along
+        x) and ``b`` (along y), centre ``(x0, y0)``, all normalised to ``[-1, 1]``, and
+        the counter-clockwise rotation ``phi`` in radians.  The computation uses the
+        dtype and device of this tensor.
+    size : int
+        The image is ``size x size`` pixels.
+    supersample : int
+        Sub-pixel samples per pixel along each axis.
+
+    Returns
+    -------
+    torch.Tensor, shape (size, size)
+    """
+    n = size * supersample
+    # centres of the fine pixels in [-1, 1]: x grows to the right, y grows upwards,
+    # so row 0 (the top) has the largest y
+    t = (torch.arange(n, dtype=ellipses.dtype, device=ellipses.device) + 0.5) / n * 2 - 1
+    x, y = t, -t
+    fine = torch.zeros(n, n, dtype=ellipses.dtype, device=ellipses.device)
+    # all ellipses at once, in chunks of about 4 million points to bound the memory
+    chunk = max(1, 2**22 // (n * n))
+    for part in ellipses.split(chunk):
+        rho, a, b, x0, y0, phi = (part[:, j, None] for j in range(6))   # each (k, 1)
+        c, s = torch.cos(phi), torch.sin(phi)
+        dx, dy = x - x0, y - y0                                          # (k, n)
+        # coordinates in the frame of each ellipse, u = (dx c + dy s) / a and
+        # v = (-dx s + dy c) / b, as (k, rows, columns) from a column and a row part
+        u = (dx * (c / a))[:, None, :] + (dy * (s / a))[:, :, None]
+        v = (dx * (-s / b))[:, None, :] + (dy * (c / b))[:, :, None]
+        fine += (rho[:, :, None] * (u * u + v * v <= 1)).sum(dim=0)
+    return fine.reshape(size, supersample, size, supersample).mean(dim=(1, 3))
+
+
+# --- Shepp-Logan ------------------------------------------------------------------------
+
+# The modified Shepp-Logan phantom with the higher-contrast intensities of Toft (1996):
+# intensity, half-axes a (x) and b (y), centre (x0, y0), rotation in degrees.
+_SHEPP_LOGAN_TOFT = [
+    (1.0, 0.6900, 0.9200, 0.00, 0.0000, 0.0),    # skull
+    (-0.8, 0.6624, 0.8740, 0.00, -0.0184, 0.0),  # brain
+    (-0.2, 0.1100, 0.3100, 0.22, 0.0000, -18.0),  # right ventricle
+    (-0.2, 0.1600, 0.4100, -0.22, 0.0000, 18.0),  # left ventricle
+    (0.1, 0.2100, 0.2500, 0.00, 0.3500, 0.0),
+    (0.1, 0.0460, 0.0460, 0.00, 0.1000, 0.0),
+    (0.1, 0.0460, 0.0460, 0.00, -0.1000, 0.0),
+    (0.1, 0.0460, 0.0230, -0.08, -0.6050, 0.0),   # the three small features at the bottom
+    (0.1, 0.0230, 0.0230, 0.00, -0.6060, 0.0),
+    (0.1, 0.0230, 0.0460, 0.06, -0.6050, 0.0),
+]
+
+
+def _check_size(size, name="size", minimum=1) -> int:
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(size).__name__}")
+    if size < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {size}")
+    return int(size)
+
+
+def shepp_logan(size: int, *, dtype: torch.dtype = torch.float32, device="cpu",
+                supersample: int = 4) -> torch.Tensor:
+    """The modified Shepp-Logan head phantom, rasterised at any size.
+
+    Ten ellipses (Shepp & Logan, 1974) with the higher-contrast intensities of Toft
+    (1996), so the values lie in ``[0, 1]``: skull 1, brain 0.2, ventricles 0 and small
+    features 0.3.  Shown with row 0 at the top, the head's long axis is vertical and the
+    three small features sit at the bottom, as in the usual pictures.
+
+    Parameters
+    ----------
+    size : int
+        Number of pixels along each side.
+    dtype : torch.dtype
+        ``torch.float32`` (default) or ``torch.float64``.
+    device : str or torch.device
+        Where the image is created.
+    supersample : int
+        Sub-pixel samples per pixel along each axis (anti-aliasing); 4 means 16 samples.
+
+    Returns
+    -------
+    torch.Tensor, shape (size, size)
+        Values in ``[0, 1]``; pixel size 1; centred on the rotation axis.
+
+    Examples
+    --------
+    >>> x = shepp_logan(128)
+    >>> x.shape, float(x.max())
+    (torch.Size([128, 128]), 1.0)
+    """
+    size = _check_size(size)
+    supersample = _check_size(supersample, "supersample")
+    if dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+    ellipses = torch.tensor(_SHEPP_LOGAN_TOFT, dtype=torch.float64)
+    ellipses[:, 5] = torch.deg2rad(ellipses[:, 5])
+    image = _rasterise_ellipses(ellipses, size, supersample)
+    # overlaps are exact sums, so only rounding can leave [0, 1]
+    return image.clamp(0.0, 1.0).to(dtype=dtype, device=device)
+
+
+# --- random ellipses --------------------------------------------------------------------
+
+class EllipsesDataset(torch.utils.data.Dataset):
+    """Random-ellipse phantoms: the standard synthetic training set of learned CT.
+
+    As in Adler & Öktem (2017, 2018), every image is a sum of random ellipses.  Here
+    image ``i`` is drawn as follows (all lengths normalised so that the image is
+    ``[-1, 1]^2``):
+
+    * the number of ellipses is ``1 + Poisson(mean_ellipses - 1)``, at most
+      ``max_ellipses``;
+    * half-axes ``a, b ~ Uniform(0.05, 0.4)``, rotation ``~ Uniform(0, pi)``;
+    * the centre is uniform in the disc of radius ``0.9 - max(a, b)``, so that every
+      ellipse lies inside the circle of radius 0.9, i.e. inside the image's inscribed
+      circle, which every projection of a parallel-beam scan sees completely (sparse-view
+      CT of these images is then well posed);
+    * intensities ``~ Uniform(-0.5, 1)``, the first one ``~ Uniform(0.3, 1)``;
+      negative ones cut darker holes where ellipses overlap.
+
+    Overlapping ellipses add up.  The sum is clipped at 0 and divided by its maximum,
+    so every image spans ``[0, 1]`` (an image whose ellipses all cancel would stay zero).
+    Edges are anti-aliased with 2 x 2 sub-pixel samples.
+
+    Image ``i`` depends only on ``(seed, i)``, not on the order in which items are read,
+    so DataLoader workers and shuffling give identical data.
+
+    Parameters
+    ----------
+    n : int
+        Number of images.
+    size : int
+        Image side in pixels (at least 8).
+    seed : int
+        Non-negative seed; different seeds give independent data sets (e.g. 0 for
+        training, 1 for testing).
+    mean_ellipses : float
+        Average number of ellipses per image.
+    max_ellipses : int
+        Upper bound on the number of ellipses per image.
+
+    Examples
+    --------
+    >>> train = EllipsesDataset(100, 128, seed=0)
+    >>> train[0].shape
+    torch.Size([1, 128, 128])
+    >>> train.tensors().shape
+    torch.Size([100, 1, 128, 128])
+    """
+
+    _supersample = 2  # 2 x 2 sub-pixel samples: smooth enough edges, and fast
+
+    def __init__(self, n: int, size: int, seed: int = 0, *, mean_ellipses: float = 12.0,
+                 max_ellipses: int = 30):
+        self.n = _check_size(n, "n", minimum=0)
+        self.size = _check_size(size, "size", minimum=8)
+        self.seed = _check_size(seed, "seed", minimum=0)
+        if not 1 <= float(mean_ellipses) <= max_ellipses:
+            raise ValueError(f"mean_ellipses must lie in [1, max_ellipses={max_ellipses}], "
+                             f"got {mean_ellipses}")
+        self.mean_ellipses = float(mean_ellipses)
+        self.max_ellipses = _check_size(max_ellipses, "max_ellipses")
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __repr__(self) -> str:
+        return f"EllipsesDataset(n={self.n}, size={self.size}, seed={self.seed})"
+
+    def _generator(self, index: int) -> torch.Generator:
+        # mix (seed, index) into one well-spread 63-bit seed, so that neighbouring
+        # seeds or indices do not give related random streams
+        state = np.random.SeedSequence([self.seed, index]).generate_state(2)
+        return torch.Generator().manual_seed(int(state[0]) << 31 ^ int(state[1]))
+
+    def ellipses(self, index: int) -> torch.Tensor:
+        """The random ellipses of image ``index``, shape (k, 6), float64.
+
+        Each row is ``(intensity, a, b, x0, y0, phi)`` in normalised coordinates
+        (see the module docstring), ``phi`` in radians.
+        """
+        index = self._check_index(index)
+        g = self._generator(index)
+        rate = torch.tensor([self.mean_ellipses - 1.0], dtype=torch.float64)
+        k = min(1 + int(torch.poisson(rate, generator=g)), self.max_ellipses)
+        u = torch.rand(k, 6, generator=g, dtype=torch.float64)
+        a = 0.05 + 0.35 * u[:, 0]
+        b = 0.05 + 0.35 * u[:, 1]
+        phi = math.pi * u[:, 2]
+        # uniform in a disc: radius sqrt(uniform), so the ellipse stays in radius 0.9
+        radius = (0.9 - torch.maximum(a, b)) * u[:, 3].sqrt()
+        angle = 2 * math.pi * u[:, 4]
+        intensity = -0.5 + 1.5 * u[:, 5]
+        intensity[0] = 0.3 + 0.7 * u[0, 5]
+        return torch.stack([intensity, a, b, radius * angle.cos(), radius * angle.sin(), phi],
+                           dim=1)
+
+    def _check_index(self, index) -> int:
+        if isinstance(index, torch.Tensor) and index.numel() == 1:
+            index = int(index)
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise TypeError(f"index must be an int, got {type(index).__name__}")
+        if not -self.n <= index < self.n:
+            raise IndexError(f"index {index} is out of range for a data set of {self.n} images")
+        return int(index) % self.n
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        """Image ``index`` as a float32 tensor of shape (1, size, size), values in [0, 1]."""
+        ellipses = self.ellipses(index).float()
+        image = _rasterise_ellipses(ellipses, self.size, self._supersample).clamp(min=0)
+        peak = image.max()
+        if peak > 0:
+            image = image / peak
+        return image[None]
+
+    def tensors(self) -> torch.Tensor:
+        """All images stacked, shape (n, 1, size, size), float32.
+
+        The images are generated anew on every call (a few ms each); keep the result
+        in a variable rather than calling this in a loop.
+        """
+        if self.n == 0:
+            return torch.zeros(0, 1, self.size, self.size)
+        return torch.stack([self[i] for i in range(self.n)])
+
+
+# --- a real CT slice ----------------------------------------------------------------------
+
+def ct_slice(*, normalize: bool = False, dtype: torch.dtype = torch.float32,
+             device="cpu") -> torch.Tensor:
+    """A real 128 x 128 CT slice, as linear attenuation in 1/cm.
+
+    The image is ``CT_small.dcm``, a test file that ships inside the pydicom package
+    (``pydicom.data.get_testdata_file("CT_small.dcm")``), so nothing is downloaded and
+    this works offline.  Its pixels are 0.661 mm x 0.661 mm (DICOM ``PixelSpacing``),
+    the slice is 5 mm thick, and the scan was taken at 120 kVp.
+
+    Stored values become Hounsfield units, :math:`HU = \\text{slope} \\cdot s +
+    \\text{intercept}` (DICOM ``RescaleSlope`` and ``RescaleIntercept``), and then linear
+    attenuation :math:`\\mu = \\mu_{water} (1 + HU / 1000)`, clipped at 0, with
+    :math:`\\mu_{water} = 0.19` / cm (about 70 keV).  Soft tissue is therefore close to
+    0.19 / cm, air 0 and bone up to about 0.4 / cm.
+
+    Parameters
+    ----------
+    normalize : bool
+        If True, divide by the maximum so the values lie in ``[0, 1]`` (handy for
+        learned methods, comparable with the other phantoms).
+    dtype : torch.dtype
+        ``torch.float32`` (default) or ``torch.float64``.
+    device : str or torch.device
+        Where the image is created.
+
+    Returns
+    -------
+    torch.Tensor, shape (128, 128)
+        :math:`\\mu` in 1/cm (or in ``[0, 1]`` if ``normalize``); row 0 is the top.
+
+    Notes
+    -----
+    The course's projectors use a pixel size of 1, so a sinogram of this image is in
+    units of (1/cm) x pixel.  Multiply by the pixel size in cm, 0.0661, to get the
+    dimensionless line integrals of Beer-Lambert's law, e.g. with
+    ``poisson_noise(y, photon_count, scale=0.0661)``.
+    """
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    if dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+    dataset = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    stored = dataset.pixel_array.astype(np.float64)
+    hu = float(dataset.RescaleSlope) * stored + float(dataset.RescaleIntercept)
+    mu = np.clip(MU_WATER * (1.0 + hu / 1000.0), 0.0, None)
+    if normalize:
+        mu = mu / mu.max()
+    return torch.from_numpy(mu).to(dtype=dtype, device=device)

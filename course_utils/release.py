@@ -1,0 +1,359 @@
+"""Make the student notebooks from the instructor's solution files.
+
+Instructor workflow
+-------------------
+``solutions/NN_slug.py`` (jupytext "percent" format) is the only file you edit by hand.
+Each exercise answer sits between two nbgrader marker lines::
+
+    def ramp_filter(n):
+        ### BEGIN SOLUTION
+        return torch.abs(torch.fft.fftfreq(n))
+        ### END SOLUTION
+
+A written answer in a Markdown cell uses the same markers (``# ### BEGIN SOLUTION`` in
+the ``.py`` file).  Then run::
+
+    python -m course_utils.release            # regenerate every notebook
+    python -m course_utils.release 03_fbp     # only this lesson
+    python -m course_utils.release --check    # CI: are the committed notebooks in sync?
+
+which writes, without outputs,
+
+* ``solutions/NN_slug.ipynb``: the full solution, marker lines removed;
+* ``lessons/NN_slug.ipynb``: the student version, where each solution region becomes
+  ``# YOUR CODE HERE`` and ``raise NotImplementedError("Exercise 2 (...): ...")``
+  (or ``*Write your answer here.*`` in Markdown).
+
+Learners edit ``lessons/*.ipynb`` in place, so a lesson whose cells were edited since
+it was generated is never overwritten silently: the command refuses, and with
+``--force`` it first copies the file to ``lessons/.backup/NN_slug.<time>.ipynb``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import jupytext
+import nbformat
+
+__all__ = ["ReleaseError", "Region", "find_regions", "strip_solutions",
+           "remove_markers", "build_notebooks", "release", "check"]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SOURCE_PATTERN = "[0-9][0-9]_*.py"
+
+# Optional text after a marker (``### BEGIN SOLUTION (points=2)``) is kept in
+# ``Region.options`` for later use (points per exercise).
+BEGIN = re.compile(r"^(?P<indent>\s*)### BEGIN SOLUTION(?:\s+(?P<options>.*?))?\s*$")
+END = re.compile(r"^(?P<indent>\s*)### END SOLUTION(?:\s+(?P<options>.*?))?\s*$")
+CELL_START = re.compile(r"^\s*#\s*%%")  # the cell marker of jupytext's percent format
+HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(?P<title>.+?)(?:\s+#+)?\s*$")
+COMMENTED_CELL = re.compile(r"\[(markdown|md|raw)\]")  # cells written as comment lines
+
+# Cell metadata that jupytext or Jupyter add for layout or bookkeeping only.
+LAYOUT_METADATA = {"title", "lines_to_next_cell", "lines_to_end_of_cell_marker",
+                   "cell_marker", "skipline", "noskipline", "autoscroll", "collapsed",
+                   "scrolled", "trusted", "execution", "ExecuteTime"}
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)",
+              "language": "python"}
+ANSWER_STUB = "*Write your answer here.*"
+
+
+class ReleaseError(Exception):
+    """A solution file cannot be released, or a lesson must not be overwritten."""
+
+
+@dataclass
+class Region:
+    """One solution region: lines ``begin`` to ``end`` (1-based, markers included)."""
+
+    begin: int
+    end: int
+    indent: str      # indentation of the BEGIN marker
+    prefix: str      # "# " in Markdown cells of the .py file, "" in code cells
+    markdown: bool
+    exercise: str    # e.g. "Exercise 2 (the ramp filter)"
+    options: str     # text after "### BEGIN SOLUTION", "" if none
+
+
+def _pointer(title: str | None) -> str:
+    """``"Exercise 2: the ramp filter"`` -> ``"Exercise 2 (the ramp filter)"``."""
+    if not title:
+        return "This exercise"
+    name, sep, topic = title.partition(":")
+    return f"{name.strip()} ({topic.strip()})" if sep and topic.strip() else name.strip()
+
+
+def find_regions(text: str, filename: str = "<text>") -> list[Region]:
+    """Find the solution regions of a percent-format ``.py`` text, checking the markers.
+
+    Raises
+    ------
+    ReleaseError
+        Naming ``filename`` and the 1-based line of an unclosed, unopened or nested
+        marker, or of a BEGIN whose END is in another cell.
+    """
+    regions, open_region = [], None
+    commented, exercise, heading = False, None, None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if CELL_START.match(line):
+            if open_region:
+                raise ReleaseError(
+                    f"{filename}, line {open_region.begin}: '### BEGIN SOLUTION' is not "
+                    f"closed before the next cell starts at line {number} (BEGIN and "
+                    f"END must be in the same cell)")
+            commented = bool(COMMENTED_CELL.search(line))
+            continue
+        prefix = ""
+        if commented and line.startswith("#"):
+            prefix = "# " if line.startswith("# ") else "#"
+        content = line[len(prefix):]
+        if begin := BEGIN.match(content):
+            if open_region:
+                raise ReleaseError(
+                    f"{filename}, line {number}: nested '### BEGIN SOLUTION' (the region "
+                    f"opened at line {open_region.begin} is not closed yet)")
+            open_region = Region(number, 0, begin["indent"], prefix, commented,
+                                 _pointer(exercise or heading), begin["options"] or "")
+        elif END.match(content):
+            if not open_region:
+                raise ReleaseError(f"{filename}, line {number}: '### END SOLUTION' "
+                                   f"without a '### BEGIN SOLUTION' before it")
+            open_region.end = number
+            regions.append(open_region)
+            open_region = None
+        elif commented and (match := HEADING.match(content)):
+            heading = match["title"].replace("*", "")  # "**Exercise 1**" counts too
+            if heading.lower().startswith("exercise"):
+                exercise = heading
+    if open_region:
+        raise ReleaseError(f"{filename}, line {open_region.begin}: '### BEGIN SOLUTION' "
+                           f"is never closed by '### END SOLUTION'")
+    return regions
+
+
+def strip_solutions(text: str, filename: str = "<text>") -> str:
+    """Return the ``.py`` text with every solution region replaced by a stub."""
+    lines = text.splitlines()
+    for region in reversed(find_regions(text, filename)):
+        if region.markdown:
+            stub = [region.prefix + region.indent + ANSWER_STUB]
+        else:
+            message = json.dumps(f"{region.exercise}: replace this line with your code",
+                                 ensure_ascii=False)
+            stub = [f"{region.indent}# YOUR CODE HERE",
+                    f"{region.indent}raise NotImplementedError({message})"]
+        lines[region.begin - 1:region.end] = stub
+    return "\n".join(lines) + "\n"
+
+
+def remove_markers(text: str, filename: str = "<text>") -> str:
+    """Return the ``.py`` text with the marker lines removed and the answers kept."""
+    marker_lines = {n for r in find_regions(text, filename) for n in (r.begin, r.end)}
+    kept = [line for n, line in enumerate(text.splitlines(), start=1)
+            if n not in marker_lines]
+    return "\n".join(kept) + "\n"
+
+
+def cells_sha256(nb) -> str:
+    """Hash of the cells' (type, source) pairs: running a notebook does not change it."""
+    cells = [[cell.cell_type, cell.source] for cell in nb.cells]
+    return hashlib.sha256(json.dumps(cells, ensure_ascii=False).encode()).hexdigest()
+
+
+def _to_notebook(text: str, source_name: str, lesson: bool):
+    """Convert percent-format text to a clean, deterministic notebook."""
+    cells, seen_ids = [], set()
+    for cell in jupytext.reads(text, fmt="py:percent").cells:
+        metadata = {k: v for k, v in cell.metadata.items() if k not in LAYOUT_METADATA}
+        # Stable cell ids: derived from the content, so that editing one cell changes
+        # one id only (a readable git diff), made unique by counting duplicates.
+        digest = hashlib.sha256(f"{cell.cell_type}\n{cell.source}".encode()).hexdigest()
+        cell_id, n = digest[:8], 1
+        while cell_id in seen_ids:
+            cell_id, n = f"{digest[:8]}-{n}", n + 1
+        seen_ids.add(cell_id)
+        make = {"code": nbformat.v4.new_code_cell, "raw": nbformat.v4.new_raw_cell,
+                "markdown": nbformat.v4.new_markdown_cell}[cell.cell_type]
+        cells.append(make(cell.source, metadata=metadata, id=cell_id))
+    nb = nbformat.v4.new_notebook(cells=cells, metadata={
+        "kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"},
+        "course": {"generated_from": source_name,
+                   "generated_by": "python -m course_utils.release"}})
+    if lesson:
+        nb.metadata["course"]["generated_sha256"] = cells_sha256(nb)
+    return nb
+
+
+def build_notebooks(source: Path) -> dict[str, nbformat.NotebookNode]:
+    """The solution and lesson notebooks of ``solutions/NN_slug.py``, keyed by folder."""
+    text = source.read_text(encoding="utf-8")
+    name = f"solutions/{source.name}"
+    return {"solutions": _to_notebook(remove_markers(text, name), name, lesson=False),
+            "lessons": _to_notebook(strip_solutions(text, name), name, lesson=True)}
+
+
+def _as_text(nb) -> str:
+    return nbformat.writes(nb, version=4) + "\n"
+
+
+def _sources(root: Path, names=None) -> list[Path]:
+    sources = sorted((root / "solutions").glob(SOURCE_PATTERN))
+    if names is None:
+        return sources
+    chosen = []
+    for name in names:
+        stem = Path(name).stem
+        matches = [s for s in sources if s.stem == stem or s.stem.startswith(stem + "_")]
+        if len(matches) != 1:
+            raise ReleaseError(f"{name!r} names {len(matches)} of the solution files "
+                               f"{[s.name for s in sources]}; give one of them")
+        chosen.append(matches[0])
+    return chosen
+
+
+def _learner_edited(path: Path, new_nb) -> bool:
+    """Whether the lesson at ``path`` holds cell edits that regenerating would lose."""
+    try:
+        old = nbformat.read(path, as_version=4)
+    except Exception:  # unreadable: we cannot tell, so we do not overwrite it
+        return True
+    stored = old.metadata.get("course", {}).get("generated_sha256")
+    if stored is None:  # older file without a hash: only a difference counts
+        return cells_sha256(old) != cells_sha256(new_nb)
+    return cells_sha256(old) != stored
+
+
+def release(root=REPO_ROOT, names=None, force=False, log=print) -> list[Path]:
+    """Regenerate the notebooks of ``root/solutions/*.py`` and return the paths written.
+
+    Nothing is written if a marker error is found or a lesson was edited by a learner
+    (unless ``force``, which backs that lesson up to ``lessons/.backup/`` first).
+    Files whose bytes would not change are left untouched.
+    """
+    root = Path(root)
+    outputs = {root / folder / f"{source.stem}.ipynb": nb
+               for source in _sources(root, names)
+               for folder, nb in build_notebooks(source).items()}
+    edited = [path for path, nb in outputs.items() if path.parent.name == "lessons"
+              and path.exists() and _learner_edited(path, nb)]
+    if edited and not force:
+        raise ReleaseError("\n".join(
+            f"{p.relative_to(root)}: not overwritten, its cells were edited since it "
+            f"was generated (a learner's work?). Save that work elsewhere, or rerun "
+            f"with --force to back it up to lessons/.backup/ and regenerate."
+            for p in edited))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for path in edited:
+        backup = root / "lessons" / ".backup" / f"{path.stem}.{stamp}.ipynb"
+        backup.parent.mkdir(parents=True, exist_ok=True)
+        n = 1
+        while backup.exists():
+            backup, n = backup.with_name(f"{path.stem}.{stamp}-{n}.ipynb"), n + 1
+        shutil.copy2(path, backup)
+        log(f"backed up the edited {path.relative_to(root)} to {backup.relative_to(root)}")
+    written = []
+    for path, nb in outputs.items():
+        text = _as_text(nb)
+        if path.exists() and path.read_text(encoding="utf-8") == text:
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+        log(f"wrote {path.relative_to(root)}")
+    return written
+
+
+def _summary(nb) -> dict:
+    """What must agree between a committed notebook and a generated one."""
+    return {"metadata": {k: nb.metadata.get(k) for k in ("kernelspec", "course")},
+            "language": nb.metadata.get("language_info", {}).get("name"),
+            "cells": [(c.cell_type, c.source, dict(c.metadata)) for c in nb.cells]}
+
+
+def _difference(path: Path, expected) -> str | None:
+    """A one-line reason why the notebook at ``path`` is not ``expected``, or None."""
+    if not path.exists():
+        return "missing"
+    try:
+        got = nbformat.read(path, as_version=4)
+    except Exception as error:
+        return f"cannot be read ({error.__class__.__name__})"
+    if any(c.get("outputs") or c.get("execution_count") for c in got.cells):
+        return "has outputs or execution counts"
+    old, new = _summary(got), _summary(expected)
+    if old == new:
+        return None
+    if len(old["cells"]) != len(new["cells"]):
+        return f"has {len(old['cells'])} cells, the source gives {len(new['cells'])}"
+    for index, (a, b) in enumerate(zip(old["cells"], new["cells"])):
+        if a != b:
+            return f"cell {index} differs from the source"
+    return "notebook metadata differs from the generated one"
+
+
+def check(root=REPO_ROOT, names=None) -> list[str]:
+    """List every generated notebook that is missing, out of date, or an orphan."""
+    root = Path(root)
+    problems, expected_paths = [], set()
+    for source in _sources(root, names):
+        for folder, nb in build_notebooks(source).items():
+            path = root / folder / f"{source.stem}.ipynb"
+            expected_paths.add(path)
+            if reason := _difference(path, nb):
+                problems.append(f"{folder}/{path.name}: {reason}")
+    if names is None:
+        for folder in ("solutions", "lessons"):
+            for path in sorted((root / folder).glob("*.ipynb")):
+                if path not in expected_paths:
+                    problems.append(f"{folder}/{path.name}: orphan, no solutions/"
+                                    f"{path.stem}.py to generate it from")
+    return problems
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m course_utils.release",
+        description="Generate lessons/*.ipynb and solutions/*.ipynb from solutions/*.py.")
+    parser.add_argument("names", nargs="*", help="lessons to release, e.g. 03_fbp or 03 "
+                        "(default: all)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true",
+                      help="write nothing; exit 1 if a notebook is out of sync")
+    mode.add_argument("--force", action="store_true",
+                      help="overwrite lessons edited by a learner, after a backup")
+    parser.add_argument("--root", type=Path, default=REPO_ROOT,
+                        help="course repository (default: %(default)s)")
+    args = parser.parse_args(argv)
+    names = args.names or None
+    try:
+        if args.check:
+            problems = check(args.root, names)
+            for problem in problems:
+                print(problem)
+            if problems:
+                print(f"{len(problems)} notebook(s) out of sync: run "
+                      f"`python -m course_utils.release` to regenerate them.")
+                return 1
+            print(f"All {len(_sources(args.root, names))} lesson(s) are in sync with "
+                  f"their solutions/*.py sources.")
+            return 0
+        written = release(args.root, names, force=args.force)
+        if not written:
+            print("Nothing to do: every notebook is up to date.")
+    except ReleaseError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

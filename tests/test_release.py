@@ -1,0 +1,284 @@
+"""Tests of `python -m course_utils.release` (solutions/*.py -> lessons and solutions)."""
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_utils import release as rel
+
+DEMO = '''\
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+# ---
+
+# %% [markdown]
+# # A demo lesson
+#
+# ### Exercise 1: doubling things
+#
+# Write `double(x)`.
+
+# %%
+import math
+
+
+def double(x):
+    """Return 2 x."""
+    if x is None:
+        ### BEGIN SOLUTION
+        return None
+        ### END SOLUTION
+    ### BEGIN SOLUTION
+    y = 2 * x
+    return y
+    ### END SOLUTION
+
+
+# %%
+assert math.isfinite(1.0)
+
+# %% [markdown]
+# ## Exercise 2: a constant
+
+# %%
+### BEGIN SOLUTION (points=2)
+c = 3
+### END SOLUTION
+answer = c + 1
+
+# %% [markdown]
+# Why does this work? Explain in one sentence.
+#
+# ### BEGIN SOLUTION
+# Because **three plus one** is four.
+# ### END SOLUTION
+'''
+
+
+@pytest.fixture
+def course(tmp_path):
+    """A fake course with one released lesson."""
+    (tmp_path / "solutions").mkdir()
+    (tmp_path / "solutions" / "01_demo.py").write_text(DEMO)
+    rel.release(tmp_path, log=lambda message: None)
+    return tmp_path
+
+
+def read(course, folder, name="01_demo"):
+    return nbformat.read(course / folder / f"{name}.ipynb", as_version=4)
+
+
+def code_of(nb):
+    return "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+
+
+def quiet(*args, **kwargs):
+    return rel.release(*args, log=lambda message: None, **kwargs)
+
+
+# --- what is generated --------------------------------------------------------------------
+
+def test_lesson_has_stubs_at_the_marker_indentation(course):
+    code = code_of(read(course, "lessons"))
+    pointer = '"Exercise 1 (doubling things): replace this line with your code"'
+    assert f"        # YOUR CODE HERE\n        raise NotImplementedError({pointer})" in code
+    assert f"    # YOUR CODE HERE\n    raise NotImplementedError({pointer})" in code
+    assert ('# YOUR CODE HERE\nraise NotImplementedError("Exercise 2 (a constant): '
+            'replace this line with your code")\nanswer = c + 1') in code
+    assert "BEGIN SOLUTION" not in code and "y = 2 * x" not in code and "c = 3" not in code
+
+
+def test_lesson_function_raises_with_the_pointer(course):
+    namespace = {}
+    function_cell = next(c for c in read(course, "lessons").cells if "def double" in c.source)
+    exec(function_cell.source, namespace)
+    with pytest.raises(NotImplementedError, match=r"Exercise 1 \(doubling things\)"):
+        namespace["double"](3)
+
+
+def test_markdown_answer_is_replaced(course):
+    lesson, solution = read(course, "lessons"), read(course, "solutions")
+    assert lesson.cells[-1].source.endswith("one sentence.\n\n*Write your answer here.*")
+    assert solution.cells[-1].source.endswith("\n\nBecause **three plus one** is four.")
+
+
+def test_solution_notebook_runs_and_has_no_markers(course):
+    solution = read(course, "solutions")
+    assert all("SOLUTION" not in cell.source for cell in solution.cells)
+    namespace = {}
+    exec(code_of(solution), namespace)
+    assert namespace["double"](3) == 6 and namespace["double"](None) is None
+    assert namespace["answer"] == 4
+
+
+def test_notebooks_are_clean(course):
+    for folder in ("lessons", "solutions"):
+        nb = read(course, folder)
+        nbformat.validate(nb)
+        assert nb.metadata.kernelspec == {"name": "python3", "language": "python",
+                                          "display_name": "Python 3 (ipykernel)"}
+        assert nb.metadata.language_info["name"] == "python"
+        assert "jupytext" not in nb.metadata
+        for cell in nb.cells:
+            assert not cell.get("outputs") and cell.get("execution_count") is None
+            assert "lines_to_next_cell" not in cell.metadata
+    assert "generated_sha256" in read(course, "lessons").metadata["course"]
+
+
+def test_release_is_byte_deterministic(course, tmp_path_factory):
+    other = tmp_path_factory.mktemp("again")
+    (other / "solutions").mkdir()
+    (other / "solutions" / "01_demo.py").write_text(DEMO)
+    quiet(other)
+    for folder in ("lessons", "solutions"):
+        path = Path(folder) / "01_demo.ipynb"
+        assert (course / path).read_bytes() == (other / path).read_bytes()
+    assert quiet(course) == []  # nothing changed, nothing rewritten
+
+
+def test_options_after_the_marker_are_kept():
+    regions = rel.find_regions(DEMO)
+    assert [r.options for r in regions] == ["", "", "(points=2)", ""]
+    assert [r.exercise for r in regions][2] == "Exercise 2 (a constant)"
+
+
+def test_pointer_without_an_exercise_heading():
+    text = "# %%\nx = 1\n### BEGIN SOLUTION\ny = 2\n### END SOLUTION\n"
+    assert 'raise NotImplementedError("This exercise: replace' in rel.strip_solutions(text)
+
+
+# --- marker errors name the file and the line ---------------------------------------------
+
+@pytest.mark.parametrize("body, line, words", [
+    ("# %%\nx = 1\n### BEGIN SOLUTION\ny = 2\n", 3, "never closed"),
+    ("# %%\nx = 1\n### END SOLUTION\n", 3, "without a '### BEGIN SOLUTION'"),
+    ("# %%\n### BEGIN SOLUTION\nx = 1\n    ### BEGIN SOLUTION\n### END SOLUTION\n", 4,
+     "nested"),
+    ("# %%\n### BEGIN SOLUTION\nx = 1\n\n# %%\n### END SOLUTION\n", 2, "same cell"),
+])
+def test_marker_errors(tmp_path, body, line, words):
+    (tmp_path / "solutions").mkdir()
+    (tmp_path / "solutions" / "02_bad.py").write_text(body)
+    with pytest.raises(rel.ReleaseError, match=f"solutions/02_bad.py, line {line}:") as info:
+        quiet(tmp_path)
+    assert words in str(info.value)
+    assert not (tmp_path / "lessons").exists()  # nothing written
+
+
+# --- --check ---------------------------------------------------------------------------------
+
+def test_check_passes_when_in_sync(course, capsys):
+    assert rel.check(course) == []
+    assert rel.main(["--check", "--root", str(course)]) == 0
+    assert "in sync" in capsys.readouterr().out
+
+
+def test_check_ignores_formatting(course):
+    path = course / "solutions" / "01_demo.ipynb"
+    path.write_text(json.dumps(json.loads(path.read_text()), indent=4))
+    assert rel.check(course) == []
+
+
+def test_check_finds_drift_missing_and_orphans(course, capsys):
+    source = course / "solutions" / "01_demo.py"
+    source.write_text(DEMO.replace("y = 2 * x", "y = x + x"))
+    (course / "lessons" / "01_demo.ipynb").unlink()
+    (course / "lessons" / "07_gone.ipynb").write_text("{}")
+    problems = rel.check(course)
+    assert problems == ["solutions/01_demo.ipynb: cell 1 differs from the source",
+                        "lessons/01_demo.ipynb: missing",
+                        "lessons/07_gone.ipynb: orphan, no solutions/07_gone.py to "
+                        "generate it from"]
+    assert rel.main(["--check", "--root", str(course)]) == 1
+    out = capsys.readouterr().out
+    assert all(problem in out for problem in problems)
+
+
+def test_check_writes_nothing(course):
+    (course / "solutions" / "01_demo.py").write_text(DEMO.replace("c = 3", "c = 4"))
+    before = (course / "lessons" / "01_demo.ipynb").read_bytes()
+    assert rel.check(course)
+    assert (course / "lessons" / "01_demo.ipynb").read_bytes() == before
+
+
+# --- learners' work is never destroyed -----------------------------------------------------
+
+def edit_lesson(course, change):
+    path = course / "lessons" / "01_demo.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    change(nb)
+    nbformat.write(nb, path)
+    return path
+
+
+def learner_answers(nb):
+    cell = next(c for c in nb.cells if "def double" in c.source)
+    cell.source = cell.source.replace('raise NotImplementedError(', 'return 2 * x  # (')
+
+
+def test_edited_lesson_is_not_overwritten(course, capsys):
+    lesson = edit_lesson(course, learner_answers)
+    edited = lesson.read_bytes()
+    (course / "solutions" / "01_demo.py").write_text(DEMO.replace("c = 3", "c = 4"))
+    with pytest.raises(rel.ReleaseError, match="lessons/01_demo.ipynb: not overwritten"):
+        quiet(course)
+    assert lesson.read_bytes() == edited
+    assert rel.main(["--root", str(course)]) == 1
+    assert "lessons/01_demo.ipynb" in capsys.readouterr().err
+    assert lesson.read_bytes() == edited
+
+
+def test_force_backs_up_the_edited_lesson(course, capsys):
+    lesson = edit_lesson(course, learner_answers)
+    edited = lesson.read_bytes()
+    assert rel.main(["--force", "--root", str(course)]) == 0
+    backups = list((course / "lessons" / ".backup").glob("01_demo.*.ipynb"))
+    assert len(backups) == 1 and backups[0].read_bytes() == edited
+    assert "backed up" in capsys.readouterr().out
+    assert rel.check(course) == []  # the lesson is the generated one again
+
+
+def test_running_a_lesson_is_not_an_edit(course):
+    def run(nb):
+        for n, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
+            cell.execution_count = n + 1
+            cell.outputs = [nbformat.v4.new_output("stream", text="hello\n")]
+        nb.metadata.language_info["version"] = "3.11.2"
+
+    edit_lesson(course, run)
+    (course / "solutions" / "01_demo.py").write_text(DEMO.replace("c = 3", "c = 4"))
+    assert course / "lessons" / "01_demo.ipynb" in quiet(course)
+
+
+def test_lesson_without_stored_hash(course):
+    def forget_hash(nb):
+        del nb.metadata["course"]["generated_sha256"]
+
+    edit_lesson(course, forget_hash)
+    quiet(course)  # same content as generated: may be overwritten
+    edit_lesson(course, forget_hash)
+    edit_lesson(course, learner_answers)
+    with pytest.raises(rel.ReleaseError, match="not overwritten"):
+        quiet(course)
+
+
+def test_release_only_the_named_lesson(course):
+    (course / "solutions" / "02_more.py").write_text("# %%\nx = 1\n")
+    assert quiet(course, ["02"]) == [course / "solutions" / "02_more.ipynb",
+                                     course / "lessons" / "02_more.ipynb"]
+    with pytest.raises(rel.ReleaseError, match="names 0 of the solution files"):
+        quiet(course, ["03_nothing"])
+
+
+# --- the course itself ---------------------------------------------------------------------
+
+def test_generated_notebooks_of_the_course_are_in_sync():
+    """Fails when lessons/ or solutions/*.ipynb drift from solutions/*.py.
+
+    Fix: run `python -m course_utils.release` and commit the regenerated notebooks.
+    """
+    assert rel.check(rel.REPO_ROOT) == []
