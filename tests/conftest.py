@@ -1,5 +1,6 @@
 """Shared fixtures: a small registry of operators that every operator test runs over."""
 
+import os
 import sys
 
 import matplotlib
@@ -9,6 +10,13 @@ import torch
 matplotlib.use("Agg")  # no windows during tests
 
 import course_utils as cu  # noqa: E402
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One torch thread per test worker: two workers with two threads each on a 2-core
+    # machine slow small tensor operations down ten-fold.  Notebook kernels started by
+    # nbval from this worker inherit the environment variable.
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

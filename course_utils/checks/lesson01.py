@@ -1,0 +1,3 @@
+"""Checks for the exercises of lesson 01."""
+
+__all__ = []
