@@ -87,41 +87,47 @@ def joseph_matrix(image_size: int, points: torch.Tensor, directions: torch.Tenso
     s_stride = torch.where(along_cols, 1, n).to(torch.int32)
 
     first, count = _steps_inside(offset, slope, n)
+    # CSR layout: two entries (the two neighbours) per step, rays one after the other.
+    steps_before = torch.cumsum(count, 0) - count
+    crow = torch.cat([2 * steps_before, 2 * count.sum().reshape(1)])
     n_rays, n_steps = len(points), int(count.sum())
-    crow = torch.zeros(n_rays + 1, dtype=torch.int64)
-    crow[1:] = 2 * torch.cumsum(count, 0)
+    if 2 * n_steps >= 2**31:
+        raise ValueError(
+            f"this system matrix would hold {2 * n_steps:,} weights, more than 32-bit "
+            f"indices allow: use fewer angles or detectors, a smaller image, or "
+            f"backend='astra'")
     columns = torch.empty(n_steps, 2, dtype=torch.int32)
     weights = torch.empty(n_steps, 2, dtype=torch.float32)
 
-    ray_start = 0
-    while ray_start < n_rays:  # rays in chunks of about `chunk` steps
-        steps_before = int(crow[ray_start]) // 2
-        ray_stop = int(torch.searchsorted(crow[1:] // 2, steps_before + chunk, right=True))
-        ray_stop = max(ray_stop, ray_start + 1)
-        rays = slice(ray_start, ray_stop)
-        c = count[rays]
-        total = int(c.sum())
-        per_step = lambda v: torch.repeat_interleave(v[rays], c, output_size=total)  # noqa: E731
-        start_of_ray = torch.cumsum(c, 0) - c
-        s = torch.arange(total) - torch.repeat_interleave(start_of_ray - first[rays], c,
-                                                          output_size=total)
-        o = per_step(offset).float() + s.float() * per_step(slope).float()
+    for rays in _chunks(count, chunk):
+        ray = torch.repeat_interleave(torch.arange(rays.start, rays.stop), count[rays])
+        out = slice(int(steps_before[rays.start]), int(steps_before[rays.start]) + len(ray))
+        s = first[ray] + torch.arange(out.start, out.stop) - steps_before[ray]   # step index
+        o = offset[ray].float() + s.float() * slope[ray].float()
         o_low = torch.floor(o)
         w_high = o - o_low
         o_low = o_low.int()
-        w = per_step(length).float()
-        out = slice(steps_before, steps_before + total)
-        # Weights of the two neighbours; a neighbour outside the image gets weight 0.
+        w = length[ray].float()
+        # The two neighbours' weights; a neighbour outside the image gets weight 0.
         weights[out, 0] = (1 - w_high) * w * ((o_low >= 0) & (o_low < n))
         weights[out, 1] = w_high * w * ((o_low >= -1) & (o_low < n - 1))
-        s_part = s.int() * per_step(s_stride)
-        o_str = per_step(o_stride)
-        columns[out, 0] = s_part + o_low.clamp(0, n - 1) * o_str
-        columns[out, 1] = s_part + (o_low + 1).clamp(0, n - 1) * o_str
-        ray_start = ray_stop
+        s_part = s.int() * s_stride[ray]
+        columns[out, 0] = s_part + o_low.clamp(0, n - 1) * o_stride[ray]
+        columns[out, 1] = s_part + (o_low + 1).clamp(0, n - 1) * o_stride[ray]
 
     return torch.sparse_csr_tensor(crow.int(), columns.reshape(-1), weights.reshape(-1),
                                    size=(n_rays, n * n), check_invariants=False)
+
+
+def _chunks(count, chunk):
+    """Consecutive slices of rays with about ``chunk`` steps each (at least one ray)."""
+    ends = torch.cumsum(count, 0)
+    start = 0
+    while start < len(count):
+        done = int(ends[start - 1]) if start else 0
+        stop = max(start + 1, int(torch.searchsorted(ends, done + chunk, right=True)))
+        yield slice(start, stop)
+        start = stop
 
 
 def _transpose_csr(matrix: torch.Tensor) -> torch.Tensor:
@@ -137,8 +143,8 @@ def _transpose_csr(matrix: torch.Tensor) -> torch.Tensor:
                                    size=(n_cols, n_rows), check_invariants=False)
 
 
-class _SparseProduct(torch.autograd.Function):
-    """``A x`` (or ``A^T x``) whose gradient is the product with the other matrix.
+class _Projection(torch.autograd.Function):
+    """``A x`` (or ``A^T x``) whose gradient is the product with the other one.
 
     Because backward calls this same function, second derivatives work too.
     """
@@ -146,24 +152,11 @@ class _SparseProduct(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, operator, adjoint):
         ctx.operator, ctx.adjoint = operator, adjoint
-        return operator._sparse_product(x, adjoint)
+        return operator._product(x, adjoint)
 
     @staticmethod
     def backward(ctx, grad):
-        return _SparseProduct.apply(grad, ctx.operator, not ctx.adjoint), None, None
-
-
-class _AstraProduct(torch.autograd.Function):
-    """ASTRA's forward or back projection, with the other one as its gradient."""
-
-    @staticmethod
-    def forward(ctx, x, operator, adjoint):
-        ctx.operator, ctx.adjoint = operator, adjoint
-        return operator._astra_product(x, adjoint)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return _AstraProduct.apply(grad, ctx.operator, not ctx.adjoint), None, None
+        return _Projection.apply(grad, ctx.operator, not ctx.adjoint), None, None
 
 
 class RadonTransform(LinearOperator):
@@ -251,7 +244,9 @@ class RadonTransform(LinearOperator):
         # Apple GPUs (MPS) have no sparse products yet: compute on the CPU there.
         return torch.device("cpu") if self.device.type == "mps" else self.device
 
-    def _sparse_product(self, x, adjoint):
+    def _product(self, x, adjoint):
+        if self.backend == "astra":
+            return self._astra_product(x, adjoint)
         matrix = self._matrix(x.dtype, transpose=adjoint)
         in_shape, out_shape = ((self.range_shape, self.domain_shape) if adjoint
                                else (self.domain_shape, self.range_shape))
@@ -274,12 +269,10 @@ class RadonTransform(LinearOperator):
 
     # --- LinearOperator interface --------------------------------------------------------
     def _apply(self, x):
-        product = _SparseProduct if self.backend == "torch" else _AstraProduct
-        return product.apply(x, self, False)
+        return _Projection.apply(x, self, False)
 
     def _apply_adjoint(self, y):
-        product = _SparseProduct if self.backend == "torch" else _AstraProduct
-        return product.apply(y, self, True)
+        return _Projection.apply(y, self, True)
 
     def to_matrix(self) -> torch.Tensor:
         """The system matrix, sparse CSR of shape ``(n_angles * n_detectors, N * N)``.
