@@ -77,6 +77,11 @@ class _Geometry:
         """``(n_angles, n_detectors)``."""
         return (self.n_angles, self.n_detectors)
 
+    def _key(self) -> tuple:
+        """Everything that defines the rays, hashable (used to reuse a built matrix)."""
+        return tuple(sorted((name, value.numpy().tobytes() if torch.is_tensor(value) else value)
+                            for name, value in vars(self).items()))
+
     def detector_positions(self) -> torch.Tensor:
         """Centres :math:`u_k` of the detector pixels along the detector axis, ``(n_detectors,)``."""
         k = torch.arange(self.n_detectors, dtype=torch.float64)

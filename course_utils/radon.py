@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections import OrderedDict
 
 import numpy as np
 import torch
@@ -117,6 +118,23 @@ def joseph_matrix(image_size: int, points: torch.Tensor, directions: torch.Tenso
 
     return torch.sparse_csr_tensor(crow.int(), columns.reshape(-1), weights.reshape(-1),
                                    size=(n_rays, n * n), check_invariants=False)
+
+
+# Recently built matrices (float32, CPU), shared by operators with the same image size and
+# geometry, so that re-creating an operator (in a widget, say) costs nothing.
+_RECENT: OrderedDict = OrderedDict()
+_RECENT_MAX_WEIGHTS = 100_000_000   # about 800 MB
+
+
+def _recent(key, build):
+    """``build()``, or its result from an earlier call with the same ``key``."""
+    if key in _RECENT:
+        _RECENT.move_to_end(key)
+        return _RECENT[key]
+    _RECENT[key] = matrix = build()
+    while len(_RECENT) > 1 and sum(m._nnz() for m in _RECENT.values()) > _RECENT_MAX_WEIGHTS:
+        _RECENT.popitem(last=False)
+    return matrix
 
 
 def _chunks(count, chunk):
@@ -228,10 +246,11 @@ class RadonTransform(LinearOperator):
     def _matrix(self, dtype=torch.float32, transpose=False) -> torch.Tensor:
         key = (transpose, dtype)
         if key not in self._matrices:
+            scanner = (self.image_size, self.geometry._key())
+            matrix = _recent((scanner, False),
+                             lambda: joseph_matrix(self.image_size, *self.geometry.rays()))
             if transpose:
-                matrix = _transpose_csr(self._matrix(torch.float32).cpu())
-            else:
-                matrix = joseph_matrix(self.image_size, *self.geometry.rays())
+                matrix = _recent((scanner, True), lambda: _transpose_csr(matrix))
             if dtype != torch.float32:
                 matrix = torch.sparse_csr_tensor(matrix.crow_indices(), matrix.col_indices(),
                                                  matrix.values().to(dtype), size=matrix.shape,
@@ -339,7 +358,8 @@ class _AstraProjector:
         self.astra.matrix.delete(matrix_id)
         return torch.sparse_csr_tensor(torch.from_numpy(m.indptr).long(),
                                        torch.from_numpy(m.indices).long(),
-                                       torch.from_numpy(m.data).float(), size=m.shape)
+                                       torch.from_numpy(m.data).float(), size=m.shape,
+                                       check_invariants=False)
 
     def __del__(self):
         try:

@@ -255,3 +255,13 @@ def test_cuda_matches_cpu():
     xg = x.cuda().requires_grad_()
     A_gpu(xg).sum().backward()
     assert xg.grad.device.type == "cuda"
+
+
+def test_operators_with_the_same_geometry_share_one_built_matrix():
+    geom = cu.ParallelBeam(n_angles=12, n_detectors=23)
+    A1, A2 = cu.RadonTransform(16, geom), cu.RadonTransform(16, geom)
+    assert A1.to_matrix() is A2.to_matrix()
+    other = cu.RadonTransform(16, cu.ParallelBeam(n_angles=12, n_detectors=23,
+                                                  detector_spacing=1.1))
+    assert other.to_matrix() is not A1.to_matrix()
+    assert not torch.equal(other.to_matrix().values(), A1.to_matrix().values())
