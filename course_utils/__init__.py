@@ -15,6 +15,10 @@ purpose; each module is one idea and can be read on its own:
 ``noise``           Gaussian and low-dose Poisson noise
 ``metrics``         PSNR and SSIM
 ``plotting``        images, sinograms and curves with one consistent look
+``setting``         the shared sparse-view experiment of the learned lessons
+``networks``        the U-Net (FBPConvNet) and small building blocks
+``training``        a training loop with progress bar, live plot, early stopping
+``evaluation``      PSNR / SSIM / time / parameters over a test set, as a table
 ``checks``          automatic feedback on the exercises
 ==================  ==========================================================
 """
@@ -22,13 +26,17 @@ purpose; each module is one idea and can be read on its own:
 from . import checks
 from .algorithms import *  # noqa: F401,F403
 from .config import QUICK, device, seed_everything
+from .evaluation import *  # noqa: F401,F403
 from .fbp import *  # noqa: F401,F403
 from .geometry import *  # noqa: F401,F403
 from .linear_operator import LinearOperator, MatrixOperator
 from .metrics import *  # noqa: F401,F403
+from .networks import *  # noqa: F401,F403
 from .noise import *  # noqa: F401,F403
 from .phantoms import *  # noqa: F401,F403
 from .plotting import *  # noqa: F401,F403
 from .radon import *  # noqa: F401,F403
+from .setting import *  # noqa: F401,F403
+from .training import *  # noqa: F401,F403
 
 __version__ = "0.1.0"
