@@ -95,8 +95,8 @@ class LinearOperator:
         """
         if self._norm is None:
             gen = torch.Generator().manual_seed(seed)
-            x = torch.rand(self.domain_shape, generator=gen, dtype=torch.float64)
-            x = x.to(self.device)
+            # float32 is plenty for a step size, and avoids a float64 copy of the matrix
+            x = torch.rand(self.domain_shape, generator=gen).to(self.device)
             estimate = 0.0
             for _ in range(n_iter):
                 x = x / torch.linalg.vector_norm(x)
