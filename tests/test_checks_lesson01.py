@@ -12,7 +12,7 @@ import course_utils as cu
 # --- reference answers (the code of the solution notebook) --------------------------------
 
 def backproject(sinogram, angles, image_size):
-    n_angles, n_detectors = sinogram.shape
+    n_detectors = sinogram.shape[1]
     centres = torch.arange(image_size, dtype=sinogram.dtype) + 0.5 - image_size / 2
     x = centres[None, :]            # x grows with the column index
     y = -centres[:, None]           # y grows upwards, row 0 is the top

@@ -1,0 +1,989 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Lesson 02 — The system matrix and iterative reconstruction
+#
+# In lesson 01 the Radon transform was an integral and FBP was its inversion formula.
+# A computer only ever sees numbers: an image of $n$ pixels and a sinogram of $m$
+# detector readings, related by a **matrix**, $y = A x$. Once we write the scanner as
+# a matrix, reconstruction becomes linear algebra and optimisation: solve
+# $A x \approx y$, in the least-squares sense, with a penalty that keeps the noise
+# out. This lesson builds that matrix from the images of single points, looks at it,
+# finds out why simply inverting it fails with noisy data, and then runs the classical
+# iterative methods — Landweber, SIRT, CGLS, MLEM and total variation — that are still
+# the baselines every learned method in the later lessons must beat. Along the way we
+# meet an open question that learned methods inherit: **when to stop iterating**
+# without knowing the true image.
+#
+# **Learning goals.** After this lesson you can
+#
+# - build the system matrix $A$ column by column from point responses, and explain its
+#   size, sparsity and why large scanners never store it;
+# - verify an adjoint with the dot-product test, and use $A x$ / $A^T y$ as forward and
+#   backprojection;
+# - explain with the singular values why least squares amplifies noise, and regularise
+#   it with Tikhonov's formula;
+# - run Landweber, SIRT, CGLS, MLEM and TV (Chambolle-Pock) reconstructions, observe
+#   semi-convergence, and choose the number of iterations or the TV weight with the
+#   discrepancy principle;
+# - compare these classical methods with FBP on the same sparse-view, noisy data.
+#
+# **Prerequisites.** Lesson 01 (the Radon transform, backprojection and FBP);
+# matrix-vector products, transposes and the idea of a least-squares fit.
+#
+# **Estimated run time.** CPU quick mode (`COURSE_QUICK=1`, 64 x 64): about 15 s;
+# CPU full mode (128 x 128): about 35 s; no GPU needed (measured with nbval on a
+# 2-core CPU). If it runs many times slower on a busy machine, PyTorch's threads are
+# spinning while they wait for each other: set the environment variable
+# `OMP_WAIT_POLICY=PASSIVE` (or call `torch.set_num_threads(1)`) before starting.
+
+# %% [markdown]
+# ## Set-up
+#
+# Quick mode (the environment variable `COURSE_QUICK=1`, set by the tests) runs the
+# iterative part on 64 x 64 images; full mode on 128 x 128 with more iterations. The
+# explicit matrix part uses 32 x 32 images in both modes: there we compute a dense
+# singular value decomposition, whose cost grows like the cube of the number of pixels.
+# The 32 x 32 part stays on the CPU; the iterative part runs on `device`, a GPU if
+# there is one (it is not needed: everything here is small).
+
+# %%
+import math
+import time
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+import course_utils as cu
+
+generator = cu.seed_everything(0)
+device = cu.device()
+QUICK = cu.QUICK
+
+N_SMALL = 32                 # image size for the explicit matrix (both modes)
+N = 64 if QUICK else 128     # image size for the iterative methods
+N_ANGLES = 30                # sparse view: far fewer angles than the ~N * pi/2 FBP wants
+NOISE = 0.03                 # 3 % relative Gaussian noise on the sinogram
+N_ITER = dict(landweber=600 if QUICK else 1500, sirt=300 if QUICK else 500,
+              cgls=60 if QUICK else 100, mlem=300 if QUICK else 500,
+              tv=300 if QUICK else 500)
+print(f"QUICK={QUICK}, device={device}, small problem {N_SMALL}x{N_SMALL}, "
+      f"iterative problem {N}x{N} with {N_ANGLES} angles and {NOISE:.0%} noise")
+print("iterations:", N_ITER)
+
+# %% [markdown]
+# ## 1. The scanner as a matrix
+#
+# Number the pixels of an $N \times N$ image $j = 0, \dots, n-1$ (row by row, as
+# `x.flatten()` does, so $n = N^2$) and the detector readings $i = 0, \dots, m-1$
+# (angle by angle, as `y.flatten()` does, $m = n_\text{angles} \cdot n_\text{det}$).
+# Projection is linear, so
+#
+# $$ y_i = \sum_{j=0}^{n-1} a_{ij}\, x_j, \qquad y = A x, \qquad A \in \mathbb{R}^{m \times n}, $$
+#
+# where $a_{ij}$ is how much pixel $j$ contributes to ray $i$ (roughly the length of
+# the ray inside the pixel; `course_utils` uses Joseph's interpolation weights).
+#
+# **Columns are point responses.** Put a single bright pixel in an empty image: the
+# unit image $e_j$. Then $A e_j$ is column $j$ of $A$ — the sinogram of one point,
+# a sine curve, which is where the word *sinogram* comes from. Reader's workshop builds
+# the matrix exactly like this: one point source at a time. **Rows are rays**: row $i$,
+# reshaped to an image, shows which pixels ray $i$ crosses.
+
+# %%
+geometry_small = cu.ParallelBeam(n_angles=32, n_detectors=math.ceil(math.sqrt(2) * N_SMALL) + 1)
+A_small = cu.RadonTransform(image_size=N_SMALL, geometry=geometry_small)
+n_pixels = N_SMALL * N_SMALL
+n_rays = geometry_small.n_angles * geometry_small.n_detectors
+print(A_small)
+print(f"A is {n_rays} x {n_pixels}: {n_rays} rays (rows), {n_pixels} pixels (columns)")
+
+row, col = 8, 20                       # one pixel, up and to the right of the centre
+j = row * N_SMALL + col                # its column index in row-major order
+e_j = torch.zeros(N_SMALL, N_SMALL)
+e_j[row, col] = 1.0
+point_response = A_small(e_j)          # the sinogram of a single point
+
+M_sparse = A_small.to_matrix()         # the operator's own matrix (sparse CSR)
+column_j = M_sparse.to_dense()[:, j].reshape(geometry_small.sinogram_shape)
+print("A(e_j) equals column j of A.to_matrix():", torch.equal(point_response, column_j))
+assert torch.allclose(point_response, column_j, atol=1e-6)
+
+# %%
+fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), layout="constrained")
+axes[0].imshow(e_j, cmap="gray")
+axes[0].set_title(f"unit image $e_j$, pixel ({row}, {col})")
+axes[0].set_axis_off()
+cu.show_sinogram(point_response, geometry_small, ax=axes[1],
+                 title=f"column j = {j} of A: the sinogram of one point")
+ray = 5 * geometry_small.n_detectors + geometry_small.n_detectors // 2 + 6   # angle 5
+footprint = M_sparse.to_dense()[ray].reshape(N_SMALL, N_SMALL)
+im = axes[2].imshow(footprint, cmap="gray")
+fig.colorbar(im, ax=axes[2], shrink=0.8)
+axes[2].set_title(f"row i = {ray} of A: the pixels one ray crosses")
+axes[2].set_axis_off()
+plt.show()
+
+# %% [markdown]
+# ### Exercise 1: the system matrix from point responses
+#
+# Write `system_matrix(A)` that returns the dense matrix of a linear operator `A`
+# acting on images of shape `A.domain_shape` $= (N, N)$ and returning sinograms of
+# shape `A.range_shape`: a tensor of shape `(n_rays, n_pixels)` whose column `j` is
+# the flattened sinogram of the unit image of pixel `j` (row-major numbering, as
+# `x.flatten()`). Use only `A(...)`, `A.domain_shape` and `A.range_shape`.
+#
+# <details><summary>Hint</summary>
+#
+# The operator works on batches: `A` applied to a tensor of shape
+# `(n_pixels, N, N)` projects `n_pixels` images at once. The `n_pixels` unit images
+# are the rows of the identity matrix `torch.eye(n_pixels)`, reshaped to images. The
+# result has shape `(n_pixels, n_angles, n_detectors)`: flatten each sinogram and
+# remember which index should be the column. A double loop over `(row, col)` works
+# too, only slower.
+# </details>
+
+# %%
+def system_matrix(A):
+    """Dense system matrix ``(n_rays, n_pixels)`` of an operator on ``(N, N)`` images."""
+    ### BEGIN SOLUTION
+    n_pixels = math.prod(A.domain_shape)
+    unit_images = torch.eye(n_pixels).reshape(n_pixels, *A.domain_shape)
+    point_responses = A(unit_images)                  # (n_pixels, n_angles, n_det)
+    return point_responses.reshape(n_pixels, -1).T    # column j = sinogram of pixel j
+    ### END SOLUTION
+
+
+# %%
+cu.checks.system_matrix(system_matrix);
+
+# %% [markdown]
+# From here on we take the matrix from `A.to_matrix()` (sparse) and make it dense
+# (`.to_dense()`) — at this size that is only 6 MB. Look at it: the first block of
+# rows belongs to the first projection angles. Each row has a narrow band of non-zeros
+# (the pixels one ray crosses); most entries are zero.
+
+# %%
+M = A_small.to_matrix().to_dense().double()          # (n_rays, n_pixels), float64
+nnz = int(torch.count_nonzero(M))
+density = nnz / M.numel()
+print(f"A: {M.shape[0]} x {M.shape[1]}, {nnz} non-zeros, density {density:.2%}, "
+      f"{nnz / M.shape[0]:.1f} non-zeros per row (~{nnz / M.shape[0] / N_SMALL:.2f} N)")
+
+fig, axes = plt.subplots(1, 2, figsize=(13, 3.6), layout="constrained")
+block = M[: 4 * geometry_small.n_detectors]          # the rays of the first 4 angles
+im = axes[0].imshow(block, cmap="gray", aspect="auto", interpolation="nearest")
+fig.colorbar(im, ax=axes[0])
+axes[0].set(title="rows of the first 4 angles", xlabel="pixel j", ylabel="ray i")
+axes[1].imshow(M != 0, cmap="gray_r", aspect="auto", interpolation="antialiased")
+axes[1].set(title=f"where A is non-zero (density {density:.1%})", xlabel="pixel j",
+            ylabel="ray i")
+plt.show()
+
+# %% [markdown]
+# **Why nobody stores $A$ for a real scanner.** The density falls like $1/N$ (each ray
+# crosses about $N$ of the $N^2$ pixels), but the number of entries grows like $N^4$.
+# We measure the non-zeros per ray at three sizes (with the angle count of a 512 x 512
+# scanner that takes ~700 views, scaled down) and extrapolate to 512 x 512.
+
+# %%
+per_row = {}
+for size in (32, 64, 128):
+    geometry = cu.ParallelBeam(n_angles=round(700 * size / 512),
+                               n_detectors=math.ceil(math.sqrt(2) * size) + 1)
+    values = cu.RadonTransform(image_size=size, geometry=geometry).to_matrix().values()
+    per_row[size] = int(torch.count_nonzero(values)) / (geometry.n_angles * geometry.n_detectors)
+    print(f"N = {size:3d}: {per_row[size]:6.1f} non-zeros per ray = {per_row[size] / size:.2f} N")
+
+n_big, angles_big = 512, 700
+rays_big = angles_big * (math.ceil(math.sqrt(2) * n_big) + 1)
+dense_gb = rays_big * n_big**2 * 4 / 1e9                       # float32
+nnz_big = per_row[128] / 128 * n_big * rays_big
+sparse_gb = nnz_big * (4 + 4) / 1e9                            # float32 value + int32 index
+print(f"\n512 x 512 image, {angles_big} angles: A is {rays_big:,} x {n_big**2:,}")
+print(f"dense float32: {dense_gb:,.0f} GB;  sparse (CSR): {nnz_big:.2e} non-zeros, "
+      f"about {sparse_gb:.1f} GB (twice that with a stored transpose)")
+
+# %% [markdown]
+# Half a terabyte dense, still gigabytes sparse — and a 3-D cone-beam scan
+# ($512^3$ voxels, hundreds of $512^2$ projections) needs about a thousand times more.
+# That is why ASTRA, tomosipo or the custom CUDA projectors of LIRE (Papa's seed)
+# never store $A$: they compute $A x$ and $A^T y$ **on the fly**, ray by ray or
+# voxel by voxel. `course_utils` stores the sparse matrix because our images are small
+# — it makes the adjoint exact and autograd easy. Everything below only ever uses
+# `A(x)` and `A.T(y)`, so it would work unchanged with an on-the-fly projector.
+
+# %% [markdown]
+# ### Forward and backprojection are $A x$ and $A^T y$; the adjoint test
+#
+# With the matrix, projecting is `M @ x.flatten()` and backprojecting is
+# `M.T @ y.flatten()`. The transpose is the **adjoint**: for all $x$ and $y$
+#
+# $$ \langle A x, y \rangle = \langle x, A^T y \rangle . $$
+#
+# For an explicit matrix this holds by construction. Fast projectors compute $A$ and
+# $A^T$ with two different programs, and a backprojector that is *not* the exact
+# adjoint makes iterative methods converge to the wrong image or not at all. The
+# dot-product test with random $x, y$ catches that; `A.check_adjoint()` runs it.
+
+# %%
+x_small = cu.shepp_logan(N_SMALL, dtype=torch.float64)
+y_small = A_small(x_small)
+print("A x   with the matrix vs the operator:",
+      float((M @ x_small.flatten() - y_small.flatten()).abs().max()))
+print("A^T y with the matrix vs the operator:",
+      float((M.T @ y_small.flatten() - A_small.T(y_small).flatten()).abs().max()))
+
+x_rand = torch.rand(n_pixels, generator=generator, dtype=torch.float64)
+y_rand = torch.rand(n_rays, generator=generator, dtype=torch.float64)
+lhs, rhs = torch.dot(M @ x_rand, y_rand), torch.dot(x_rand, M.T @ y_rand)
+adjoint_error = A_small.check_adjoint()
+print(f"<Ax, y> = {float(lhs):.10f},  <x, A^T y> = {float(rhs):.10f}")
+print(f"operator's dot-product test: relative error {adjoint_error:.1e}")
+assert abs(float(lhs - rhs)) <= 1e-10 * abs(float(lhs))
+assert adjoint_error < 1e-5
+
+# %% [markdown]
+# ### Rows one at a time: ART
+#
+# The oldest iterative method uses the rows directly. Every row is one equation
+# $\langle a_i, x \rangle = y_i$, a hyperplane in image space; ART (Kaczmarz's method,
+# Gordon, Bender and Herman 1970) projects the current image onto one hyperplane after
+# the other:
+#
+# $$ x \leftarrow x + \frac{y_i - \langle a_i, x\rangle}{\|a_i\|^2}\, a_i . $$
+#
+# This is the picture in Ducros's slides: with two lines $L_1, L_2$ the iterates zig-zag
+# towards their intersection — and with noise the lines move, and so does the answer.
+
+# %%
+def art(M, y, n_sweeps):
+    """Kaczmarz / ART: project onto each row's hyperplane in turn, n_sweeps times."""
+    M, y = M.numpy(), y.numpy()
+    row_norms = (M**2).sum(axis=1)
+    x = np.zeros(M.shape[1])
+    for _ in range(n_sweeps):
+        for i in np.flatnonzero(row_norms):
+            x += (y[i] - M[i] @ x) / row_norms[i] * M[i]
+    return torch.from_numpy(x)
+
+
+x_art = art(M, y_small.flatten(), n_sweeps=5).reshape(N_SMALL, N_SMALL)
+print(f"ART, 5 sweeps over the {n_rays} rays, exact data: "
+      f"PSNR {float(cu.psnr(x_art, x_small, data_range=1.0)):.1f} dB")
+
+# %% [markdown]
+# ## 2. Least squares, and why it breaks with noise
+#
+# Our small system has more equations than unknowns ($m = 1504 > n = 1024$), so we
+# ask for the least-squares solution
+#
+# $$ x_\text{LS} = \arg\min_x \|A x - y\|_2^2, \qquad A^T A\, x_\text{LS} = A^T y . $$
+#
+# The **singular value decomposition** $A = U \Sigma V^T$ (orthonormal columns $u_i$,
+# $v_i$, singular values $s_1 \ge s_2 \ge \dots \ge s_n > 0$) says what that does:
+#
+# $$ x_\text{LS} = \sum_{i=1}^{n} \frac{u_i^T y}{s_i}\, v_i . $$
+#
+# With noisy data $y = A x^* + e$, the noise component $u_i^T e$ is divided by $s_i$.
+# The small singular values belong to fine, oscillating patterns that projections
+# barely see, and their noise is amplified by up to $1/s_n$. The ratio
+# $\kappa = s_1 / s_n$ is the **condition number**: the worst-case factor by which a
+# relative error in the data becomes a relative error in the image.
+
+# %%
+U, s, Vh = torch.linalg.svd(M, full_matrices=False)   # M = U diag(s) Vh
+kappa = float(s[0] / s[-1])
+print(f"s_1 = {float(s[0]):.2f} (= ||A||, the power method gives {A_small.norm():.2f}), "
+      f"s_n = {float(s[-1]):.4f}, condition number {kappa:.0f}")
+
+noise_small = 0.01                                       # only 1 % noise
+y_noisy_small = cu.gaussian_noise(y_small, noise_small, generator=generator)
+beta_clean = U.T @ y_small.flatten()                     # coefficients u_i^T y
+beta_noisy = U.T @ y_noisy_small.flatten()
+
+fig, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
+ax.semilogy(s, label="singular values $s_i$")
+ax.semilogy(beta_clean.abs(), ".", ms=2, alpha=0.5, label=r"$|u_i^T y|$, exact data")
+ax.semilogy(beta_noisy.abs(), ".", ms=2, alpha=0.5, label=r"$|u_i^T y|$, 1 % noise")
+ax.set(xlabel="index i", title="spectrum of A and the data in its singular basis")
+ax.grid(True, alpha=0.4)
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# The exact data's coefficients fall faster than $s_i$ (the *discrete Picard
+# condition*, Hansen 2010), so every ratio $u_i^T y / s_i$ stays small. The noise puts a
+# floor under the coefficients, and for large $i$ the ratio of that floor to a tiny
+# $s_i$ is huge. Least squares reconstructs exact data perfectly and noisy data
+# terribly:
+
+# %%
+def least_squares(beta):
+    """x_LS = sum_i (u_i^T y / s_i) v_i from the coefficients beta = U^T y."""
+    return (Vh.T @ (beta / s)).reshape(N_SMALL, N_SMALL)
+
+
+x_ls_clean = least_squares(beta_clean)
+x_ls_noisy = least_squares(beta_noisy)
+psnr_ls_clean = float(cu.psnr(x_ls_clean, x_small, data_range=1.0))
+psnr_ls_noisy = float(cu.psnr(x_ls_noisy, x_small, data_range=1.0))
+print(f"least squares, exact data: PSNR {psnr_ls_clean:.0f} dB (float64 round-off)")
+print(f"least squares, 1 % noise:   PSNR {psnr_ls_noisy:.1f} dB, values from "
+      f"{float(x_ls_noisy.min()):.1f} to {float(x_ls_noisy.max()):.1f} (true: 0 to 1)")
+assert psnr_ls_clean > 100 and psnr_ls_noisy < 15
+
+# %% [markdown]
+# ### Tikhonov regularisation
+#
+# Tikhonov (1963) adds a penalty on the size of the image:
+#
+# $$ x_\alpha = \arg\min_x \|A x - y\|_2^2 + \alpha \|x\|_2^2
+#    = (A^T A + \alpha I)^{-1} A^T y
+#    = \sum_i \frac{s_i^2}{s_i^2 + \alpha}\, \frac{u_i^T y}{s_i}\, v_i . $$
+#
+# The *filter factors* $s_i^2 / (s_i^2 + \alpha)$ are close to 1 where $s_i^2 \gg \alpha$
+# and damp the components with $s_i^2 \ll \alpha$, where the noise lives. Large
+# $\alpha$ removes noise and detail alike; small $\alpha$ brings the noise back. (With
+# fewer equations than unknowns the same solution reads
+# $A^T (A A^T + \alpha I)^{-1} y$, the form in Ducros's slides.)
+#
+# At 32 x 32 we can solve the normal equations directly, and check that the SVD formula
+# agrees:
+
+# %%
+alpha = 1.0
+x_tik = torch.linalg.solve(M.T @ M + alpha * torch.eye(n_pixels, dtype=torch.float64),
+                           M.T @ y_noisy_small.flatten()).reshape(N_SMALL, N_SMALL)
+
+
+def tikhonov_svd(beta, alpha):
+    """Tikhonov solution from the SVD: filter factors s^2 / (s^2 + alpha)."""
+    return (Vh.T @ (s / (s**2 + alpha) * beta)).reshape(N_SMALL, N_SMALL)
+
+
+print("normal equations vs SVD formula, largest difference:",
+      float((x_tik - tikhonov_svd(beta_noisy, alpha)).abs().max()))
+
+# %% [markdown]
+# Now sweep $\alpha$. Two views: the PSNR (needs the true image, so only possible in a
+# simulation) and the **L-curve** (Hansen): the size of the image $\|x_\alpha\|$ against
+# the misfit $\|A x_\alpha - y\|$ on log-log axes. Its corner balances the two and needs
+# no ground truth.
+
+# %%
+alphas = torch.logspace(-4, 3, 36, dtype=torch.float64)
+sweep = torch.stack([tikhonov_svd(beta_noisy, a) for a in alphas])
+psnr_tik = cu.psnr(sweep, x_small.expand_as(sweep), data_range=1.0)
+misfit = torch.linalg.vector_norm(A_small(sweep) - y_noisy_small, dim=(-2, -1))
+image_norm = torch.linalg.vector_norm(sweep, dim=(-2, -1))
+best = int(torch.argmax(psnr_tik))
+alpha_best, psnr_tik_best = float(alphas[best]), float(psnr_tik[best])
+
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
+cu.plot_curves({"Tikhonov": (alphas, psnr_tik)}, xlabel=r"$\alpha$", ylabel="PSNR (dB)",
+               title="PSNR against the regularisation weight", ax=axes[0])
+axes[0].axhline(psnr_ls_noisy, color="gray", ls="--", label="least squares")
+axes[0].set_xscale("log")
+axes[0].legend()
+axes[1].loglog(misfit, image_norm, ".-")
+axes[1].loglog(misfit[best], image_norm[best], "o", color="C3",
+               label=rf"best $\alpha$ = {alpha_best:.2g}")
+axes[1].set(xlabel=r"misfit $\|A x_\alpha - y\|$", ylabel=r"size $\|x_\alpha\|$",
+            title="L-curve")
+axes[1].legend()
+axes[1].grid(True, alpha=0.4)
+plt.show()
+print(f"best alpha {alpha_best:.3g}: PSNR {psnr_tik_best:.1f} dB vs least squares "
+      f"{psnr_ls_noisy:.1f} dB")
+assert psnr_tik_best > psnr_ls_noisy + 15
+
+# %%
+cu.show_images([x_small, x_ls_noisy, sweep[best], sweep[-5]],
+               ["truth", f"least squares ({psnr_ls_noisy:.1f} dB)",
+                rf"Tikhonov, $\alpha$={alpha_best:.2g} ({psnr_tik_best:.1f} dB)",
+                rf"Tikhonov, $\alpha$={float(alphas[-5]):.2g} ({float(psnr_tik[-5]):.1f} dB)"]);
+
+# %% [markdown]
+# A dense SVD costs $O(m n^2)$: seconds at 32 x 32, a day at 256 x 256. For real sizes
+# we need methods that only apply $A$ and $A^T$ — iterative methods.
+#
+# ## 3. Iterative reconstruction of sparse-view, noisy data
+#
+# The test problem from here on: the Shepp-Logan phantom, only 30 projection angles
+# (FBP would want about $\frac{\pi}{2} N$) and 3 % relative Gaussian noise. With
+# $30 \times 92 = 2760$ readings for $64^2 = 4096$ pixels (quick mode; $5490$ for
+# $16384$ in full mode) the system is *under*-determined: infinitely many images fit
+# the data exactly.
+#
+# We give FBP its best chance: all four filters, keeping the best (which uses the
+# ground truth — an optimistic baseline).
+
+# %%
+geometry = cu.ParallelBeam(n_angles=N_ANGLES, n_detectors=math.ceil(math.sqrt(2) * N) + 1)
+A = cu.RadonTransform(image_size=N, geometry=geometry, device=device)
+x_true = cu.shepp_logan(N, device=device)
+y_clean = A(x_true)
+y = cu.gaussian_noise(y_clean, NOISE, generator=generator)
+noise_norm = NOISE * float(torch.linalg.vector_norm(y_clean))   # what the noise level implies
+print(A)
+print(f"{y.numel()} readings for {x_true.numel()} pixels; expected noise norm "
+      f"{noise_norm:.2f} (this draw: {float(torch.linalg.vector_norm(y - y_clean)):.2f})")
+
+
+def psnr_of(x):
+    return float(cu.psnr(x, x_true, data_range=1.0))
+
+
+def timed(fn, *args, **kwargs):
+    """Run fn and return (result, seconds), waiting for the GPU if there is one."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return result, time.perf_counter() - start
+
+
+fbp_psnr = {name: psnr_of(cu.fbp(y, A, filter=name)) for name in cu.FILTERS}
+fbp_filter = max(fbp_psnr, key=fbp_psnr.get)
+x_fbp, time_fbp = timed(cu.fbp, y, A, filter=fbp_filter)
+print("FBP PSNR by filter:", {k: round(v, 2) for k, v in fbp_psnr.items()},
+      f"-> {fbp_filter}")
+
+fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), layout="constrained")
+for ax, image, title in [(axes[0], x_true, "truth"),
+                         (axes[2], x_fbp, f"FBP ({fbp_filter}), {psnr_of(x_fbp):.1f} dB")]:
+    im = ax.imshow(image.cpu(), cmap="gray", vmin=0, vmax=1)
+    ax.set_title(title)
+    ax.set_axis_off()
+    fig.colorbar(im, ax=ax, shrink=0.8)
+cu.show_sinogram(y, geometry, ax=axes[1], title=f"{N_ANGLES} noisy projections")
+plt.show()
+
+# %% [markdown]
+# Every iterative method below takes a `callback(k, x)` that it calls after iteration
+# $k$. We use it to record the PSNR (needs the truth, so only in simulations) and the
+# data misfit $\|A x_k - y\|$ (always available).
+
+# %%
+def recorder(A, y, keep_iterates=False):
+    """A callback that records PSNR and misfit per iteration, and its history dict."""
+    history = {"psnr": [], "misfit": [], "iterates": []}
+
+    def callback(k, x):
+        history["psnr"].append(psnr_of(x))
+        history["misfit"].append(float(torch.linalg.vector_norm(A(x) - y)))
+        if keep_iterates:
+            history["iterates"].append(x.cpu())
+
+    return callback, history
+
+
+# %% [markdown]
+# ### 3.1 Landweber: gradient descent on the least-squares misfit
+#
+# The gradient of $f(x) = \tfrac12 \|A x - y\|^2$ is $A^T (A x - y)$: backproject the
+# residual. Walking downhill with step $\omega$ is the Landweber iteration (1951):
+#
+# $$ x_{k+1} = x_k + \omega\, A^T (y - A x_k) . $$
+#
+# **Step size.** The gradient changes at most by $\|A\|^2 \|\Delta x\|$ when $x$
+# changes by $\Delta x$ ($\|A\| = s_1$, the largest singular value). Along the
+# direction $v_1$ each step multiplies the error by $1 - \omega s_1^2$, so the iteration
+# converges for $0 < \omega < 2 / \|A\|^2$ and blows up beyond. The safe default is
+# $\omega = 1/\|A\|^2$; `A.norm()` estimates $\|A\|$ by the power method (no SVD
+# needed).
+
+# %% [markdown]
+# ### Exercise 2: one Landweber step
+#
+# Write `landweber_step(x, A, y, step)` that returns $x + \omega\, A^T (y - A x)$ as a
+# new image (do not change `x` in place). `A` is a `course_utils` operator: use `A(x)`
+# and `A.T(...)`.
+#
+# <details><summary>Hint</summary>
+#
+# Three pieces: the residual in data space, `y - A(x)`; back to image space with
+# `A.T`; a step of size `step` from `x`. Writing `x = x + ...` makes a new tensor;
+# `x += ...` would change the caller's image.
+# </details>
+
+# %%
+def landweber_step(x, A, y, step):
+    """One Landweber step x + step * A^T (y - A x), as a new image."""
+    ### BEGIN SOLUTION
+    return x + step * A.T(y - A(x))
+    ### END SOLUTION
+
+
+# %%
+cu.checks.landweber_step(landweber_step);
+
+# %% [markdown]
+# `cu.landweber` runs this step in a loop. First the step size: just above the limit
+# $2/\|A\|^2$ the misfit explodes, just below it falls.
+
+# %%
+norm_A = A.norm()
+print(f"||A|| = {norm_A:.2f}, so steps must stay below 2/||A||^2 = {2 / norm_A**2:.2e}")
+misfit_after = {}
+for factor in (1.0, 1.9, 2.2):
+    x20 = cu.landweber(A, y, 20, step=factor / norm_A**2)
+    misfit_after[factor] = float(torch.linalg.vector_norm(A(x20) - y))
+    print(f"step = {factor}/||A||^2: misfit after 20 steps {misfit_after[factor]:.3g} "
+          f"(at the start: {float(torch.linalg.vector_norm(y)):.3g})")
+assert misfit_after[2.2] > float(torch.linalg.vector_norm(y)) > misfit_after[1.0]
+
+# %%
+callback, landweber_history = recorder(A, y)
+x_landweber = cu.landweber(A, y, N_ITER["landweber"], callback=callback, progress=True)
+
+# %% [markdown]
+# ### 3.2 SIRT and CGLS
+#
+# **SIRT** (Gilbert 1972) is Landweber with two diagonal weights taken from the matrix:
+# each ray's residual is divided by its length $\sum_j a_{ij}$ (row sum), each pixel's
+# update by how much it is seen $\sum_i a_{ij}$ (column sum):
+#
+# $$ x_{k+1} = x_k + C A^T R\, (y - A x_k), \quad R = \mathrm{diag}\frac{1}{A\mathbf 1},\;
+#    C = \mathrm{diag}\frac{1}{A^T \mathbf 1}. $$
+#
+# Where ART handles one ray at a time, SIRT averages the corrections of all rays
+# *simultaneously* — hence the name, and why it parallelises so well on GPUs (ASTRA's
+# and TIGRE's workhorse). `cu.sirt` also clips negative values, a cheap piece of prior
+# knowledge.
+#
+# **CGLS** (conjugate gradients, Hestenes and Stiefel 1952, applied to the normal
+# equations $A^T A x = A^T y$) chooses the best step length along each direction, and
+# makes each new direction conjugate to all earlier ones, so no step undoes the progress
+# of another. It reaches in tens of iterations what Landweber needs hundreds for.
+
+# %%
+callback, sirt_history = recorder(A, y)
+x_sirt = cu.sirt(A, y, N_ITER["sirt"], callback=callback, progress=True)
+callback, cgls_history = recorder(A, y, keep_iterates=True)
+x_cgls = cu.cgls(A, y, N_ITER["cgls"], callback=callback, progress=True)
+
+# %% [markdown]
+# ### 3.3 Semi-convergence
+#
+# Plot the error of every iterate. The misfit keeps falling — that is what the methods
+# minimise — but the image quality first rises and then falls: **semi-convergence**.
+# The early iterations fit the large singular components (the image), the late ones the
+# small components (the noise), just like the filter factors of Tikhonov. Stopping
+# early *is* a regularisation, with the iteration number in the role of $\alpha$.
+
+# %%
+histories = {"Landweber": landweber_history, "SIRT (x ≥ 0)": sirt_history,
+             "CGLS": cgls_history}
+fig, axes = plt.subplots(1, 2, figsize=(12, 3.8), layout="constrained")
+def by_iteration(values):
+    """(iterations 1, 2, ..., values): the callback's iteration count starts at 1."""
+    return np.arange(1, len(values) + 1), values
+
+
+cu.plot_curves({name: by_iteration(h["psnr"]) for name, h in histories.items()},
+               ylabel="PSNR (dB)",
+               title="image quality (needs the truth)", ax=axes[0])
+axes[0].axhline(psnr_of(x_fbp), color="gray", ls="--", label="FBP")
+axes[0].set_xscale("log")
+axes[0].legend()
+cu.plot_curves({name: by_iteration(h["misfit"]) for name, h in histories.items()},
+               ylabel=r"misfit $\|A x_k - y\|$", title="data misfit (always available)",
+               logy=True, ax=axes[1])
+axes[1].axhline(noise_norm, color="gray", ls=":", label="noise level")
+axes[1].set_xscale("log")
+axes[1].legend()
+plt.show()
+
+for name, h in histories.items():
+    k_best = int(np.argmax(h["psnr"])) + 1
+    print(f"{name:13s} best PSNR {max(h['psnr']):.2f} dB at iteration {k_best:4d}, "
+          f"last ({len(h['psnr'])}) {h['psnr'][-1]:.2f} dB")
+
+cgls_best = max(cgls_history["psnr"])
+assert cgls_best > cgls_history["psnr"][-1] + 3, "CGLS should semi-converge on noisy data"
+assert max(landweber_history["psnr"]) > landweber_history["psnr"][-1]
+
+# %% [markdown]
+# CGLS peaks within a few iterations and then falls fast. Landweber peaks late and
+# decays slowly, so its stopping point is less critical. SIRT with the non-negativity
+# constraint barely over-fits here: knowing that attenuation is never negative is a
+# strong prior for an image that is mostly empty background.
+
+# %% [markdown]
+# ### 3.4 MLEM for Poisson data
+#
+# In emission tomography (PET, SPECT) the detectors **count** photons, and the count in
+# bin $i$ is Poisson distributed with mean $(A x)_i$, where $x$ is the activity. The
+# maximum-likelihood image maximises $\sum_i y_i \log (A x)_i - (A x)_i$, and the EM
+# algorithm of Shepp and Vardi (1982) does so with a **multiplicative** update (the
+# formula in Reader's workshop):
+#
+# $$ x_{k+1} = \frac{x_k}{A^T \mathbf 1}\; A^T\!\left(\frac{y}{A x_k}\right). $$
+#
+# Forward-project the current image, compare with the data as a *ratio*, backproject
+# the ratio, and normalise by the **sensitivity image** $s = A^T \mathbf 1$ (how much
+# each pixel is seen). A ratio of 1 everywhere means the image explains the data and
+# stays put. Starting from a positive image, the iterates stay non-negative for free.
+#
+# **Which data?** MLEM is the exact maximum-likelihood method for emission counts, so
+# we simulate those: counts $\sim \text{Poisson}(c\, A x^*)$ with `cu.poisson_counts`,
+# with the count level $c$ chosen so that the relative noise is the same 3 % as in our
+# Gaussian data. (Transmission CT measures $e^{-(A x)_i}$ and takes a logarithm, after
+# which the data are no longer Poisson with mean $A x$; there MLEM is only a heuristic.)
+# We divide the counts by $c$ again, so images stay in the units of the phantom.
+
+# %%
+count_level = float(y_clean.sum() / (NOISE**2 * y_clean.pow(2).sum()))
+counts = cu.poisson_counts(count_level * y_clean, generator=generator)
+y_poisson = counts / count_level
+poisson_noise_norm = math.sqrt(float(counts.sum())) / count_level   # Var = mean for Poisson
+relative_noise = torch.linalg.vector_norm(y_poisson - y_clean) / torch.linalg.vector_norm(y_clean)
+print(f"count level {count_level:.1f} counts per unit: {float(counts.sum()):.3g} counts in "
+      f"total, at most {float(counts.max()):.0f} in one bin; relative noise "
+      f"{float(relative_noise):.3f}")
+
+# %% [markdown]
+# ### Exercise 3: the MLEM update
+#
+# Write `mlem_update(x, A, y, sensitivity)` that returns
+# $\frac{x}{s} \, A^T\!\left(\frac{y}{A x}\right)$ with `sensitivity` $= s = A^T \mathbf 1$,
+# as a new image. Two divisions can hit zero: a ray that crosses no activity has
+# $(A x)_i = 0$ (use a ratio of 0 there), and a pixel that no ray sees has $s_j = 0$
+# (set it to 0).
+#
+# <details><summary>Hint</summary>
+#
+# `torch.where(condition, a, b)` picks `a` where the condition holds and `b` elsewhere;
+# `t.clamp(min=1e-12)` keeps a denominator away from 0. Compute the ratio sinogram
+# first, backproject it with `A.T`, then multiply by `x` and divide by the sensitivity.
+# </details>
+
+# %%
+def mlem_update(x, A, y, sensitivity):
+    """One MLEM update x / s * A^T(y / A x), with 0 where a denominator is 0."""
+    ### BEGIN SOLUTION
+    forward = A(x)
+    ratio = torch.where(forward > 0, y / forward.clamp(min=1e-12), 0.0)
+    correction = A.T(ratio)
+    return torch.where(sensitivity > 0, x * correction / sensitivity.clamp(min=1e-12), 0.0)
+    ### END SOLUTION
+
+
+# %%
+cu.checks.mlem_update(mlem_update);
+
+# %% [markdown]
+# `cu.mlem` loops over this update, starting from an image of ones. MLEM semi-converges
+# too: with noisy counts, late iterations grow noise.
+
+# %%
+callback, mlem_history = recorder(A, y_poisson)
+x_mlem = cu.mlem(A, y_poisson, N_ITER["mlem"], callback=callback, progress=True)
+k_best = int(np.argmax(mlem_history["psnr"])) + 1
+print(f"MLEM: best PSNR {max(mlem_history['psnr']):.2f} dB at iteration {k_best}, "
+      f"last {mlem_history['psnr'][-1]:.2f} dB")
+assert max(mlem_history["psnr"]) > mlem_history["psnr"][-1] + 1
+
+# %% [markdown]
+# ### 3.5 Total variation with Chambolle-Pock
+#
+# Stopping early damps the noise, but also the edges. A regulariser that knows what
+# images look like does better. **Total variation** (Rudin, Osher and Fatemi 1992)
+# penalises the summed length of the image gradient, which is small for
+# piecewise-constant images with sharp edges — exactly the Shepp-Logan phantom:
+#
+# $$ x_\lambda = \arg\min_{x \ge 0} \tfrac12 \|A x - y\|^2 + \lambda \sum_{p}
+#    \|(\nabla x)_p\|_2 . $$
+#
+# This objective is convex but not differentiable, so gradient descent does not apply
+# directly. The primal-dual algorithm of Chambolle and Pock (2011) alternates simple
+# steps on the image and on dual variables for the two terms (Sidky and Pan showed
+# how well TV does on sparse-view CT, 2008; Papa's seed builds the *learned*
+# primal-dual method on the same splitting). `cu.tv_pdhg` runs it. Here is a sweep of
+# $\lambda$:
+
+# %%
+lams = [0.025 * 2**k for k in range(8)]             # 0.025 ... 3.2
+tv_results = {}
+for lam in lams:
+    x_tv, seconds = timed(cu.tv_pdhg, A, y, lam, N_ITER["tv"])
+    tv_results[lam] = dict(x=x_tv.cpu(), psnr=psnr_of(x_tv), seconds=seconds,
+                           misfit=float(torch.linalg.vector_norm(A(x_tv) - y)))
+    print(f"lambda = {lam:6.3f}: PSNR {tv_results[lam]['psnr']:.2f} dB, misfit / noise "
+          f"level {tv_results[lam]['misfit'] / noise_norm:.3f}  ({seconds:.1f} s)")
+lam_oracle = max(lams, key=lambda lam: tv_results[lam]["psnr"])
+
+# %% [markdown]
+# ### 3.6 When to stop, which $\lambda$? The discrepancy principle
+#
+# Every method above has a knob — the iteration number, $\alpha$, $\lambda$ — and so far
+# we set it by looking at the PSNR, which needs the true image. In practice there is
+# none. Papa's slides list the termination condition of iterative methods as an
+# **open problem**, and it stays open for learned iterative methods too.
+#
+# One classical answer needs only the noise level. If $y = A x^* + e$, even the true
+# image leaves a misfit $\|A x^* - y\| = \|e\| \approx \delta$. Fitting the data more
+# closely than that means fitting noise. **Morozov's discrepancy principle**: order the
+# candidates from the most to the least regularised (iteration 1, 2, 3, ...; or
+# $\lambda$ from large to small) and take the **first** one whose misfit is within the
+# noise level,
+#
+# $$ \|A x_k - y\| \le \tau\, \delta , $$
+#
+# with a safety factor $\tau \ge 1$. $\delta$ comes from the physics of the scanner:
+# here $\delta = 0.03\,\|A x^*\| \approx 0.03\,\|y\|$ for the Gaussian data, and $\delta^2 \approx \sum_i y_i$
+# (in counts) for Poisson data, whose variance equals their mean.
+#
+# ### Exercise 4: the discrepancy principle
+#
+# Write `discrepancy_principle(residual_norms, noise_norm, tau=1.0)`: given the
+# misfits of candidates ordered from most to least regularised (a list, array or 1-D
+# tensor), return the **0-based index** of the first one with
+# misfit $\le$ `tau * noise_norm`. If none reaches the level, return the last index
+# (the least regularised candidate).
+#
+# <details><summary>Hint</summary>
+#
+# A `for k, r in enumerate(residual_norms)` loop with an early `return k` does it; after
+# the loop, return `len(residual_norms) - 1`.
+# </details>
+
+# %%
+def discrepancy_principle(residual_norms, noise_norm, tau=1.0):
+    """Index of the first (most regularised) candidate with misfit <= tau * noise_norm."""
+    ### BEGIN SOLUTION
+    for k, r in enumerate(residual_norms):
+        if r <= tau * noise_norm:
+            return k
+    return len(residual_norms) - 1
+    ### END SOLUTION
+
+
+# %%
+cu.checks.discrepancy_principle(discrepancy_principle);
+
+# %% [markdown]
+# We apply the rule to the recorded misfits (iteration $k$ sits at position $k-1$ of
+# the lists) with $\tau = 1$, and to the TV sweep read from the largest $\lambda$ down,
+# and compare each choice with the oracle — the best PSNR, which needs the truth.
+
+# %%
+TAU = 1.0
+
+
+def first_within_noise(misfits, level):
+    """Position of the first misfit <= level (the last position if there is none)."""
+    within = np.flatnonzero(np.asarray(misfits) <= level)
+    return int(within[0]) if len(within) else len(misfits) - 1
+
+
+choices = {}
+for name, history, delta in [("SIRT", sirt_history, noise_norm),
+                             ("CGLS", cgls_history, noise_norm),
+                             ("MLEM", mlem_history, poisson_noise_norm)]:
+    k = first_within_noise(history["misfit"], TAU * delta) + 1
+    choices[name] = dict(k=k, psnr=history["psnr"][k - 1], oracle=max(history["psnr"]),
+                         k_oracle=int(np.argmax(history["psnr"])) + 1)
+lams_down = sorted(lams, reverse=True)
+lam_dp = lams_down[first_within_noise([tv_results[lam]["misfit"] for lam in lams_down],
+                                      TAU * noise_norm)]
+choices["TV"] = dict(lam=lam_dp, psnr=tv_results[lam_dp]["psnr"],
+                     oracle=tv_results[lam_oracle]["psnr"], lam_oracle=lam_oracle)
+for name, c in choices.items():
+    setting = (f"lambda = {c['lam']:.3g} (oracle {c['lam_oracle']:.3g})" if name == "TV"
+               else f"k = {c['k']} (oracle {c['k_oracle']})")
+    print(f"{name:5s} discrepancy principle: {setting:32s} PSNR {c['psnr']:.2f} dB, "
+          f"oracle {c['oracle']:.2f} dB")
+for name in ("CGLS", "MLEM"):   # the methods that over-fit when run too long
+    assert choices[name]["psnr"] > choices[name]["oracle"] - 1.5, name
+for name in ("SIRT", "MLEM", "TV"):
+    assert choices[name]["psnr"] > psnr_of(x_fbp) + 1, name
+
+# %% [markdown]
+# Without ever looking at the true image, the discrepancy principle stops CGLS and MLEM
+# — the methods that over-fit when run too long — within about a dB of the best
+# iteration. For SIRT with non-negativity and for TV it errs on the safe side: it stops
+# early or picks a $\lambda$ larger than the best one. The reason is visible in the TV
+# table: the best images fit the data *more* closely than the noise level (misfit
+# around 0.7 to 0.9 $\delta$), because with fewer readings than pixels a good
+# reconstruction can explain part of the noise without visible damage. The rule needs
+# a trustworthy noise level, and other rules — the L-curve corner, generalised
+# cross-validation, Stein's unbiased risk estimate — trade different assumptions.
+# Deep learning does not remove the question: the deep image prior (lesson 05)
+# semi-converges just like CGLS and needs a stopping rule too.
+
+# %% [markdown]
+# ## 4. Explore: iteration number and regularisation weight
+#
+# Move the CGLS iteration $k$ and the TV weight $\lambda$ and watch the image and the
+# PSNR. All iterates were computed above, so the widget only draws.
+
+# %%
+def show_choice(k=choices["CGLS"]["k"], lam=lam_dp):
+    """CGLS iterate k and the TV reconstruction for lambda, with their PSNR."""
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), layout="constrained")
+    for ax, image, title in [
+            (axes[0], cgls_history["iterates"][k - 1],
+             f"CGLS, iteration {k}: {cgls_history['psnr'][k - 1]:.2f} dB"),
+            (axes[1], tv_results[lam]["x"],
+             f"TV, λ = {lam:.3g}: {tv_results[lam]['psnr']:.2f} dB")]:
+        im = ax.imshow(image, cmap="gray", vmin=0, vmax=1)
+        ax.set_title(title)
+        ax.set_axis_off()
+        fig.colorbar(im, ax=ax, shrink=0.8)
+    cu.plot_curves({"CGLS": by_iteration(cgls_history["psnr"])},
+                   ylabel="PSNR (dB)", title="CGLS: semi-convergence", ax=axes[2])
+    axes[2].axvline(k, color="C3", ls="--")
+    plt.show()
+
+
+show_choice()
+
+# %%
+widgets.interact(
+    show_choice,
+    k=widgets.IntSlider(value=choices["CGLS"]["k"], min=1, max=len(cgls_history["iterates"]),
+                        description="CGLS k"),
+    lam=widgets.SelectionSlider(options=[(f"{lam:.3g}", lam) for lam in lams], value=lam_dp,
+                                description="TV λ"));
+
+# %% [markdown]
+# ## 5. Results: the classical baselines
+#
+# The same phantom and geometry for every method. FBP, SIRT, CGLS and TV reconstruct the
+# Gaussian-noise sinogram; MLEM the Poisson counts with the same relative noise level
+# (emission data, its natural noise model). Iteration numbers and $\lambda$ come from
+# the discrepancy principle; the oracle column shows the best that could be reached
+# with the truth. Times are for one reconstruction with the chosen setting.
+
+# %%
+x_sirt_dp, time_sirt = timed(cu.sirt, A, y, choices["SIRT"]["k"])
+x_cgls_dp, time_cgls = timed(cu.cgls, A, y, choices["CGLS"]["k"])
+x_mlem_dp, time_mlem = timed(cu.mlem, A, y_poisson, choices["MLEM"]["k"])
+x_tv_dp, time_tv = timed(cu.tv_pdhg, A, y, lam_dp, N_ITER["tv"])
+
+recons = {"FBP": x_fbp, "SIRT": x_sirt_dp, "CGLS": x_cgls_dp, "MLEM": x_mlem_dp,
+          "TV (Chambolle-Pock)": x_tv_dp}
+settings = {"FBP": f"{fbp_filter} filter (best of 4)",
+            "SIRT": f"{choices['SIRT']['k']} iterations",
+            "CGLS": f"{choices['CGLS']['k']} iterations",
+            "MLEM": f"{choices['MLEM']['k']} iterations",
+            "TV (Chambolle-Pock)": f"λ = {lam_dp:.3g}, {N_ITER['tv']} iterations"}
+oracle = {"FBP": psnr_of(x_fbp), "SIRT": choices["SIRT"]["oracle"],
+          "CGLS": choices["CGLS"]["oracle"], "MLEM": choices["MLEM"]["oracle"],
+          "TV (Chambolle-Pock)": choices["TV"]["oracle"]}
+times = {"FBP": time_fbp, "SIRT": time_sirt, "CGLS": time_cgls, "MLEM": time_mlem,
+         "TV (Chambolle-Pock)": time_tv}
+rows = [{"method": name,
+         "data": "Poisson counts" if name == "MLEM" else f"Gaussian {NOISE:.0%}",
+         "setting": settings[name],
+         "PSNR (dB)": psnr_of(x),
+         "SSIM": float(cu.ssim(x, x_true, data_range=1.0)),
+         "oracle PSNR (dB)": oracle[name],
+         "time (s)": times[name]} for name, x in recons.items()]
+cu.results_table(rows)
+
+# %%
+cu.show_images([x_true] + list(recons.values()),
+               ["truth"] + [f"{name}: {psnr_of(x):.1f} dB" for name, x in recons.items()],
+               vmin=0, vmax=1, ncols=3,
+               suptitle=f"{N}x{N}, {N_ANGLES} angles, {NOISE:.0%} noise");
+
+# %%
+psnr_tv, psnr_fbp = psnr_of(x_tv_dp), psnr_of(x_fbp)
+print(f"TV {psnr_tv:.2f} dB vs FBP {psnr_fbp:.2f} dB: {psnr_tv - psnr_fbp:+.2f} dB")
+assert psnr_tv > psnr_fbp + 4, "TV should clearly beat FBP on sparse, noisy data"
+assert psnr_of(x_cgls_dp) > psnr_fbp - 1 and psnr_of(x_sirt_dp) > psnr_fbp
+
+# %% [markdown]
+# These numbers are the **classical baselines** of the course. The later lessons
+# reconstruct the same kind of sparse-view, noisy data with learned methods — a CNN
+# after FBP, a learned filter, the deep image prior, unrolled MLEM, learned primal-dual
+# — and each must beat this table (TV above all) to be worth its training.
+#
+# ## Takeaways
+#
+# - A tomograph is a matrix: column $j$ is the sinogram of pixel $j$, row $i$ the
+#   footprint of ray $i$. It is very sparse, yet far too large to store for real
+#   scanners, so practical codes apply $A$ and $A^T$ on the fly — and must pass the
+#   adjoint test.
+# - Least squares divides the data by the singular values; the small ones amplify
+#   noise by up to the condition number. Regularisation (Tikhonov, TV, early stopping)
+#   trades a little bias for a lot less noise.
+# - Landweber, SIRT, CGLS and MLEM semi-converge: the iteration number is a
+#   regularisation parameter. CGLS is fastest and most sensitive to it; MLEM is the
+#   maximum-likelihood method for Poisson counts.
+# - TV fits piecewise-constant images and beats FBP by several dB on sparse, noisy
+#   data — at the price of an iterative solve and a weight $\lambda$ to choose.
+# - Choosing the knob without ground truth is an open problem; the discrepancy
+#   principle (stop when the misfit reaches the noise level) is a good classical answer
+#   when the noise level is known.
+#
+# ## What to try next
+#
+# - Make the data harder or easier: 15 or 90 angles, 1 % or 10 % noise. Which method
+#   gains most from more angles? How does the best $\lambda$ move with the noise?
+# - Replace the Shepp-Logan phantom by the real slice `cu.ct_slice(normalize=True)`:
+#   does TV still win so clearly on a less cartoon-like image?
+# - Run `cu.landweber(..., nonneg=True)` and `cu.sirt(..., nonneg=False)` and compare the
+#   semi-convergence curves: how much of SIRT's stability is the non-negativity?
+# - Find the corner of the L-curve automatically (the point of largest curvature) and
+#   compare its $\alpha$ with the best one.
+# - Try $\tau = 1.1$ in the discrepancy principle, or a noise level that is off by
+#   20 %: how robust is the choice?
+#
+# ## References
+#
+# - L. Landweber (1951). An iteration formula for Fredholm integral equations of the
+#   first kind. *American Journal of Mathematics* 73(3), 615–624.
+# - M. R. Hestenes and E. Stiefel (1952). Methods of conjugate gradients for solving
+#   linear systems. *Journal of Research of the National Bureau of Standards* 49(6),
+#   409–436.
+# - A. N. Tikhonov (1963). Solution of incorrectly formulated problems and the
+#   regularization method. *Soviet Mathematics Doklady* 4, 1035–1038.
+# - V. A. Morozov (1966). On the solution of functional equations by the method of
+#   regularization. *Soviet Mathematics Doklady* 7, 414–417.
+# - R. Gordon, R. Bender and G. T. Herman (1970). Algebraic reconstruction techniques
+#   (ART) for three-dimensional electron microscopy and X-ray photography. *Journal of
+#   Theoretical Biology* 29(3), 471–481.
+# - P. Gilbert (1972). Iterative methods for the three-dimensional reconstruction of an
+#   object from projections. *Journal of Theoretical Biology* 36(1), 105–117.
+# - L. A. Shepp and Y. Vardi (1982). Maximum likelihood reconstruction for emission
+#   tomography. *IEEE Transactions on Medical Imaging* 1(2), 113–122.
+# - P. M. Joseph (1982). An improved algorithm for reprojecting rays through pixel
+#   images. *IEEE Transactions on Medical Imaging* 1(3), 192–196.
+# - L. I. Rudin, S. Osher and E. Fatemi (1992). Nonlinear total variation based noise
+#   removal algorithms. *Physica D* 60(1–4), 259–268.
+# - E. Y. Sidky and X. Pan (2008). Image reconstruction in circular cone-beam computed
+#   tomography by constrained, total-variation minimization. *Physics in Medicine and
+#   Biology* 53(17), 4777–4807.
+# - P. C. Hansen (2010). *Discrete Inverse Problems: Insight and Algorithms*. SIAM.
+# - A. Chambolle and T. Pock (2011). A first-order primal-dual algorithm for convex
+#   problems with applications to imaging. *Journal of Mathematical Imaging and Vision*
+#   40(1), 120–145.
+# - A. J. Reader, G. Corda, A. Mehranian, C. da Costa-Luis, S. Ellis and
+#   J. A. Schnabel (2021). Deep learning for PET image reconstruction. *IEEE
+#   Transactions on Radiation and Plasma Medical Sciences* 5(1), 1–25. (The system
+#   matrix from point sources and MLEM follow Reader's workshop.)
+# - A. J. Reader and G. Schramm (2021). Artificial intelligence for PET image
+#   reconstruction. *Journal of Nuclear Medicine* 62(10), 1330–1333.
+# - N. Ducros. *A short intro to deep learning for image reconstruction* (lecture,
+#   CREATIS Lyon): inversion as optimisation, Tikhonov and sparsity regularisation.
+# - S. Papa (2024). *Deep learning methods for image reconstruction* (lecture,
+#   DLinRT 2024): regularised iterative reconstruction and the open termination problem.
