@@ -18,8 +18,9 @@ backproject with the distance weight :math:`d_s^2/U^2`, where :math:`U` is the d
 from the source to the pixel along the central ray.
 
 The backprojection here is *pixel driven*: every pixel looks up, by linear
-interpolation, where its ray hit the detector.  It is differentiable (autograd), so a
-learned filter can be trained through it.
+interpolation, where its ray hit the detector.  Its weights are stored as a sparse
+matrix, like the system matrix, so FBP of a whole batch is one product, and it is
+differentiable, so a learned filter can be trained through it.
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
 from .arrays import check_floating, numpy_compatible
 from .geometry import FanBeam
+from .radon import _SparseOperator
 
 __all__ = ["FILTERS", "filter_response", "filter_sinogram", "fbp"]
 
@@ -113,41 +114,57 @@ def filter_sinogram(sinogram: torch.Tensor, filter: str = "ram-lak",
     return torch.fft.irfft(spectrum * response, n=n_fft, dim=-1)[..., :n_det]
 
 
-def _backproject(q: torch.Tensor, geometry, image_size: int) -> torch.Tensor:
-    """Pixel-driven, weighted backprojection of filtered projections ``(..., A, D)``."""
-    batch = q.shape[:-2]
-    q = q.reshape(-1, *q.shape[-2:])
-    n_batch, n_angles, n_det = q.shape
-    centres = torch.arange(image_size, dtype=q.dtype, device=q.device) + 0.5 - image_size / 2
-    x = centres.repeat(image_size)                        # column coordinate of each pixel
-    y = -centres.repeat_interleave(image_size)            # rows go downwards, y upwards
-    padded = F.pad(q, (1, 1))                             # zeros just outside the detector
-    angles = geometry.angles.to(device=q.device, dtype=q.dtype)
-    image = q.new_zeros(n_batch, image_size * image_size)
-    chunk = max(1, (1 << 22) // (n_batch * image_size**2))
-    for start in range(0, n_angles, chunk):
-        cos = torch.cos(angles[start:start + chunk])[:, None]
-        sin = torch.sin(angles[start:start + chunk])[:, None]
-        along_detector = x * cos + y * sin                # (a, P)
+class _PixelDrivenBackprojection(_SparseOperator):
+    """Pixel-driven (weighted) backprojection, sinograms ``(..., A, D)`` -> images ``(..., N, N)``.
+
+    Every pixel, at every angle, looks up by linear interpolation where its ray hit the
+    detector; fan beam multiplies by the distance weight :math:`d_s^2 / U^2`.  The
+    weights are stored as a sparse matrix (two per pixel and angle), so a batch is
+    backprojected in one product and the gradient comes for free.
+    """
+
+    def __init__(self, geometry, image_size: int, device="cpu"):
+        super().__init__(geometry.sinogram_shape, (image_size, image_size), device,
+                         domain_name="sinogram", range_name="image")
+        self.geometry, self.image_size = geometry, image_size
+
+    def _matrix_key(self):
+        return ("pixel-driven backprojection", self.image_size, self.geometry._key())
+
+    def _build_matrix(self):
+        geometry, n, n_det = self.geometry, self.image_size, self.geometry.n_detectors
+        centres = torch.arange(n, dtype=torch.float64) + 0.5 - n / 2
+        x = centres.repeat(n)[:, None]                    # each pixel's x (columns)
+        y = -centres.repeat_interleave(n)[:, None]        # rows go down, y goes up
+        cos, sin = torch.cos(geometry.angles)[None], torch.sin(geometry.angles)[None]
+        along_detector = x * cos + y * sin                # (pixels, angles)
         if isinstance(geometry, FanBeam):
-            distance = geometry.source_distance + (-x * sin + y * cos)      # U
+            distance = geometry.source_distance + (-x * sin + y * cos)     # U
             u = (geometry.source_distance + geometry.detector_distance) \
                 * along_detector / distance
-            weight = (geometry.source_distance / distance) ** 2
+            weight = ((geometry.source_distance / distance) ** 2).float()
         else:
-            u, weight = along_detector, None
-        k = u / geometry.detector_spacing + n_det / 2 - 0.5 + 1   # +1: the zero padding
+            u, weight = along_detector, 1.0
+        k = (u / geometry.detector_spacing + n_det / 2 - 0.5).float()  # detector index
         k_low = torch.floor(k)
         t = k - k_low
-        k_low = k_low.long().clamp(0, n_det + 1)
-        k_high = (k_low + 1).clamp(0, n_det + 1)
-        rows = padded[:, start:start + chunk]
-        values = (1 - t) * torch.gather(rows, 2, k_low.expand(n_batch, -1, -1)) \
-            + t * torch.gather(rows, 2, k_high.expand(n_batch, -1, -1))
-        if weight is not None:
-            values = values * weight
-        image = image + values.sum(1)
-    return image.reshape(*batch, image_size, image_size)
+        k_low = k_low.int()
+        # Two neighbours per (pixel, angle); one outside the detector gets weight 0.
+        weights = torch.stack([(1 - t) * ((k_low >= 0) & (k_low < n_det)),
+                               t * ((k_low >= -1) & (k_low < n_det - 1))], -1)
+        weights = weights * (weight[..., None] if torch.is_tensor(weight) else weight)
+        row_start = torch.arange(geometry.n_angles, dtype=torch.int32)[None] * n_det
+        columns = torch.stack([row_start + k_low.clamp(0, n_det - 1),
+                               row_start + (k_low + 1).clamp(0, n_det - 1)], -1)
+        crow = torch.arange(n * n + 1, dtype=torch.int32) * (2 * geometry.n_angles)
+        return torch.sparse_csr_tensor(crow, columns.reshape(-1), weights.reshape(-1),
+                                       size=(n * n, geometry.n_angles * n_det),
+                                       check_invariants=False)
+
+
+def _backproject(q: torch.Tensor, geometry, image_size: int) -> torch.Tensor:
+    """Pixel-driven, weighted backprojection (no FBP scale) of ``q``, ``(..., A, D)``."""
+    return _PixelDrivenBackprojection(geometry, image_size, q.device)(q)
 
 
 @numpy_compatible

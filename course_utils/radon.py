@@ -177,7 +177,62 @@ class _Projection(torch.autograd.Function):
         return _Projection.apply(grad, ctx.operator, not ctx.adjoint), None, None
 
 
-class RadonTransform(LinearOperator):
+class _SparseOperator(LinearOperator):
+    """An operator stored as a sparse matrix, built on first use and shared.
+
+    Subclasses give ``_build_matrix()`` (float32 CSR on the CPU) and ``_matrix_key()``
+    (what defines it, so operators describing the same thing share one matrix).  The
+    transpose is built when the adjoint is first needed.  Products are batched: the
+    batch becomes the columns of one dense matrix.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._matrices = {}               # (transpose, dtype) -> CSR on the device
+
+    def _build_matrix(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _matrix_key(self) -> tuple:
+        raise NotImplementedError
+
+    def _matrix(self, dtype=torch.float32, transpose=False) -> torch.Tensor:
+        key = (transpose, dtype)
+        if key not in self._matrices:
+            matrix = _recent((self._matrix_key(), False), self._build_matrix)
+            if transpose:
+                matrix = _recent((self._matrix_key(), True), lambda: _transpose_csr(matrix))
+            if dtype != torch.float32:
+                matrix = torch.sparse_csr_tensor(matrix.crow_indices(), matrix.col_indices(),
+                                                 matrix.values().to(dtype), size=matrix.shape,
+                                                 check_invariants=False)
+            # Apple GPUs (MPS) have no sparse products yet: compute on the CPU there.
+            storage = torch.device("cpu") if self.device.type == "mps" else self.device
+            self._matrices[key] = matrix.to(storage)
+        return self._matrices[key]
+
+    def _product(self, x, adjoint):
+        matrix = self._matrix(x.dtype, transpose=adjoint)
+        in_shape, out_shape = ((self.range_shape, self.domain_shape) if adjoint
+                               else (self.domain_shape, self.range_shape))
+        batch = x.shape[: x.dim() - len(in_shape)]
+        columns = x.reshape(-1, math.prod(in_shape)).T.to(matrix.device)
+        if columns.shape[1] > 1:
+            columns = columns.contiguous()
+        out = (matrix @ columns).T
+        return out.reshape(*batch, *out_shape).to(x.device)
+
+    def _apply(self, x):
+        return _Projection.apply(x, self, False)
+
+    def _apply_adjoint(self, y):
+        return _Projection.apply(y, self, True)
+
+    def to_matrix(self) -> torch.Tensor:
+        return self._matrix(torch.float32)
+
+
+class RadonTransform(_SparseOperator):
     """The discrete Radon transform :math:`A` of a scanner geometry.
 
     .. math:: (A x)_i = \\int_{\\text{ray } i} x(\\mathbf{r})\\, d\\ell
@@ -238,43 +293,20 @@ class RadonTransform(LinearOperator):
         self.image_size = image_size
         self.geometry = geometry
         self.backend = backend
-        self._matrices = {}          # (transpose, dtype) -> CSR matrix on self.device
         if backend == "astra":
             self._astra = _AstraProjector(image_size, geometry, self.device)
 
-    # --- the torch backend: a sparse system matrix ---------------------------------
-    def _matrix(self, dtype=torch.float32, transpose=False) -> torch.Tensor:
-        key = (transpose, dtype)
-        if key not in self._matrices:
-            scanner = (self.image_size, self.geometry._key())
-            matrix = _recent((scanner, False),
-                             lambda: joseph_matrix(self.image_size, *self.geometry.rays()))
-            if transpose:
-                matrix = _recent((scanner, True), lambda: _transpose_csr(matrix))
-            if dtype != torch.float32:
-                matrix = torch.sparse_csr_tensor(matrix.crow_indices(), matrix.col_indices(),
-                                                 matrix.values().to(dtype), size=matrix.shape,
-                                                 check_invariants=False)
-            self._matrices[key] = matrix.to(self._storage_device)
-        return self._matrices[key]
+    # --- the torch backend: the Joseph system matrix -----------------------------
+    def _build_matrix(self):
+        return joseph_matrix(self.image_size, *self.geometry.rays())
 
-    @property
-    def _storage_device(self):
-        # Apple GPUs (MPS) have no sparse products yet: compute on the CPU there.
-        return torch.device("cpu") if self.device.type == "mps" else self.device
+    def _matrix_key(self):
+        return ("joseph", self.image_size, self.geometry._key())
 
     def _product(self, x, adjoint):
         if self.backend == "astra":
             return self._astra_product(x, adjoint)
-        matrix = self._matrix(x.dtype, transpose=adjoint)
-        in_shape, out_shape = ((self.range_shape, self.domain_shape) if adjoint
-                               else (self.domain_shape, self.range_shape))
-        batch = x.shape[: x.dim() - 2]
-        columns = x.reshape(-1, in_shape[0] * in_shape[1]).T.to(matrix.device)
-        if columns.shape[1] > 1:
-            columns = columns.contiguous()
-        out = (matrix @ columns).T
-        return out.reshape(*batch, *out_shape).to(x.device)
+        return super()._product(x, adjoint)
 
     # --- the astra backend -------------------------------------------------------------
     def _astra_product(self, x, adjoint):
@@ -287,12 +319,6 @@ class RadonTransform(LinearOperator):
         return out.reshape(*x.shape[: x.dim() - 2], *shape_out)
 
     # --- LinearOperator interface --------------------------------------------------------
-    def _apply(self, x):
-        return _Projection.apply(x, self, False)
-
-    def _apply_adjoint(self, y):
-        return _Projection.apply(y, self, True)
-
     def to_matrix(self) -> torch.Tensor:
         """The system matrix, sparse CSR of shape ``(n_angles * n_detectors, N * N)``.
 
@@ -301,7 +327,7 @@ class RadonTransform(LinearOperator):
         """
         if self.backend == "astra":
             return self._astra.matrix()
-        return self._matrix(torch.float32)
+        return super().to_matrix()
 
     def to(self, device) -> "RadonTransform":
         """The same operator on another device (a new object; matrices are rebuilt lazily)."""

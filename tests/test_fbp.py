@@ -31,7 +31,7 @@ def test_filter_scales_with_detector_spacing():
 
 @pytest.mark.parametrize("geometry, min_psnr", [
     (cu.ParallelBeam(n_angles=256, n_detectors=363), 30.0),
-    (cu.FanBeam(n_angles=256, n_detectors=600, source_distance=500.0, detector_distance=500.0),
+    (cu.FanBeam(n_angles=256, n_detectors=800, source_distance=500.0, detector_distance=500.0),
      28.0),
 ], ids=["parallel", "fan"])
 def test_fbp_reconstructs_shepp_logan_at_256(geometry, min_psnr):
@@ -94,3 +94,21 @@ def test_fbp_errors_are_clear():
         cu.fbp(torch.rand(20, 47), A.to_matrix())
     with pytest.raises(TypeError, match="float32 or float64"):
         cu.fbp(torch.ones(20, 47, dtype=torch.int32), A)
+
+
+def test_pixels_whose_rays_miss_the_detector_get_nothing():
+    """A narrow detector sees only a central disc; the corners must stay exactly 0."""
+    A = cu.RadonTransform(32, cu.ParallelBeam(n_angles=16, n_detectors=8))
+    x = cu.fbp(torch.ones(16, 8), A)
+    assert float(x[0, 0]) == 0.0 and float(x[-1, -1]) == 0.0
+    assert float(x[16, 16]) != 0.0
+
+
+def test_fbp_is_fast_because_its_backprojection_is_a_stored_sparse_matrix():
+    A = cu.RadonTransform(32, cu.ParallelBeam(n_angles=20, n_detectors=47))
+    y = A(torch.rand(32, 32))
+    cu.fbp(y, A)
+    from course_utils.fbp import _PixelDrivenBackprojection
+    B = _PixelDrivenBackprojection(A.geometry, 32)
+    assert B.to_matrix() is _PixelDrivenBackprojection(A.geometry, 32).to_matrix()
+    assert B.check_adjoint(torch.float64) < 1e-12
