@@ -406,7 +406,9 @@ def tv_pdhg(A, y, lam, n_iter, *, x0=None, nonneg=True, callback=None, progress=
             p = (p + sigma * (A(x_bar) - y)) / (1.0 + sigma)
             if lam > 0:
                 q = q + sigma * mu * image_gradient(x_bar)
-                length = torch.linalg.vector_norm(q, dim=-3, keepdim=True)
+                # |q| per pixel; written out because vector_norm over a middle
+                # dimension is ~50x slower on the CPU
+                length = q.pow(2).sum(dim=-3, keepdim=True).sqrt()
                 q = q / torch.clamp(length / radius, min=1.0)
             x_new = x - tau * (A.T(p) - mu * image_divergence(q))
             if nonneg:

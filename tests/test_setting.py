@@ -1,0 +1,132 @@
+"""Tests of course_utils.setting: the shared sparse-view experiment."""
+
+import math
+
+import pytest
+import torch
+
+import course_utils as cu
+from course_utils import setting as setting_module
+
+
+def small(**kwargs):
+    """A small setting (32 x 32, a few images per split) for fast tests."""
+    options = dict(size=32, n_train=6, n_val=4, n_test=4)
+    options.update(kwargs)
+    return cu.SparseViewSetting(**options)
+
+
+def test_shapes_and_geometry():
+    s = small()
+    assert s.image_size == 32
+    assert s.geometry.n_angles == 30
+    assert s.geometry.n_detectors == math.ceil(math.sqrt(2) * 32) + 1
+    assert s.A.domain_shape == (32, 32) and s.A.range_shape == (30, 47)
+    for name, n in (("train", 6), ("val", 4), ("test", 4)):
+        split = s.split(name)
+        assert split.x.shape == (n, 1, 32, 32) and split.x.dtype == torch.float32
+        assert split.y.shape == (n, 1, 30, 47) and split.y.dtype == torch.float32
+        assert split.x_fbp.shape == (n, 1, 32, 32)
+        assert len(split) == n
+        assert 0.0 <= float(split.x.min()) and float(split.x.max()) == pytest.approx(1.0)
+    assert s.train is s.split("train") and s.val is s.split("val") and s.test is s.split("test")
+
+
+def test_same_data_every_time():
+    a, b = small(), small()
+    for name in ("train", "val", "test"):
+        assert torch.equal(a.split(name).x, b.split(name).x)
+        assert torch.equal(a.split(name).y, b.split(name).y)
+    # A split does not depend on the size of the others, and the seed changes the data.
+    c = small(n_train=2)
+    assert torch.equal(c.test.y, a.test.y)
+    assert not torch.equal(small(seed=1).test.x, a.test.x)
+
+
+def test_splits_are_disjoint():
+    s = small(n_train=20, n_val=10, n_test=10)
+    images = {name: s.split(name).x.flatten(1) for name in ("train", "val", "test")}
+    for first, second in (("train", "val"), ("train", "test"), ("val", "test")):
+        distances = torch.cdist(images[first], images[second])
+        assert float(distances.min()) > 1.0, f"{first} and {second} share an image"
+
+
+def test_gaussian_noise_level_is_realised():
+    s = small(n_test=16)
+    y_clean = s.A(s.test.x)
+    relative = ((s.test.y - y_clean).flatten(1).norm(dim=1)
+                / y_clean.flatten(1).norm(dim=1))
+    assert float(relative.mean()) == pytest.approx(0.03, rel=0.05)
+    # Another level scales the same noise draw.
+    louder = s.split("test", noise_level=0.06)
+    assert torch.equal(louder.x, s.test.x)
+    assert torch.allclose(louder.y - y_clean, 2 * (s.test.y - y_clean), atol=1e-4)
+    assert s.split("test", noise_level=0.0).y.sub(y_clean).abs().max() == 0
+
+
+def test_poisson_variant():
+    s = small(noise="poisson")
+    y_clean = s.A(s.test.x)
+    # the largest line integral is a few units (physically plausible attenuation)
+    assert 0.5 < float(s.scale * y_clean.max()) < 5
+    error = s.test.y - y_clean
+    relative = float((error.flatten(1).norm(dim=1) / y_clean.flatten(1).norm(dim=1)).mean())
+    assert 0.01 < relative < 0.1
+    # more photons, less noise
+    high_dose = s.split("test", photon_count=1e6)
+    assert float((high_dose.y - y_clean).norm()) < 0.2 * float(error.norm())
+    assert "Poisson" in repr(s) and "photons" in s.describe()
+
+
+def test_quick_and_full_sizes(monkeypatch):
+    monkeypatch.setattr(setting_module, "QUICK", True)
+    quick = cu.SparseViewSetting()
+    assert quick.image_size == 64 and quick.sizes == {"train": 512, "val": 32, "test": 32}
+    monkeypatch.setattr(setting_module, "QUICK", False)
+    full = cu.SparseViewSetting()
+    assert full.image_size == 128 and full.sizes == {"train": 2000, "val": 100, "test": 100}
+    assert full.geometry.n_detectors == 183
+    # nothing is generated until a split is used
+    assert full._phantoms == {}
+
+
+def test_measure_and_fbp():
+    s = small()
+    g = torch.Generator().manual_seed(3)
+    y = s.measure(cu.shepp_logan(32), generator=g)
+    assert y.shape == (30, 47)
+    y_again = s.measure(cu.shepp_logan(32), generator=torch.Generator().manual_seed(3))
+    assert torch.equal(y, y_again)
+    assert s.fbp_filter in cu.FILTERS
+    assert torch.allclose(s.fbp(s.test.y), s.test.x_fbp)
+    # FBP is a reasonable reconstruction, far better than nothing
+    assert float(cu.psnr(s.test.x_fbp, s.test.x, data_range=1.0).mean()) > 20
+
+
+def test_indexing_and_text():
+    s = small()
+    part = s.test[:2]
+    assert isinstance(part, cu.DataSplit) and len(part) == 2
+    assert torch.equal(part.y, s.test.y[:2])
+    assert s.test[-1].x.shape == (1, 1, 32, 32)
+    assert "32x32" in repr(s) and "30 angles" in repr(s)
+    text = s.describe()
+    assert "30 angles" in text and "validation" in text
+    assert "test" in repr(s.test)
+
+
+@pytest.mark.parametrize("kwargs, error", [
+    (dict(noise="salt"), ValueError),
+    (dict(noise_level=-0.1), ValueError),
+    (dict(photon_count=0), ValueError),
+    (dict(size=32.0), TypeError),
+    (dict(n_train=-1), ValueError),
+])
+def test_bad_arguments(kwargs, error):
+    with pytest.raises(error):
+        small(**kwargs)
+
+
+def test_bad_split_name():
+    with pytest.raises(ValueError, match="split must be one of"):
+        small().split("training")
