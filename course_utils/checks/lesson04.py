@@ -1,0 +1,3 @@
+"""Checks for the exercises of lesson 04."""
+
+__all__ = []
