@@ -26,6 +26,7 @@ differentiable, so a learned filter can be trained through it.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 
 import torch
 
@@ -162,9 +163,18 @@ class _PixelDrivenBackprojection(_SparseOperator):
                                        check_invariants=False)
 
 
+_BACKPROJECTIONS: OrderedDict = OrderedDict()   # a few recent ones, ready on their device
+
+
 def _backproject(q: torch.Tensor, geometry, image_size: int) -> torch.Tensor:
     """Pixel-driven, weighted backprojection (no FBP scale) of ``q``, ``(..., A, D)``."""
-    return _PixelDrivenBackprojection(geometry, image_size, q.device)(q)
+    key = (image_size, geometry._key(), q.device)
+    if key not in _BACKPROJECTIONS:
+        _BACKPROJECTIONS[key] = _PixelDrivenBackprojection(geometry, image_size, q.device)
+        if len(_BACKPROJECTIONS) > 8:
+            _BACKPROJECTIONS.popitem(last=False)
+    _BACKPROJECTIONS.move_to_end(key)
+    return _BACKPROJECTIONS[key](q)
 
 
 @numpy_compatible
