@@ -34,7 +34,7 @@ from .arrays import check_floating, numpy_compatible
 from .geometry import FanBeam
 from .radon import _SparseOperator
 
-__all__ = ["FILTERS", "filter_response", "filter_sinogram", "fbp"]
+__all__ = ["FILTERS", "filter_response", "filter_sinogram", "backproject_fbp", "fbp"]
 
 #: The FBP filters, from sharpest to smoothest.
 FILTERS = ("ram-lak", "shepp-logan", "cosine", "hann")
@@ -177,6 +177,43 @@ def _backproject(q: torch.Tensor, geometry, image_size: int) -> torch.Tensor:
     return _BACKPROJECTIONS[key](q)
 
 
+def _check_fbp_inputs(sinogram, A):
+    geometry = getattr(A, "geometry", None)
+    if geometry is None or not hasattr(A, "image_size"):
+        raise TypeError(f"expected a RadonTransform as A, got {type(A).__name__}")
+    if not isinstance(sinogram, torch.Tensor):
+        raise TypeError(f"sinogram must be a torch.Tensor or NumPy array, "
+                        f"got {type(sinogram).__name__}")
+    check_floating(sinogram, "sinogram")
+    if sinogram.dim() < 2 or tuple(sinogram.shape[-2:]) != geometry.sinogram_shape:
+        raise ValueError(f"expected a sinogram of shape (..., {geometry.n_angles}, "
+                         f"{geometry.n_detectors}), got {tuple(sinogram.shape)}")
+    return geometry
+
+
+@numpy_compatible
+def backproject_fbp(q: torch.Tensor, A) -> torch.Tensor:
+    """FBP's backprojection step, :math:`\frac{\pi}{n_\theta} B q`, with its weights.
+
+    ``fbp(y, A)`` is ``backproject_fbp(filter_sinogram(y), A)`` (after the fan-beam
+    pre-weighting).  A fixed, differentiable linear layer: learned FBP (lesson 04)
+    trains a filter through it.  It is *pixel driven* and so not exactly ``A.T``.
+
+    Parameters
+    ----------
+    q : torch.Tensor, shape (..., n_angles, n_detectors)
+        Filtered projections.
+    A : RadonTransform
+        Gives the geometry and the image size.
+
+    Returns
+    -------
+    torch.Tensor, shape (..., N, N)
+    """
+    geometry = _check_fbp_inputs(q, A)
+    return _backproject(q, geometry, A.image_size) * (math.pi / geometry.n_angles)
+
+
 @numpy_compatible
 def fbp(sinogram: torch.Tensor, A, filter: str = "ram-lak") -> torch.Tensor:
     """Filtered backprojection for the geometry of a :class:`RadonTransform`.
@@ -201,16 +238,7 @@ def fbp(sinogram: torch.Tensor, A, filter: str = "ram-lak") -> torch.Tensor:
     beam) evenly.  Fewer angles give streaks; a shorter fan-beam arc would need Parker
     weights, which are not implemented.
     """
-    geometry = getattr(A, "geometry", None)
-    if geometry is None or not hasattr(A, "image_size"):
-        raise TypeError(f"fbp needs a RadonTransform as A, got {type(A).__name__}")
-    if not isinstance(sinogram, torch.Tensor):
-        raise TypeError(f"sinogram must be a torch.Tensor or NumPy array, "
-                        f"got {type(sinogram).__name__}")
-    check_floating(sinogram, "sinogram")
-    if sinogram.dim() < 2 or tuple(sinogram.shape[-2:]) != geometry.sinogram_shape:
-        raise ValueError(f"fbp expects a sinogram of shape (..., {geometry.n_angles}, "
-                         f"{geometry.n_detectors}), got {tuple(sinogram.shape)}")
+    geometry = _check_fbp_inputs(sinogram, A)
     if isinstance(geometry, FanBeam):
         # Move the detector to the rotation axis, then weight by the cosine of the fan angle.
         ds = geometry.source_distance
@@ -219,5 +247,4 @@ def fbp(sinogram: torch.Tensor, A, filter: str = "ram-lak") -> torch.Tensor:
         sinogram = sinogram * (ds / torch.sqrt(ds**2 + a**2))
     else:
         spacing = geometry.detector_spacing
-    q = filter_sinogram(sinogram, filter, spacing)
-    return _backproject(q, geometry, A.image_size) * (math.pi / geometry.n_angles)
+    return backproject_fbp(filter_sinogram(sinogram, filter, spacing), A)

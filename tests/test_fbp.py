@@ -86,7 +86,7 @@ def test_fbp_is_batched_differentiable_and_numpy_friendly():
 
 def test_fbp_errors_are_clear():
     A = cu.RadonTransform(32, cu.ParallelBeam(n_angles=20, n_detectors=47))
-    with pytest.raises(ValueError, match=r"sinogram of shape \(\.\.\., 20, 47\)"):
+    with pytest.raises(ValueError, match=r"a sinogram of shape \(\.\.\., 20, 47\)"):
         cu.fbp(torch.rand(20, 46), A)
     with pytest.raises(ValueError, match="filter must be one of"):
         cu.fbp(torch.rand(20, 47), A, filter="ramp")

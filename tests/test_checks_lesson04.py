@@ -1,0 +1,275 @@
+"""The checks of lesson 04 accept the reference answers and diagnose typical mistakes."""
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import course_utils as cu
+from course_utils.checks import lesson04
+
+# --- reference answers (the same code as the solution regions of the lesson) ---------------
+
+
+class LearnedFilter(nn.Module):
+    def __init__(self, n_detectors):
+        super().__init__()
+        self.n_detectors = n_detectors
+        ramp = cu.filter_response(n_detectors, "ram-lak")
+        self.n_fft = 2 * (len(ramp) - 1)
+        self.weights = nn.Parameter(ramp.clone())
+
+    def forward(self, y):
+        spectrum = torch.fft.rfft(y, n=self.n_fft, dim=-1)
+        filtered = torch.fft.irfft(spectrum * self.weights, n=self.n_fft, dim=-1)
+        return filtered[..., : self.n_detectors]
+
+
+def self_supervised_loss(x, y, A):
+    return ((A(x) - y) ** 2).mean()
+
+
+def noise_terms(reconstruct, A):
+    m = math.prod(A.range_shape)
+    unit_sinograms = torch.eye(m).reshape(m, *A.range_shape)
+    images = reconstruct(unit_sinograms)                  # column i of R, as an image
+    image_term = (images ** 2).sum()
+    data_term = ((A(images) - unit_sinograms) ** 2).sum()
+    return float(image_term), float(data_term)
+
+
+def stub(*args, **kwargs):
+    raise NotImplementedError("Exercise: replace this line with your code")
+
+
+def outcome(check, answer):
+    result = check(answer)
+    return result.status, result.message
+
+
+def filter_variant(init=None, forward=None, register=True):
+    """A LearnedFilter with another initialisation, forward or registration."""
+
+    class Variant(nn.Module):
+        def __init__(self, n_detectors):
+            super().__init__()
+            self.n_detectors = n_detectors
+            ramp = cu.filter_response(n_detectors, "ram-lak")
+            self.n_fft = 2 * (len(ramp) - 1)
+            weights = ramp.clone() if init is None else init(ramp, self.n_fft)
+            self.weights = nn.Parameter(weights) if register else weights
+
+        def forward(self, y):
+            if forward is not None:
+                return forward(self, y)
+            return LearnedFilter.forward(self, y)
+
+    return Variant
+
+
+# --- Exercise 1: the learnable filter ------------------------------------------------------
+
+
+def test_learned_filter_accepts_the_reference_and_a_full_fft_version():
+    assert lesson04.learned_filter(LearnedFilter)
+
+    def full_fft(self, y):      # the full FFT with the symmetric response: the same filter
+        response = torch.cat([self.weights, self.weights[1:-1].flip(0)])
+        spectrum = torch.fft.fft(y, n=self.n_fft, dim=-1)
+        return torch.fft.ifft(spectrum * response, dim=-1).real[..., : self.n_detectors]
+
+    assert lesson04.learned_filter(filter_variant(forward=full_fft))
+
+
+def test_learned_filter_not_attempted_and_instance_passed():
+    class Stub(nn.Module):
+        def __init__(self, n_detectors):
+            super().__init__()
+            raise NotImplementedError("Exercise 1 (the learnable filter): replace this line")
+
+    assert outcome(lesson04.learned_filter, Stub)[0] == "not attempted"
+    status, message = outcome(lesson04.learned_filter, LearnedFilter(40))
+    assert status == "failed" and "the class itself" in message
+
+
+def test_learned_filter_plain_tensor_is_diagnosed():
+    status, message = outcome(lesson04.learned_filter, filter_variant(register=False))
+    assert status == "failed" and "nn.Parameter" in message and "self.weights" in message
+
+
+def test_learned_filter_wrong_initialisation_is_diagnosed():
+    status, message = outcome(lesson04.learned_filter,
+                              filter_variant(init=lambda ramp, n: 2 * math.pi * ramp))
+    assert status == "failed" and "6.283 times" in message and "2πν" in message
+    status, message = outcome(lesson04.learned_filter,
+                              filter_variant(init=lambda ramp, n: torch.fft.rfftfreq(n)))
+    assert status == "failed" and "sampled |ν|" in message
+    status, message = outcome(lesson04.learned_filter,
+                              filter_variant(init=lambda ramp, n: torch.randn(len(ramp))))
+    assert status == "failed" and "not the Ram-Lak response" in message
+
+
+def test_learned_filter_missing_zero_padding_is_diagnosed():
+    class Unpadded(nn.Module):           # weights for the unpadded projection
+        def __init__(self, n_detectors):
+            super().__init__()
+            self.weights = nn.Parameter(torch.fft.rfftfreq(n_detectors))
+
+        def forward(self, y):
+            return torch.fft.irfft(torch.fft.rfft(y) * self.weights, n=y.shape[-1])
+
+    status, message = outcome(lesson04.learned_filter, Unpadded)
+    assert status == "failed" and "without zero padding" in message
+
+    def no_padding(self, y):             # the right weights, the FFT without n=n_fft
+        return torch.fft.irfft(torch.fft.rfft(y) * self.weights, n=y.shape[-1])
+
+    status, message = outcome(lesson04.learned_filter, filter_variant(forward=no_padding))
+    assert status == "failed" and "zero-pad" in message and "n=n_fft" in message
+
+
+def test_learned_filter_forward_mistakes_are_diagnosed():
+    def uncropped(self, y):
+        return torch.fft.irfft(torch.fft.rfft(y, n=self.n_fft) * self.weights, n=self.n_fft)
+
+    status, message = outcome(lesson04.learned_filter, filter_variant(forward=uncropped))
+    assert status == "failed" and "first n_detectors" in message
+
+    def fixed_ramp(self, y):
+        return cu.filter_sinogram(y, "ram-lak")
+
+    status, message = outcome(lesson04.learned_filter, filter_variant(forward=fixed_ramp))
+    assert status == "failed" and "does not use its trainable weights" in message
+
+    def detached(self, y):
+        spectrum = torch.fft.rfft(y, n=self.n_fft)
+        out = torch.fft.irfft(spectrum * self.weights.detach(), n=self.n_fft)
+        return out[..., : self.n_detectors]
+
+    status, message = outcome(lesson04.learned_filter, filter_variant(forward=detached))
+    assert status == "failed" and "autograd" in message
+
+    def no_return(self, y):
+        LearnedFilter.forward(self, y)
+
+    status, message = outcome(lesson04.learned_filter, filter_variant(forward=no_return))
+    assert status == "failed" and "return" in message
+
+
+# --- Exercise 2: the self-supervised loss --------------------------------------------------
+
+
+def test_self_supervised_loss_accepts_the_reference_and_mse_loss():
+    assert lesson04.self_supervised_loss(self_supervised_loss)
+    assert lesson04.self_supervised_loss(lambda x, y, A: F.mse_loss(A(x), y))
+
+
+def test_self_supervised_loss_not_attempted():
+    assert outcome(lesson04.self_supervised_loss, stub)[0] == "not attempted"
+
+
+def test_self_supervised_loss_operator_mix_ups_are_diagnosed():
+    status, message = outcome(lesson04.self_supervised_loss,
+                              lambda x, y, A: ((A.T(x) - y) ** 2).mean())
+    assert status == "failed" and "A.T" in message
+    status, message = outcome(lesson04.self_supervised_loss,
+                              lambda x, y, A: ((A(y) - x) ** 2).mean())
+    assert status == "failed" and "swapped" in message
+    status, message = outcome(lesson04.self_supervised_loss,
+                              lambda x, y, A: ((x - y) ** 2).mean())
+    assert status == "failed" and "project it first" in message
+    status, message = outcome(lesson04.self_supervised_loss,
+                              lambda x, y, A: ((A(x) + y) ** 2).mean())
+    assert status == "failed" and "sign" in message
+
+
+def test_self_supervised_loss_reductions_are_diagnosed():
+    status, message = outcome(lesson04.self_supervised_loss,
+                              lambda x, y, A: ((A(x) - y) ** 2).sum())
+    assert status == "failed" and "summed" in message and "mean" in message
+    status, message = outcome(lesson04.self_supervised_loss,
+                              lambda x, y, A: torch.linalg.vector_norm(A(x) - y))
+    assert status == "failed" and "norm" in message
+    status, message = outcome(lesson04.self_supervised_loss,
+                              lambda x, y, A: ((A(x) - y) ** 2).mean().item())
+    assert status == "failed" and ".item()" in message
+    status, message = outcome(lesson04.self_supervised_loss,
+                              lambda x, y, A: (A(x) - y) ** 2)
+    assert status == "failed" and "one number" in message
+    status, message = outcome(lesson04.self_supervised_loss,
+                              lambda x, y, A: ((A(x.detach()) - y) ** 2).mean())
+    assert status == "failed" and "autograd" in message
+
+
+# --- Exercise 3: the two noise terms -------------------------------------------------------
+
+
+def test_noise_terms_accepts_the_reference_tensors_and_a_loop():
+    assert lesson04.noise_terms(noise_terms)
+    assert lesson04.noise_terms(lambda r, A: tuple(torch.tensor(v) for v in noise_terms(r, A)))
+
+    def one_at_a_time(reconstruct, A):
+        m = math.prod(A.range_shape)
+        image_term = data_term = 0.0
+        for i in range(m):
+            e = torch.zeros(m, dtype=torch.float64)
+            e[i] = 1.0
+            e = e.reshape(A.range_shape)
+            image = reconstruct(e)
+            image_term += float((image ** 2).sum())
+            data_term += float(((A(image) - e) ** 2).sum())
+        return image_term, data_term
+
+    assert lesson04.noise_terms(one_at_a_time)
+
+
+def test_noise_terms_not_attempted_and_wrong_type():
+    assert outcome(lesson04.noise_terms, stub)[0] == "not attempted"
+    status, message = outcome(lesson04.noise_terms, lambda r, A: noise_terms(r, A)[0])
+    assert status == "failed" and "pair" in message
+
+
+def test_noise_terms_mistakes_are_diagnosed():
+    status, message = outcome(lesson04.noise_terms, lambda r, A: noise_terms(r, A)[::-1])
+    assert status == "failed" and "swapped" in message
+    status, message = outcome(lesson04.noise_terms,
+                              lambda r, A: tuple(math.sqrt(v) for v in noise_terms(r, A)))
+    assert status == "failed" and "square root" in message
+
+    def without_identity(reconstruct, A):
+        m = math.prod(A.range_shape)
+        images = reconstruct(torch.eye(m).reshape(m, *A.range_shape))
+        return float((images ** 2).sum()), float((A(images) ** 2).sum())
+
+    status, message = outcome(lesson04.noise_terms, without_identity)
+    assert status == "failed" and "identity is missing" in message
+
+    def image_side(reconstruct, A):
+        n = math.prod(A.domain_shape)
+        m = math.prod(A.range_shape)
+        images = reconstruct(torch.eye(m).reshape(m, *A.range_shape))
+        unit_images = torch.eye(n).reshape(n, *A.domain_shape)
+        return (float((images ** 2).sum()),
+                float(((reconstruct(A(unit_images)) - unit_images) ** 2).sum()))
+
+    status, message = outcome(lesson04.noise_terms, image_side)
+    assert status == "failed" and "R A - I" in message
+
+    def means(reconstruct, A):
+        m = math.prod(A.range_shape)
+        images = reconstruct(torch.eye(m).reshape(m, *A.range_shape))
+        return float((images ** 2).mean()), float(((A(images) - torch.eye(m).reshape(
+            m, *A.range_shape)) ** 2).mean())
+
+    status, message = outcome(lesson04.noise_terms, means)
+    assert status == "failed" and "mean" in message
+
+
+def test_checks_are_exported_and_leave_the_random_state_alone():
+    assert set(lesson04.__all__) == {"learned_filter", "self_supervised_loss", "noise_terms"}
+    state = torch.random.get_rng_state()
+    lesson04.learned_filter(LearnedFilter)
+    lesson04.self_supervised_loss(self_supervised_loss)
+    lesson04.noise_terms(noise_terms)
+    assert torch.equal(state, torch.random.get_rng_state())
