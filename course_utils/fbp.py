@@ -193,7 +193,7 @@ def _check_fbp_inputs(sinogram, A):
 
 @numpy_compatible
 def backproject_fbp(q: torch.Tensor, A) -> torch.Tensor:
-    """FBP's backprojection step, :math:`\frac{\pi}{n_\theta} B q`, with its weights.
+    """FBP's backprojection step, :math:`\\frac{\\pi}{n_\\theta} B q`, with its weights.
 
     ``fbp(y, A)`` is ``backproject_fbp(filter_sinogram(y), A)`` (after the fan-beam
     pre-weighting).  A fixed, differentiable linear layer: learned FBP (lesson 04)
