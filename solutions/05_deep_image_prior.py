@@ -1,0 +1,691 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Lesson 05 — The deep image prior: a network as the regulariser, without training data
+#
+# Lessons 03 and 04 learned reconstruction from hundreds of (sinogram, image) pairs. Often
+# there are none: a new scanner, a rare protocol, a patient unlike any in the training
+# set. The **deep image prior** (Ulyanov, Vedaldi and Lempitsky, 2018) needs no training
+# data at all. It takes a randomly initialised convolutional network $f_\theta$, feeds it
+# a *fixed* random input $z$, and adjusts the weights $\theta$ until the projections of
+# its output match the one measured sinogram: $\min_\theta \|A f_\theta(z) - y\|^2$.
+# Nothing in that objective says "be a clean image", and a network with more weights than
+# there are measurements can fit the noise too — yet on the way it fits the *structure*
+# of the image first and the noise only later. The architecture itself acts as the
+# prior, and **when to stop** becomes the regularisation parameter, the same open
+# question we met with CGLS and MLEM in lesson 02. This lesson builds the method with the
+# system model $A$ (as in Reader's workshop), watches it semi-converge, stops it with the
+# discrepancy principle, stabilises it with a total-variation term, and compares it
+# honestly with FBP and TV on the course's shared sparse-view data.
+#
+# **Learning goals.** After this lesson you can
+#
+# - explain how an untrained network with a fixed random input regularises an inverse
+#   problem, and how the deep image prior differs from supervised learning (lessons 03
+#   and 04) and from reconstruction with a *trained* generator;
+# - write the fitting loop $\min_\theta \tfrac12\|A f_\theta(z) - y\|^2$ with Adam, and
+#   recognise its typical bugs (optimising $z$, re-drawing $z$, $A^T$ for $A$, a missing
+#   `zero_grad`, a detached output);
+# - read the PSNR and data-misfit curves of a fit: structure first, noise later, and why
+#   the last iterate is not the best one;
+# - stop the fit without the true image by the discrepancy principle, and judge how well
+#   that works;
+# - add a total-variation term (DIP + TV) and explain why it makes the result robust to
+#   the stopping point;
+# - place DIP among FBP, TV and the other baselines, with its cost: one network fit per
+#   image.
+#
+# **Prerequisites.** Lesson 02 (the system matrix, semi-convergence, TV, the discrepancy
+# principle) and lesson 03 (a U-Net in PyTorch, a training loop with Adam).
+#
+# **Estimated run time.** CPU quick mode (`COURSE_QUICK=1`: 64 x 64 images, 2 test
+# images, 1500 fitting steps each): about 90 s on a 2-core CPU (measured with nbval);
+# CPU full mode (128 x 128, 6 test images, 4000 steps): about an hour; on a GPU full mode
+# takes a few minutes. The deep image prior fits one network per image, so it is slow by
+# design; the notebook uses one CPU thread, which is fastest for its small convolutions
+# (see the set-up).
+
+# %% [markdown]
+# ## Set-up
+#
+# The data come from the course's shared experiment (`cu.SparseViewSetting`): random
+# ellipse phantoms, 30 parallel-beam angles, 3 % Gaussian noise — the same test images as
+# in every learned lesson. Quick mode uses 64 x 64 images, full mode 128 x 128.
+#
+# The networks of this lesson are tiny (20 thousand weights) and are fitted to one image
+# at a time, so each convolution is far too small to share among CPU threads: threads
+# that wait for each other cost more than they gain. We use **one thread** on the CPU
+# (measured on a 2-core machine that was also running another job: 12 ms per fitting
+# step with one thread, 29 ms with two).
+
+# %%
+import math
+import time
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import trange
+
+import course_utils as cu
+
+cu.seed_everything(0)
+device = cu.device()
+QUICK = cu.QUICK
+if device.type == "cpu":
+    torch.set_num_threads(1)
+
+setting = cu.SparseViewSetting(device=device)
+A = setting.A
+N = setting.image_size
+N_SUBSET = 2 if QUICK else 6         # test images for the results table (DIP is slow)
+N_ITER = 1500 if QUICK else 4000     # Adam steps per image
+LR = 1e-2                            # Adam's learning rate
+Z_CHANNELS = 32                      # channels of the random input z
+LAM_TV = 0.3 * N / 64                # the TV weight of DIP + TV (see section 5)
+TAU = 1.0                            # safety factor of the discrepancy principle
+STORE_EVERY = 10                     # keep every 10th image of a fit for the widget
+print(setting)
+print(f"QUICK={QUICK}, device={device}, {torch.get_num_threads()} CPU thread(s); "
+      f"{N_ITER} steps per image, {N_SUBSET} test images")
+
+# %% [markdown]
+# ## 1. A network as the prior
+#
+# Every reconstruction method so far combined the data with some prior knowledge: FBP a
+# band limit, TV piecewise constancy, FBPConvNet (lesson 03) what the training images
+# look like. The deep image prior (DIP) puts the prior into the **parametrisation** of
+# the image. Draw a random input $z$ once and keep it fixed; look only for images that a
+# convolutional network $f_\theta$ can produce from it, $x = f_\theta(z)$; and choose the
+# weights so that the image explains the data:
+#
+# $$ \hat\theta = \arg\min_\theta \; \tfrac12 \big\|A f_\theta(z) - y\big\|_2^2 ,
+#    \qquad \hat x = f_{\hat\theta}(z) . $$
+#
+# There are no training pairs: the only data are the measurements $y$ of this one scan
+# (Reader calls it *self-supervised*: the loss lives in the data space, the system model
+# $A$ links it to the image). Compare it with reconstruction by a **trained** generator
+# $G$ (Ongie's lecture, after Bora et al. 2017): there $G$ is learned from many images,
+# frozen, and one searches its *input*, $\min_z \|A G(z) - y\|^2$. The deep image prior
+# does the opposite: the input is fixed and the *weights* of an untrained network are
+# searched.
+#
+# Why should that give anything but a least-squares solution? Our network has about 20
+# thousand weights and the sinogram has $30 \times 92 = 2760$ readings, fewer than the
+# $64 \times 64 = 4096$ pixels: many images fit the data exactly, noise included.
+# Ulyanov and co-authors observed that gradient descent on the weights of a convolutional
+# network produces smooth, structured images **much faster** than noise — the network
+# "resists" noise. Fitting therefore passes through a good image before it ends in a
+# noisy one: the deep image prior is a *semi-convergent* method, like CGLS in lesson 02,
+# and the number of steps is its regularisation parameter.
+#
+# **The network.** An encoder-decoder with skip connections, like the U-Net of
+# lesson 03 but smaller (three scales with 8, 16 and 32 channels; one convolution per
+# scale on the way down, two on the way up; 1500 fitting steps must fit into a minute),
+# with choices that matter for an untrained prior:
+#
+# - **nearest-neighbour upsampling followed by a convolution** instead of transposed
+#   convolutions. Transposed convolutions with stride 2 put uneven weight on even and odd
+#   pixels, and a fit from random weights turns that into a **checkerboard** pattern
+#   (Odena et al. 2016). `cu.UNet` uses them; it is fine for a trained network, but
+#   as a deep image prior it gave checkerboard images for some random seeds here;
+# - batch normalisation and leaky ReLUs, as in the original deep image prior;
+# - a **softplus output** $\log(1 + e^{10 t})/10$: the image is non-negative (attenuation
+#   is), and unlike a ReLU output no pixel can get stuck at zero with zero gradient (with
+#   a ReLU output, one of our test fits never left the black image); unlike a sigmoid it
+#   does not saturate where most pixels should be 0.
+
+# %%
+def conv_block(in_channels, out_channels):
+    """3 x 3 convolution, batch normalisation, leaky ReLU; the image size is kept."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, padding=1, padding_mode="reflect"),
+        nn.BatchNorm2d(out_channels), nn.LeakyReLU(0.2))
+
+
+class DIPNet(nn.Module):
+    """Encoder-decoder for the deep image prior: z (B, C, N, N) -> images (B, 1, N, N) >= 0.
+
+    ``depth`` levels with ``width * 2**level`` channels; N must be divisible by
+    ``2**(depth - 1)``.
+    """
+
+    def __init__(self, in_channels=Z_CHANNELS, width=8, depth=3):
+        super().__init__()
+        channels = [width * 2**level for level in range(depth)]       # 8, 16, 32
+        self.down = nn.ModuleList()
+        previous = in_channels
+        for c in channels:
+            self.down.append(conv_block(previous, c))
+            previous = c
+        self.reduce = nn.ModuleList()     # after upsampling: 2c -> c channels
+        self.up = nn.ModuleList()         # after concatenating the skip: 2c -> c
+        for c in reversed(channels[:-1]):
+            self.reduce.append(nn.Conv2d(2 * c, c, 3, padding=1))
+            self.up.append(conv_block(2 * c, c))
+        self.output = nn.Conv2d(channels[0], 1, kernel_size=1)
+
+    def forward(self, z):
+        h, skips = z, []
+        for level, block in enumerate(self.down):
+            if level > 0:
+                h = F.max_pool2d(h, 2)
+            h = block(h)
+            skips.append(h)
+        skips.pop()                       # the coarsest level has no skip connection
+        for reduce, block in zip(self.reduce, self.up):
+            h = reduce(F.interpolate(h, scale_factor=2, mode="nearest"))
+            h = block(torch.cat([skips.pop(), h], dim=1))
+        return F.softplus(self.output(h), beta=10)
+
+
+def new_dip(seed=0):
+    """A freshly initialised DIPNet and its fixed input z, the same for the same seed."""
+    torch.manual_seed(seed)
+    net = DIPNet().to(device)
+    generator = torch.Generator().manual_seed(seed)
+    z = 0.1 * torch.rand(1, Z_CHANNELS, N, N, generator=generator)   # as in Ulyanov et al.
+    return net, z.to(device)
+
+
+net, z = new_dip()
+n_parameters = cu.count_parameters(net)
+print(f"DIPNet: {n_parameters:,} weights; the sinogram has {math.prod(A.range_shape):,} "
+      f"readings, the image {N * N:,} pixels")
+
+# %% [markdown]
+# The first test image of the shared setting, its noisy sinogram (the only thing DIP
+# gets to see), one channel of the random input $z$ and what the untrained network makes
+# of it. The untrained output is a smooth blur: a random convolutional network is already
+# biased towards smooth images.
+
+# %%
+test = setting.test
+x_true, y = test.x[:1], test.y[:1]                      # (1, 1, N, N), (1, 1, 30, n_det)
+with torch.no_grad():
+    x_init = net(z)
+fig, axes = plt.subplots(1, 4, figsize=(15, 3.4), layout="constrained")
+for ax, image, title in [(axes[0], x_true, "test image 0 (unknown to DIP)"),
+                         (axes[2], z[0, 0], "one channel of the input z"),
+                         (axes[3], x_init, "untrained network f_θ(z)")]:
+    im = ax.imshow(image.squeeze().cpu(), cmap="gray")
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    ax.set_title(title)
+    ax.set_axis_off()
+cu.show_sinogram(y.squeeze().cpu(), setting.geometry, ax=axes[1],
+                 title="measured sinogram y (3 % noise)")
+plt.show()
+
+# %% [markdown]
+# ### Exercise 1: the deep-image-prior fitting loop
+#
+# Write `fit_dip(net, z, y, A, n_iter, lr, callback=None)`: fit the weights of `net`
+# to the sinogram `y` with `n_iter` steps of Adam (learning rate `lr`) on the loss
+#
+# $$ L(\theta) = \tfrac12 \big\| A f_\theta(z) - y \big\|_2^2 \quad \text{(the sum of squares over all readings)}. $$
+#
+# After step $k = 1, \dots, n_\text{iter}$ call `callback(k, x)` (if a callback was
+# given) with that step's output `x` detached from the graph. Return the network's
+# output `net(z)` at the end. The input `z` stays **fixed**: it is not optimised and not
+# re-drawn. (With Adam, the scale of the loss hardly matters — the mean instead of the
+# sum gives almost the same steps — but we keep the $\tfrac12$-sum, as in lesson 02.)
+#
+# <details><summary>Hint</summary>
+#
+# Create the optimiser once, before the loop, over `net.parameters()` only. In each step:
+# `x = net(z)`, the loss from `A(x) - y`, then `optimizer.zero_grad()`,
+# `loss.backward()`, `optimizer.step()`. Do not detach `x` before the loss (then no
+# gradient reaches the weights); detach it only for the callback. At the end return the
+# output under `torch.no_grad()`.
+# </details>
+
+# %%
+def fit_dip(net, z, y, A, n_iter, lr, callback=None):
+    """Fit net's weights so that A(net(z)) ≈ y: n_iter Adam steps; return net(z)."""
+    ### BEGIN SOLUTION
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    for k in range(1, n_iter + 1):
+        x = net(z)
+        loss = 0.5 * ((A(x) - y) ** 2).sum()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if callback is not None:
+            callback(k, x.detach())
+    with torch.no_grad():
+        return net(z)
+    ### END SOLUTION
+
+
+# %%
+cu.checks.fit_dip(fit_dip);
+
+# %% [markdown]
+# ## 2. One scan: structure first, noise later
+#
+# The rest of the notebook fits with `run_dip` below: the same loop as the exercise, with
+# bookkeeping. At every step it records the **data misfit** $\|A x_k - y\|$, which we
+# can always compute, and the **PSNR** against the true image, which we can only compute
+# because this is a simulation. It keeps every 10th image, the best one (by PSNR: the
+# *oracle*, which needs the truth) and the first one whose misfit reaches the noise level
+# (the discrepancy principle of section 3). The optional `lam` adds the TV term of
+# section 5.
+
+# %%
+def run_dip(y, x_true, *, lam=0.0, n_iter=N_ITER, lr=LR, seed=0, noise_norm=None,
+            tau=TAU, store_every=STORE_EVERY, desc="DIP"):
+    """Fit a fresh DIPNet to one sinogram y (1, 1, n_angles, n_det) and record the fit.
+
+    ``x_true`` (1, 1, N, N) is used only to score each step (PSNR), never to fit.
+    Returns a dict of per-step lists ("misfit", "psnr", "seconds"), stored images
+    ("iterates": {k: image}), the last, best and discrepancy-stopped images and steps.
+    """
+    net, z = new_dip(seed)
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    h = dict(misfit=[], psnr=[], seconds=[], iterates={}, k_best=0, k_stop=None)
+    start = time.perf_counter()
+    for k in trange(1, n_iter + 1, desc=desc, leave=False):
+        x = net(z)
+        residual = A(x) - y
+        loss = 0.5 * (residual**2).sum()
+        if lam > 0:
+            loss = loss + lam * cu.total_variation(x).sum()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+        x = x.detach()
+        h["misfit"].append(float(torch.linalg.vector_norm(residual.detach())))
+        h["psnr"].append(float(cu.psnr(x, x_true, data_range=1.0)))
+        h["seconds"].append(time.perf_counter() - start)
+        if k == 1 or h["psnr"][-1] > h["psnr"][h["k_best"] - 1]:
+            h["k_best"], h["x_best"] = k, x.cpu()
+        if h["k_stop"] is None and noise_norm is not None and h["misfit"][-1] <= tau * noise_norm:
+            h["k_stop"], h["x_stop"] = k, x.cpu()
+        if k % store_every == 0:
+            h["iterates"][k] = x.cpu()
+    h["x_last"] = x.cpu()
+    if h["k_stop"] is None:     # never reached the noise level: take the last step
+        h["k_stop"], h["x_stop"] = n_iter, x.cpu()
+    return h
+
+
+def noise_level_of(y, level=setting.noise_level):
+    """δ ≈ ‖e‖ from the data alone: ‖y‖² ≈ ‖Ax‖² + ‖e‖² and ‖e‖ ≈ level · ‖Ax‖."""
+    return level * float(torch.linalg.vector_norm(y)) / math.sqrt(1 + level**2)
+
+
+delta = noise_level_of(y)
+print(f"noise level from the data: δ = {delta:.2f}; the true ‖e‖ = "
+      f"{float(torch.linalg.vector_norm(y - A(x_true))):.2f} (known only in a simulation)")
+dip = run_dip(y, x_true, noise_norm=delta)
+psnr_fbp = float(cu.psnr(test.x_fbp[:1], x_true, data_range=1.0))
+print(f"DIP, {N_ITER} steps in {dip['seconds'][-1]:.1f} s: best PSNR "
+      f"{dip['psnr'][dip['k_best'] - 1]:.2f} dB at step {dip['k_best']}, last "
+      f"{dip['psnr'][-1]:.2f} dB; FBP {psnr_fbp:.2f} dB")
+
+# %% [markdown]
+# The two curves tell the story. The misfit falls all the time — the optimiser does its
+# job — and goes on falling below the noise level $\delta$: from there on the network
+# explains the noise too. The PSNR rises quickly (the large structures), then slowly (the
+# edges), peaks, and **falls** once the fit starts to reproduce the noise. Below, the
+# images at a few steps.
+
+# %%
+def by_step(values):
+    """(steps 1..K, values) for cu.plot_curves."""
+    return (np.arange(1, len(values) + 1), values)
+
+
+fig, axes = plt.subplots(1, 2, figsize=(13, 3.6), layout="constrained")
+cu.plot_curves({"DIP": by_step(dip["psnr"])}, ylabel="PSNR (dB)",
+               title="PSNR against the true image", ax=axes[0])
+axes[0].axhline(psnr_fbp, color="grey", ls=":", label="FBP")
+axes[0].axvline(dip["k_best"], color="C3", ls="--", label=f"best step {dip['k_best']}")
+axes[0].legend()
+cu.plot_curves({"DIP": by_step(np.array(dip["misfit"]) / delta)}, ylabel="‖A x_k − y‖ / δ",
+               title="data misfit (in units of the noise level)", logy=True, ax=axes[1])
+axes[1].axhline(TAU, color="grey", ls=":", label="noise level δ")
+axes[1].legend()
+plt.show()
+
+steps = [50, 200, dip["k_best"], N_ITER]
+snapshots = [dip["iterates"][50], dip["iterates"][200], dip["x_best"], dip["x_last"]]
+cu.show_images([x_true.cpu()] + snapshots,
+               ["truth"] + [f"step {k}: {dip['psnr'][k - 1]:.1f} dB" for k in steps],
+               vmin=0, vmax=1, ncols=5, size=2.6);
+
+# %%
+drop = dip["psnr"][dip["k_best"] - 1] - dip["psnr"][-1]
+print(f"PSNR: best {dip['psnr'][dip['k_best'] - 1]:.2f} dB at step {dip['k_best']} of "
+      f"{N_ITER}; the last step is {drop:.2f} dB worse")
+assert dip["k_best"] < 0.9 * N_ITER, "the PSNR should peak well before the end"
+assert drop > 0.5, "fitting on should lose PSNR: the network starts to fit the noise"
+
+# %% [markdown]
+# ## 3. When to stop? The discrepancy principle again
+#
+# The best step depends on the image and the noise, and in practice there is no true
+# image to compute a PSNR against. (Papa's lecture lists the termination condition of
+# iterative reconstruction as an open problem; the deep image prior inherits it.) The
+# misfit curve, however, is always available, and lesson 02 gave a rule for it:
+# **Morozov's discrepancy principle**. Even the true image leaves a misfit
+# $\|A x^* - y\| = \|e\| \approx \delta$; an image that fits the data more closely than
+# that fits noise. So stop at the first step with
+#
+# $$ \|A f_{\theta_k}(z) - y\| \le \tau\, \delta . $$
+#
+# The noise level $\delta$ comes from the physics of the scanner, not from the true image:
+# here the relative noise level is 3 %, and $\|y\|^2 \approx \|A x\|^2 + \|e\|^2$ gives
+# $\delta \approx 0.03\,\|y\| / \sqrt{1 + 0.03^2}$ (`noise_level_of` above). `run_dip`
+# applied the rule during the fit, with $\tau = 1$ — and stopping there would also have
+# saved the rest of the computation.
+
+# %%
+k_stop, k_best = dip["k_stop"], dip["k_best"]
+psnr_stop, psnr_best = dip["psnr"][k_stop - 1], dip["psnr"][k_best - 1]
+print(f"discrepancy principle: stop at step {k_stop} ({dip['seconds'][k_stop - 1]:.1f} s), "
+      f"PSNR {psnr_stop:.2f} dB")
+print(f"oracle (needs the truth): step {k_best}, PSNR {psnr_best:.2f} dB;  "
+      f"last step {N_ITER}: {dip['psnr'][-1]:.2f} dB;  FBP {psnr_fbp:.2f} dB")
+assert psnr_stop > psnr_best - 1.0, "the discrepancy stop should be close to the best step"
+assert psnr_stop > psnr_fbp
+
+# %% [markdown]
+# On this image the rule stops within a few tenths of a dB of the oracle — without
+# seeing the truth. It is not a free lunch: it needs the noise level (here we know it;
+# for Poisson data it follows from the counts, as in lesson 02), and it stops *early* in
+# the typical case. The reason is the same as for TV in lesson 02: with fewer readings
+# than pixels, the best images fit the data a little more closely than $\delta$, so the
+# peak lies somewhat past the crossing. The misfit also wiggles from step to step (Adam
+# is not a monotone method), so a crossing can come a few steps too early or late.
+# Other stopping rules for DIP watch the images instead of the data, for example the
+# variance of the recent iterates (Wang et al. 2023, in *What to try next*).
+
+# %% [markdown]
+# ## 4. A regulariser on top: DIP + TV
+#
+# Early stopping is a fragile regulariser: stop too late and noise creeps back. Liu et al.
+# (2019) and Baguer et al. (2020, for CT) add an explicit penalty to the fit, total
+# variation:
+#
+# $$ \hat\theta = \arg\min_\theta \; \tfrac12 \big\|A f_\theta(z) - y\big\|_2^2
+#    + \lambda\, \mathrm{TV}\big(f_\theta(z)\big), \qquad
+#    \mathrm{TV}(x) = \sum_{i,j} \sqrt{(\partial_1 x)_{ij}^2 + (\partial_2 x)_{ij}^2} , $$
+#
+# the **isotropic** TV of lesson 02 (forward differences, zero past the last row and
+# column: `cu.image_gradient`). Now fitting the noise *costs* something: the optimum of
+# the combined objective no longer fits the data exactly, and running longer does little
+# harm. The network still shapes the path; TV shapes the end point.
+#
+# ### Exercise 2: the DIP + TV loss
+#
+# Write `dip_tv_loss(x, y, A, lam)` for images `x` of shape `(..., N, N)` and sinograms
+# `y` of shape `(..., n_angles, n_detectors)`: return the scalar tensor
+# $\tfrac12\|A x - y\|^2 + \lambda\, \mathrm{TV}(x)$, with sums (not means) over all
+# readings, pixels and images of the batch, and the isotropic TV. It must be
+# differentiable: the network is trained through it.
+#
+# <details><summary>Hint</summary>
+#
+# `g = cu.image_gradient(x)` has shape `(..., 2, N, N)`: the two differences at each
+# pixel. The isotropic TV sums the length of the 2-vector at each pixel:
+# `torch.linalg.vector_norm(g, dim=-3).sum()`. Summing `g.abs()` would be the
+# *anisotropic* TV. Careful with `torch.sqrt(...)`: its slope at 0 is infinite, so the
+# gradient is NaN wherever the image is flat — `vector_norm` handles 0 correctly.
+# `cu.total_variation(x)` computes the same TV per image: use it to test yourself.
+# </details>
+
+# %%
+def dip_tv_loss(x, y, A, lam):
+    """½‖A x − y‖² + lam · TV(x): a scalar tensor, summed over the batch."""
+    ### BEGIN SOLUTION
+    g = cu.image_gradient(x)                                # (..., 2, N, N)
+    tv = torch.linalg.vector_norm(g, dim=-3).sum()          # isotropic TV
+    return 0.5 * ((A(x) - y) ** 2).sum() + lam * tv
+    ### END SOLUTION
+
+
+# %%
+cu.checks.dip_tv_loss(dip_tv_loss);
+
+# %% [markdown]
+# We fit the same image with the TV term, from the same initial network and input. The
+# weight is $\lambda = 0.3$ for 64 x 64 images (scaled with $N$, as the data term grows
+# with the image size): the weight that `cu.classical_baselines` picks for TV alone on the
+# validation images in quick mode. We do not tune it for DIP + TV, which would cost many
+# more network fits.
+
+# %%
+dip_tv = run_dip(y, x_true, lam=LAM_TV, noise_norm=delta, desc="DIP + TV")
+for name, h in [("DIP", dip), ("DIP + TV", dip_tv)]:
+    print(f"{name:9s} best {h['psnr'][h['k_best'] - 1]:.2f} dB at step {h['k_best']:4d}, "
+          f"last {h['psnr'][-1]:.2f} dB (best − last: "
+          f"{h['psnr'][h['k_best'] - 1] - h['psnr'][-1]:.2f} dB), discrepancy stop "
+          f"{h['psnr'][h['k_stop'] - 1]:.2f} dB at step {h['k_stop']}")
+
+fig, ax = plt.subplots(figsize=(8, 3.6), layout="constrained")
+cu.plot_curves({"DIP": by_step(dip["psnr"]), "DIP + TV": by_step(dip_tv["psnr"])},
+               ylabel="PSNR (dB)", title="PSNR during the fit", ax=ax)
+ax.axhline(psnr_fbp, color="grey", ls=":", label="FBP")
+ax.set_ylim(psnr_fbp - 6, None)
+ax.legend()
+plt.show()
+
+drop_tv = dip_tv["psnr"][dip_tv["k_best"] - 1] - dip_tv["psnr"][-1]
+assert drop_tv < drop, "with TV, running on should cost less than without"
+assert dip_tv["psnr"][-1] > dip["psnr"][-1] + 0.5, "DIP + TV should beat plain DIP at the end"
+
+# %% [markdown]
+# With the TV term the curve keeps climbing or levels off instead of turning down, and
+# the last step is better than plain DIP's last step: the result no longer hinges on
+# stopping at the right moment. The price is a second knob, $\lambda$, and a TV flavour
+# in the images (flat regions, sharp edges — exactly what these phantoms are made of).
+
+# %% [markdown]
+# ## 5. Explore: the fit step by step
+#
+# Move the step $k$ and watch the image of that step, with a marker on the PSNR and
+# misfit curves. Switch between DIP and DIP + TV. Where does the noise appear in the
+# image? At which misfit? (Every 10th step was stored during the fit; the widget only
+# draws.)
+
+# %%
+fits = {"DIP": dip, "DIP + TV": dip_tv}
+
+
+def show_step(k=dip["k_stop"] // STORE_EVERY * STORE_EVERY, method="DIP"):
+    """The image of step k of a fit, and where step k lies on its PSNR and misfit curves."""
+    h = fits[method]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8), layout="constrained")
+    im = axes[0].imshow(h["iterates"][k].squeeze(), cmap="gray", vmin=0, vmax=1)
+    fig.colorbar(im, ax=axes[0], shrink=0.8)
+    axes[0].set_title(f"{method}, step {k}: {h['psnr'][k - 1]:.2f} dB")
+    axes[0].set_axis_off()
+    cu.plot_curves({method: by_step(h["psnr"])}, ylabel="PSNR (dB)", title="PSNR",
+                   ax=axes[1])
+    axes[1].set_ylim(psnr_fbp - 6, None)
+    cu.plot_curves({method: by_step(np.array(h["misfit"]) / delta)},
+                   ylabel="‖A x_k − y‖ / δ", title="data misfit", logy=True, ax=axes[2])
+    axes[2].axhline(TAU, color="grey", ls=":")
+    for ax, values in ((axes[1], h["psnr"]), (axes[2], np.array(h["misfit"]) / delta)):
+        ax.axvline(k, color="C3", ls="--")
+        ax.plot(k, values[k - 1], "o", color="C3")
+    plt.show()
+
+
+show_step()
+
+# %%
+widgets.interact(
+    show_step,
+    k=widgets.IntSlider(value=dip["k_stop"] // STORE_EVERY * STORE_EVERY, min=STORE_EVERY,
+                        max=N_ITER, step=STORE_EVERY, description="step k",
+                        continuous_update=False),
+    method=widgets.ToggleButtons(options=list(fits), description="method"));
+
+# %% [markdown]
+# ## 6. Results on a subset of the test split
+#
+# The deep image prior fits one network per image, so we run it on the **first few
+# test images only** (2 in quick mode, 6 in full mode) — a subset, so its
+# numbers are noisier than those of the other lessons' tables, which use the whole test
+# split. The classical baselines (FBP, SIRT, CGLS, TV, each tuned on the validation
+# split by `cu.classical_baselines`) are scored on the *same* subset. For DIP we report
+# three ways to choose the step: the last one, the best one (an oracle that needs the
+# truth, an upper bound, not a method), and the discrepancy principle; and DIP + TV at
+# its last step. Times are per image: for DIP the whole fit (for the discrepancy
+# principle, the fit up to the stop).
+
+# %%
+subset = test[:N_SUBSET]
+rows = cu.classical_baselines(setting, split=subset)
+fits_subset = {"DIP": [dip], "DIP + TV": [dip_tv]}     # test image 0 is fitted already
+for i in range(1, N_SUBSET):
+    y_i, x_i = subset.y[i:i + 1], subset.x[i:i + 1]
+    delta_i = noise_level_of(y_i)
+    fits_subset["DIP"].append(run_dip(y_i, x_i, noise_norm=delta_i, desc=f"DIP {i}"))
+    fits_subset["DIP + TV"].append(run_dip(y_i, x_i, lam=LAM_TV, noise_norm=delta_i,
+                                           desc=f"DIP + TV {i}"))
+
+
+def dip_row(name, images, seconds):
+    """A results-table row scored like cu.evaluate, with the measured fitting time."""
+    row = cu.evaluate(lambda x: x, (torch.cat(images).to(subset.x.device), subset.x),
+                      name=name, parameters=n_parameters)
+    row["time / image (ms)"] = 1000 * float(np.mean(seconds))
+    return row
+
+
+dips, dip_tvs = fits_subset["DIP"], fits_subset["DIP + TV"]
+rows += [
+    dip_row(f"DIP (last, {N_ITER} steps)", [h["x_last"] for h in dips],
+            [h["seconds"][-1] for h in dips]),
+    dip_row("DIP (best step, oracle)", [h["x_best"] for h in dips],
+            [h["seconds"][-1] for h in dips]),
+    dip_row("DIP (discrepancy stop)", [h["x_stop"] for h in dips],
+            [h["seconds"][h["k_stop"] - 1] for h in dips]),
+    dip_row(f"DIP + TV (last, λ={LAM_TV:g})", [h["x_last"] for h in dip_tvs],
+            [h["seconds"][-1] for h in dip_tvs]),
+]
+print(f"First {N_SUBSET} images of the test split ({N}x{N}, {setting.n_angles} angles, "
+      f"3 % noise) — a SUBSET: DIP fits one network per image")
+cu.results_table(rows)
+
+# %%
+i = N_SUBSET - 1     # the last image of the subset: not the one we looked at so far
+tv_label = rows[3]["method"]                      # e.g. "TV (λ=0.3)"
+x_tv_i = cu.classical_methods(setting)[tv_label](subset.y[i:i + 1])
+images = {"truth": subset.x[i], "FBP": subset.x_fbp[i], tv_label: x_tv_i,
+          "DIP (discrepancy stop)": dips[i]["x_stop"], "DIP (last step)": dips[i]["x_last"],
+          "DIP + TV (last step)": dip_tvs[i]["x_last"]}
+images = {name: image.squeeze().cpu() for name, image in images.items()}
+cu.show_images(list(images.values()),
+               [name if name == "truth" else
+                f"{name}: {float(cu.psnr(image, images['truth'], data_range=1.0)):.1f} dB"
+                for name, image in images.items()],
+               vmin=0, vmax=1, ncols=3, suptitle=f"test image {i}");
+
+# %%
+fbp_row, tv_row = rows[0]["PSNR (dB)"], rows[3]["PSNR (dB)"]
+dip_last, dip_best, dip_stop, dip_tv_last = (row["PSNR (dB)"] for row in rows[4:8])
+print(f"mean PSNR on the subset: FBP {fbp_row:.2f}, TV {tv_row:.2f}, DIP last {dip_last:.2f}, "
+      f"best {dip_best:.2f}, discrepancy stop {dip_stop:.2f}, DIP + TV {dip_tv_last:.2f} dB")
+assert dip_best > fbp_row + 2.0, "DIP at its best step should beat FBP by 2 dB"
+assert dip_stop > fbp_row + 1.5, "the discrepancy stop should keep most of that gain"
+assert dip_tv_last > dip_last + 0.5, "DIP + TV should beat plain DIP's last step"
+assert tv_row > dip_best, "on piecewise-constant phantoms TV should stay ahead of plain DIP"
+
+# %% [markdown]
+# **Reading the table honestly.** Without a single training image, the deep image prior
+# beats FBP clearly, and the discrepancy principle keeps most of that gain without looking
+# at the truth. It does **not** beat TV here, and that is no accident: these phantoms
+# are sums of constant ellipses, exactly the images TV is built for, so TV is close to
+# an ideal prior for them. The network's bias — "smooth, structured images come first" —
+# is more general and less sharp; DIP + TV closes part of the gap. On real anatomy with
+# texture, fine detail and smooth gradients, TV's staircase is a poor model, and there
+# Baguer et al. (2020) found DIP + TV competitive with or better than TV and, with little
+# data, even with trained networks. Mind the cost: DIP fits a whole network for every
+# image (seconds to minutes), where FBP takes milliseconds and a trained network (lesson
+# 03) one forward pass.
+#
+# ## Takeaways
+#
+# - The deep image prior reconstructs from one sinogram and no training data:
+#   $\min_\theta \tfrac12\|A f_\theta(z) - y\|^2$ over the weights of an untrained network
+#   with a fixed random input. The architecture is the prior (and details matter:
+#   transposed convolutions leave checkerboards, a ReLU output can die).
+# - It semi-converges: structure first, noise later. The last iterate is not the best
+#   one, and the number of steps is the regularisation parameter.
+# - Without ground truth, the discrepancy principle (stop when the misfit reaches the
+#   noise level) stops close to the best step, if the noise level is known.
+# - Adding TV to the loss makes the fit robust to the stopping point and improves it;
+#   on piecewise-constant phantoms TV alone remains the one to beat.
+# - DIP pays with compute: one network fit per image.
+#
+# ## What to try next
+#
+# - Replace `DIPNet` by `cu.UNet(in_channels=Z_CHANNELS, residual=False)` (transposed
+#   convolutions) followed by a softplus, and try a few seeds: look for the
+#   checkerboard.
+# - Re-draw `z` at every step, or add small fresh noise to it ($z + \sigma\,\epsilon_k$,
+#   which Ulyanov et al. use as an extra regulariser for some tasks): what happens to the
+#   fit and to the PSNR curve?
+# - Feed a meaningful input instead of noise: the FBP image, or, as Gong et al. (2019)
+#   do for PET, an image of the same patient from another modality.
+# - Stop without the noise level: track the variance of the last few iterates and stop
+#   where it is smallest (Wang et al. 2023), and compare with the discrepancy principle.
+# - Try an under-parametrised network that cannot fit the noise at all, the deep decoder
+#   (Heckel and Hand 2019): a few 1 x 1 convolutions and upsamplings.
+# - Use the real slice `cu.ct_slice(normalize=True)` with the setting's scanner
+#   (`setting.measure`): does DIP + TV now beat TV?
+#
+# ## References
+#
+# - D. Ulyanov, A. Vedaldi and V. Lempitsky (2018). Deep image prior. *IEEE/CVF
+#   Conference on Computer Vision and Pattern Recognition (CVPR)*, 9446–9454.
+# - D. Ulyanov, A. Vedaldi and V. Lempitsky (2020). Deep image prior. *International
+#   Journal of Computer Vision* 128, 1867–1888.
+# - K. Gong, C. Catana, J. Qi and Q. Li (2019). PET image reconstruction using deep
+#   image prior. *IEEE Transactions on Medical Imaging* 38(7), 1655–1665.
+# - J. Liu, Y. Sun, X. Xu and U. S. Kamilov (2019). Image restoration using total
+#   variation regularized deep image prior. *IEEE International Conference on Acoustics,
+#   Speech and Signal Processing (ICASSP)*, 7715–7719.
+# - D. Otero Baguer, J. Leuschner and M. Schmidt (2020). Computed tomography
+#   reconstruction using deep image prior and learned reconstruction methods. *Inverse
+#   Problems* 36(9), 094004.
+# - R. Heckel and P. Hand (2019). Deep decoder: concise image representations from
+#   untrained non-convolutional networks. *International Conference on Learning
+#   Representations (ICLR)*.
+# - F. Hashimoto, K. Ote and Y. Onishi (2022). PET image reconstruction incorporating
+#   deep image prior and a forward projection model. *IEEE Transactions on Radiation and
+#   Plasma Medical Sciences* 6(8), 841–846.
+# - A. Bora, A. Jalal, E. Price and A. G. Dimakis (2017). Compressed sensing using
+#   generative models. *International Conference on Machine Learning (ICML)*, 537–546.
+# - A. Odena, V. Dumoulin and C. Olah (2016). Deconvolution and checkerboard artifacts.
+#   *Distill*.
+# - H. Wang, T. Li, Z. Zhuang, T. Chen, H. Liang and J. Sun (2023). Early stopping for
+#   deep image prior. *Transactions on Machine Learning Research*.
+# - V. A. Morozov (1966). On the solution of functional equations by the method of
+#   regularization. *Soviet Mathematics Doklady* 7, 414–417.
+# - A. J. Reader, G. Corda, A. Mehranian, C. da Costa-Luis, S. Ellis and
+#   J. A. Schnabel (2021). Deep learning for PET image reconstruction. *IEEE
+#   Transactions on Radiation and Plasma Medical Sciences* 5(1), 1–25. (The deep image
+#   prior with the system model follows Reader's workshop.)
+# - G. Ongie (2019). *Deep learning in biomedical imaging: analysis and reconstruction*
+#   (guest lecture, University of Chicago): reconstruction with trained generators.
+# - S. Papa (2024). *Deep learning methods for image reconstruction* (lecture, DLinRT
+#   2024): regularised iterative reconstruction and the open termination problem.
