@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import trange
 
-from .arrays import check_floating, numpy_compatible
+from .arrays import check_floating, check_number, numpy_compatible
 from .linear_operator import LinearOperator
 
 __all__ = [
@@ -99,7 +99,7 @@ def landweber(A, y, n_iter, *, step=None, x0=None, nonneg=False, callback=None,
     x = _initial_image(x0, A, y, fill=0.0)
     if step is None:
         step = 1.0 / A.norm() ** 2
-    step = _check_number(step, "step", positive=True)
+    step = check_number(step, "step", positive=True)
 
     with torch.no_grad():
         for k in _iterations(n_iter, progress, "Landweber"):
@@ -288,7 +288,7 @@ def mlem(A, y, n_iter, *, x0=None, callback=None, progress=False, eps=1e-10):
     tomography. IEEE Transactions on Medical Imaging 1(2), 113-122.
     """
     y = _check_problem(A, y, n_iter, callback, "mlem")
-    eps = _check_number(eps, "eps", positive=True)
+    eps = check_number(eps, "eps", positive=True)
     if bool((y < 0).any()):
         raise ValueError(
             "mlem models Poisson counts, so y must be non-negative, but it has values "
@@ -384,7 +384,7 @@ def tv_pdhg(A, y, lam, n_iter, *, x0=None, nonneg=True, callback=None, progress=
     variation based noise removal algorithms. Physica D 60(1-4), 259-268.
     """
     y = _check_problem(A, y, n_iter, callback, "tv_pdhg")
-    lam = _check_number(lam, "lam", positive=False)
+    lam = check_number(lam, "lam", positive=False)
     if len(A.domain_shape) != 2:
         raise ValueError(
             f"tv_pdhg needs an operator on 2-D images (H, W), but A.domain_shape is "
@@ -529,17 +529,6 @@ def _check_problem(A, y, n_iter, callback, name):
     return y
 
 
-def _check_number(value, name, positive):
-    """A finite real number; > 0 if ``positive`` else >= 0."""
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        expected = "positive" if positive else "non-negative"
-        raise ValueError(f"{name} must be a finite {expected} number, got {value}")
-    return value
 
 
 def _check_images(x, name, arg, shape, min_dim):

@@ -9,12 +9,14 @@ decorator :func:`numpy_compatible` implements that rule in one place.
 from __future__ import annotations
 
 import functools
+import math
+import numbers
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
-__all__ = ["as_tensor", "numpy_compatible", "check_floating"]
+__all__ = ["as_tensor", "numpy_compatible", "check_floating", "check_number"]
 
 
 def as_tensor(x: Any, name: str = "input") -> torch.Tensor:
@@ -42,6 +44,19 @@ def check_floating(x: torch.Tensor, name: str = "input") -> torch.Tensor:
             f"convert it with .float() (or .double())"
         )
     return x
+
+
+def check_number(value, name: str, *, positive: bool) -> float:
+    """A finite real number as a float: > 0 if ``positive``, else >= 0 (clear errors)."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        expected = "positive" if positive else "non-negative"
+        raise ValueError(f"{name} must be a finite {expected} number, got {value}")
+    return value
 
 
 def _to_numpy(value: Any) -> Any:

@@ -17,7 +17,7 @@ import math
 
 import torch
 
-from .arrays import as_tensor, check_floating, numpy_compatible
+from .arrays import as_tensor, check_floating, check_number, numpy_compatible
 
 __all__ = ["gaussian_noise", "poisson_noise", "poisson_counts"]
 
@@ -29,16 +29,6 @@ def _check_measurement(y, name: str) -> torch.Tensor:
     return y
 
 
-def _check_number(value, name: str, *, positive: bool) -> float:
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        expected = "a positive" if positive else "a non-negative"
-        raise ValueError(f"{name} must be {expected} finite number, got {value}")
-    return value
 
 
 def _on_generator_device(generator: torch.Generator | None, device: torch.device):
@@ -81,7 +71,7 @@ def gaussian_noise(y, level: float, *, generator: torch.Generator | None = None)
     0.05
     """
     y = _check_measurement(y, "y")
-    level = _check_number(level, "level", positive=False)
+    level = check_number(level, "level", positive=False)
     dims = (-2, -1) if y.ndim >= 2 else (-1,)
     m = math.prod(y.shape[d] for d in dims)
     sigma = level * torch.linalg.vector_norm(y, dim=dims, keepdim=True) / math.sqrt(m)
@@ -136,8 +126,8 @@ def poisson_noise(y, photon_count: float, *, scale: float = 1.0,
         Noisy line integrals, same shape, dtype, device and units as ``y``.
     """
     y = _check_measurement(y, "y")
-    photon_count = _check_number(photon_count, "photon_count", positive=True)
-    scale = _check_number(scale, "scale", positive=True)
+    photon_count = check_number(photon_count, "photon_count", positive=True)
+    scale = check_number(scale, "scale", positive=True)
     expected = photon_count * torch.exp(-scale * y)
     counts = _draw_poisson(expected, generator)
     return -torch.log(counts.clamp(min=1.0) / photon_count) / scale
