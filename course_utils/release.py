@@ -66,6 +66,31 @@ KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)",
               "language": "python"}
 ANSWER_STUB = "*Write your answer here.*"
 
+#: The first cell of every generated notebook. On Google Colab it fetches the course
+#: and makes ``course_utils`` importable; anywhere else it does nothing. ``{url}`` is
+#: ``[project.urls] Repository`` of pyproject.toml, so a fork changes it in one place.
+COLAB_CELL = """\
+# Running on Google Colab? This cell fetches the course and installs `course_utils`.
+# Anywhere else (your laptop, JupyterLab, Binder) it does nothing.
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+    from pathlib import Path
+
+    course = Path("/content/course")
+    if not course.exists():
+        subprocess.run(["git", "clone", "--depth", "1", "{url}", str(course)], check=True)
+    # Colab has torch, NumPy, SciPy, scikit-image, matplotlib and ipywidgets already.
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "pydicom"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e",
+                    str(course)], check=True)
+    sys.path.insert(0, str(course))  # the install is seen by new kernels only
+    from google.colab import output
+    output.enable_custom_widget_manager()  # lets ipywidgets draw on Colab\
+"""
+COLAB_TAG = "colab-setup"
+
 
 class ReleaseError(Exception):
     """A solution file cannot be released, or a lesson must not be overwritten."""
@@ -169,9 +194,30 @@ def cells_sha256(nb) -> str:
     return hashlib.sha256(json.dumps(cells, ensure_ascii=False).encode()).hexdigest()
 
 
-def _to_notebook(text: str, source_name: str, lesson: bool):
+def repository_url(root=REPO_ROOT) -> str:
+    """The course's public repository, ``[project.urls] Repository`` of pyproject.toml."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    pyproject = Path(root) / "pyproject.toml"
+    try:
+        return tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["urls"][
+            "Repository"]
+    except (OSError, KeyError) as error:
+        raise ReleaseError(f"{pyproject}: cannot read [project.urls] Repository, which "
+                           f"the Colab set-up cell needs ({error!r})") from None
+
+
+def colab_cell(url: str):
+    """The Colab set-up cell for a course published at ``url``."""
+    return nbformat.v4.new_code_cell(COLAB_CELL.replace("{url}", url), id="colab-setup",
+                                     metadata={"tags": [COLAB_TAG]})
+
+
+def _to_notebook(text: str, source_name: str, lesson: bool, url: str):
     """Convert percent-format text to a clean, deterministic notebook."""
-    cells, seen_ids = [], set()
+    cells, seen_ids = [colab_cell(url)], {"colab-setup"}
     for cell in jupytext.reads(text, fmt="py:percent").cells:
         metadata = {k: v for k, v in cell.metadata.items() if k not in LAYOUT_METADATA}
         # Stable cell ids: derived from the content, so that editing one cell changes
@@ -197,8 +243,9 @@ def build_notebooks(source: Path) -> dict[str, nbformat.NotebookNode]:
     """The solution and lesson notebooks of ``solutions/NN_slug.py``, keyed by folder."""
     text = source.read_text(encoding="utf-8")
     name = f"solutions/{source.name}"
-    return {"solutions": _to_notebook(remove_markers(text, name), name, lesson=False),
-            "lessons": _to_notebook(strip_solutions(text, name), name, lesson=True)}
+    url = repository_url(source.resolve().parent.parent)
+    return {"solutions": _to_notebook(remove_markers(text, name), name, False, url),
+            "lessons": _to_notebook(strip_solutions(text, name), name, True, url)}
 
 
 def _as_text(nb) -> str:

@@ -59,10 +59,20 @@ answer = c + 1
 '''
 
 
+URL = "https://example.org/our/course"
+
+
+def new_course(root):
+    """An empty fake course: a solutions folder and a pyproject with the course's URL."""
+    (root / "solutions").mkdir()
+    (root / "pyproject.toml").write_text(f'[project]\nname = "demo"\n'
+                                         f'[project.urls]\nRepository = "{URL}"\n')
+
+
 @pytest.fixture
 def course(tmp_path):
     """A fake course with one released lesson."""
-    (tmp_path / "solutions").mkdir()
+    new_course(tmp_path)
     (tmp_path / "solutions" / "01_demo.py").write_text(DEMO)
     rel.release(tmp_path, log=lambda message: None)
     return tmp_path
@@ -131,7 +141,7 @@ def test_notebooks_are_clean(course):
 
 def test_release_is_byte_deterministic(course, tmp_path_factory):
     other = tmp_path_factory.mktemp("again")
-    (other / "solutions").mkdir()
+    new_course(other)
     (other / "solutions" / "01_demo.py").write_text(DEMO)
     quiet(other)
     for folder in ("lessons", "solutions"):
@@ -161,7 +171,7 @@ def test_pointer_without_an_exercise_heading():
     ("# %%\n### BEGIN SOLUTION\nx = 1\n\n# %%\n### END SOLUTION\n", 2, "same cell"),
 ])
 def test_marker_errors(tmp_path, body, line, words):
-    (tmp_path / "solutions").mkdir()
+    new_course(tmp_path)
     (tmp_path / "solutions" / "02_bad.py").write_text(body)
     with pytest.raises(rel.ReleaseError, match=f"solutions/02_bad.py, line {line}:") as info:
         quiet(tmp_path)
@@ -189,7 +199,7 @@ def test_check_finds_drift_missing_and_orphans(course, capsys):
     (course / "lessons" / "01_demo.ipynb").unlink()
     (course / "lessons" / "07_gone.ipynb").write_text("{}")
     problems = rel.check(course)
-    assert problems == ["solutions/01_demo.ipynb: cell 1 differs from the source",
+    assert problems == ["solutions/01_demo.ipynb: cell 2 differs from the source",
                         "lessons/01_demo.ipynb: missing",
                         "lessons/07_gone.ipynb: orphan, no solutions/07_gone.py to "
                         "generate it from"]
@@ -282,3 +292,36 @@ def test_generated_notebooks_of_the_course_are_in_sync():
     Fix: run `python -m course_utils.release` and commit the regenerated notebooks.
     """
     assert rel.check(rel.REPO_ROOT) == []
+
+
+# --- the Colab set-up cell -------------------------------------------------------------------
+
+@pytest.mark.parametrize("folder", ["lessons", "solutions"])
+def test_first_cell_sets_up_colab(course, folder):
+    first = read(course, folder).cells[0]
+    assert first.cell_type == "code" and first.metadata["tags"] == [rel.COLAB_TAG]
+    assert f'"{URL}"' in first.source and '"google.colab" in sys.modules' in first.source
+    compile(first.source, "<colab cell>", "exec")
+
+
+def test_colab_cell_does_nothing_elsewhere(monkeypatch):
+    import sys
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    path_before, namespace = list(sys.path), {}
+    exec(rel.colab_cell(URL).source, namespace)
+    assert sys.path == path_before and "course" not in namespace
+
+
+def test_missing_repository_url_is_a_clear_error(tmp_path):
+    (tmp_path / "solutions").mkdir()
+    (tmp_path / "solutions" / "01_demo.py").write_text(DEMO)
+    with pytest.raises(rel.ReleaseError, match=r"\[project.urls\] Repository"):
+        quiet(tmp_path)
+
+
+def test_every_course_notebook_starts_with_the_colab_cell():
+    url = rel.repository_url()
+    for path in sorted(rel.REPO_ROOT.glob("*/[0-9][0-9]_*.ipynb")):
+        first = nbformat.read(path, as_version=4).cells[0]
+        assert first.metadata.get("tags") == [rel.COLAB_TAG], path
+        assert url in first.source, path
