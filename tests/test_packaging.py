@@ -56,3 +56,16 @@ def test_ci_runs_the_readme_test_command():
 def test_readme_quick_start_has_a_lab_command():
     readme = (ROOT / "README.md").read_text()
     assert re.search(r"python3 -m venv \.venv && .*jupyter lab", readme)
+
+
+def test_readme_has_colab_and_binder_badges_for_every_lesson():
+    from course_utils.release import repository_url
+    readme = (ROOT / "README.md").read_text()
+    owner_repo = repository_url().split("github.com/")[1]
+    lessons = sorted(p.name for p in (ROOT / "lessons").glob("[0-9][0-9]_*.ipynb"))
+    assert lessons
+    for name in lessons:
+        assert (f"https://colab.research.google.com/github/{owner_repo}/blob/main/"
+                f"lessons/{name}") in readme, name
+        assert (f"https://mybinder.org/v2/gh/{owner_repo}/main?urlpath=lab/tree/"
+                f"lessons/{name}") in readme, name
