@@ -10,7 +10,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
-CONDA_TO_PIP = {"pytorch": "torch"}
+CONDA_TO_PIP = {"pytorch": "torch", "playwright-python": "playwright"}
 NOT_PACKAGES = {"python", "pip"}
 
 
