@@ -24,6 +24,21 @@ which writes, without outputs,
   ``# YOUR CODE HERE`` and ``raise NotImplementedError("Exercise 2 (...): ...")``
   (or ``*Write your answer here.*`` in Markdown).
 
+Points and grading
+------------------
+An exercise is everything from a Markdown heading ``### Exercise N: topic`` to the next
+such heading: its answer cells (the cells with solution regions) and its check cells (code
+cells calling ``cu.checks.<name>(...)`` after an answer cell).  It is worth 1 point unless
+a marker line says otherwise, ``### BEGIN SOLUTION (points=2)``; when an exercise has
+several regions, declare the points on any one of them (two different declarations in one
+exercise are an error).  Both notebooks show the points in the heading,
+``### Exercise 1: backprojection (2 points)``, and carry nbgrader cell metadata: answer
+cells ``{"nbgrader": {"grade_id": "ex1-answer", "solution": true, ...}}``, check cells
+``{"nbgrader": {"grade_id": "ex1-check", "grade": true, "points": 2, ...}}`` (an exercise
+with several check cells splits its points evenly between them; one without a check is
+graded by hand: its first answer cell carries the points).  ``python -m
+course_utils.grade`` uses them to find a learner's answers; nbgrader can use them too.
+
 Learners edit ``lessons/*.ipynb`` in place, so a lesson whose cells were edited since
 it was generated is never overwritten silently: the command refuses, and with
 ``--force`` it first copies the file to ``lessons/.backup/NN_slug.<time>.ipynb``.
@@ -44,8 +59,8 @@ from pathlib import Path
 import jupytext
 import nbformat
 
-__all__ = ["ReleaseError", "Region", "find_regions", "strip_solutions",
-           "remove_markers", "build_notebooks", "release", "check"]
+__all__ = ["ReleaseError", "Region", "Exercise", "find_regions", "find_exercises",
+           "strip_solutions", "remove_markers", "build_notebooks", "release", "check"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SOURCE_PATTERN = "[0-9][0-9]_*.py"
@@ -57,6 +72,12 @@ END = re.compile(r"^(?P<indent>\s*)### END SOLUTION(?:\s+(?P<options>.*?))?\s*$"
 CELL_START = re.compile(r"^\s*#\s*%%")  # the cell marker of jupytext's percent format
 HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(?P<title>.+?)(?:\s+#+)?\s*$")
 COMMENTED_CELL = re.compile(r"\[(markdown|md|raw)\]")  # cells written as comment lines
+POINTS = re.compile(r"^\(?\s*points\s*=\s*(?P<points>\d+(?:\.\d+)?)\s*\)?$")
+CHECK_CALL = re.compile(r"\b(?:cu|course_utils)\.checks\.(?P<name>\w+)\s*\(")
+EXERCISE_NUMBER = re.compile(r"^exercise\s+(?P<number>[0-9A-Za-z]+(?:\.[0-9A-Za-z]+)*)",
+                             re.IGNORECASE)
+DEFAULT_POINTS = 1
+NBGRADER_SCHEMA = 3
 
 # Cell metadata that jupytext or Jupyter add for layout or bookkeeping only.
 LAYOUT_METADATA = {"title", "lines_to_next_cell", "lines_to_end_of_cell_marker",
@@ -108,6 +129,53 @@ class Region:
     exercise: str    # e.g. "Exercise 2 (the ramp filter)"
     options: str     # text after "### BEGIN SOLUTION", "" if none
 
+    @property
+    def points(self) -> int | float | None:
+        """The points declared by ``(points=N)`` after the marker, or None."""
+        return _parse_points(self.options)
+
+
+def _parse_points(options: str) -> int | float | None:
+    """``"(points=2)"`` -> 2, ``""`` -> None; ValueError for any other text."""
+    if not options:
+        return None
+    match = POINTS.match(options.strip())
+    if not match:
+        raise ValueError(f"cannot read {options!r} after '### BEGIN SOLUTION': the only "
+                         f"option is the exercise's points, e.g. '### BEGIN SOLUTION "
+                         f"(points=2)'")
+    value = float(match["points"])
+    return int(value) if value.is_integer() else value
+
+
+@dataclass
+class Exercise:
+    """One graded exercise of a lesson, as located in its generated notebooks.
+
+    Cell indices count the cells of the generated notebooks (the Colab cell is 0); both
+    notebooks have the same cells in the same order.
+    """
+
+    key: str                 # "ex1": the prefix of the nbgrader grade ids
+    title: str               # "Exercise 1: backprojection", without the points
+    points: int | float
+    heading_cell: int | None
+    answer_cells: list[int]
+    check_cells: list[int]
+
+    def answer_id(self, n: int) -> str:
+        """The nbgrader ``grade_id`` of the exercise's ``n``-th answer cell (0-based)."""
+        return f"{self.key}-answer" + (f"-{n + 1}" if n else "")
+
+    def check_id(self, n: int) -> str:
+        """The nbgrader ``grade_id`` of the exercise's ``n``-th check cell (0-based)."""
+        return f"{self.key}-check" + (f"-{n + 1}" if n else "")
+
+    @property
+    def points_label(self) -> str:
+        """``"1 point"``, ``"2 points"``, ``"0.5 points"``."""
+        return f"{self.points:g} point{'' if self.points == 1 else 's'}"
+
 
 def _pointer(title: str | None) -> str:
     """``"Exercise 2: the ramp filter"`` -> ``"Exercise 2 (the ramp filter)"``."""
@@ -148,6 +216,10 @@ def find_regions(text: str, filename: str = "<text>") -> list[Region]:
                     f"opened at line {open_region.begin} is not closed yet)")
             open_region = Region(number, 0, begin["indent"], prefix, commented,
                                  _pointer(exercise or heading), begin["options"] or "")
+            try:
+                open_region.points
+            except ValueError as error:
+                raise ReleaseError(f"{filename}, line {number}: {error}") from None
         elif END.match(content):
             if not open_region:
                 raise ReleaseError(f"{filename}, line {number}: '### END SOLUTION' "
@@ -163,6 +235,94 @@ def find_regions(text: str, filename: str = "<text>") -> list[Region]:
         raise ReleaseError(f"{filename}, line {open_region.begin}: '### BEGIN SOLUTION' "
                            f"is never closed by '### END SOLUTION'")
     return regions
+
+
+def _exercise_heading(markdown: str) -> str | None:
+    """The title of the last "Exercise ..." heading in a Markdown cell, or None."""
+    title = None
+    for line in markdown.splitlines():
+        if (match := HEADING.match(line)):
+            heading = match["title"].replace("*", "")
+            if heading.lower().startswith("exercise"):
+                title = heading
+    return title
+
+
+def find_exercises(text: str, filename: str = "<text>") -> list[Exercise]:
+    """The exercises of a percent-format ``.py`` text (see "Points and grading" above).
+
+    Raises
+    ------
+    ReleaseError
+        For a marker error (as :func:`find_regions`) or two different point
+        declarations in one exercise.
+    """
+    find_regions(text, filename)  # checks the markers and the options
+    exercises, current, declared = [], None, {}
+    for index, cell in enumerate(jupytext.reads(text, fmt="py:percent").cells, start=1):
+        if cell.cell_type == "markdown" and (title := _exercise_heading(cell.source)):
+            current = Exercise("", title, DEFAULT_POINTS, index, [], [])
+        begins = [match for line in cell.source.splitlines()
+                  if (match := BEGIN.match(line))]
+        if begins:
+            if current is None:  # answers without an exercise heading
+                current = Exercise("", f"Exercise {len(exercises) + 1}", DEFAULT_POINTS,
+                                   None, [], [])
+            if not current.answer_cells:
+                exercises.append(current)
+                declared[id(current)] = set()
+            current.answer_cells.append(index)
+            declared[id(current)] |= {_parse_points(m["options"] or "") for m in begins}
+        elif (cell.cell_type == "code" and current is not None and current.answer_cells
+              and CHECK_CALL.search(cell.source)):
+            current.check_cells.append(index)
+    keys = set()
+    for n, exercise in enumerate(exercises, start=1):
+        points = declared[id(exercise)] - {None}
+        if len(points) > 1:
+            raise ReleaseError(f"{filename}: {exercise.title!r} declares different points "
+                               f"{sorted(points)}; declare them on one of its regions")
+        if points:
+            exercise.points = points.pop()
+        number = EXERCISE_NUMBER.match(exercise.title)
+        key = f"ex{number['number'].replace('.', '-')}" if number else f"ex{n}"
+        while key in keys:
+            key += "x"
+        keys.add(key)
+        exercise.key = key
+    return exercises
+
+
+def _grading_metadata(exercises: list[Exercise]) -> dict[int, dict]:
+    """The nbgrader metadata of each answer and check cell, by cell index."""
+    metadata = {}
+    for exercise in exercises:
+        for n, index in enumerate(exercise.answer_cells):
+            manual = not exercise.check_cells and n == 0  # no check: graded by hand
+            metadata[index] = {"grade": manual, "grade_id": exercise.answer_id(n),
+                               "locked": False, "schema_version": NBGRADER_SCHEMA,
+                               "solution": True, "task": False}
+            if manual:
+                metadata[index]["points"] = exercise.points
+        share = exercise.points / max(len(exercise.check_cells), 1)
+        share = int(share) if float(share).is_integer() else round(share, 6)
+        for n, index in enumerate(exercise.check_cells):
+            metadata[index] = {"grade": True, "grade_id": exercise.check_id(n),
+                               "locked": True, "points": share,
+                               "schema_version": NBGRADER_SCHEMA, "solution": False,
+                               "task": False}
+    return metadata
+
+
+def _with_points(markdown: str, exercise: Exercise) -> str:
+    """The heading cell with " (2 points)" after the exercise's heading."""
+    lines = markdown.splitlines()
+    for n, line in enumerate(lines):
+        match = HEADING.match(line)
+        if match and match["title"].replace("*", "") == exercise.title:
+            if not re.search(r"\(\s*[0-9.]+\s*points?\s*\)\s*$", line):
+                lines[n] = f"{line.rstrip()} ({exercise.points_label})"
+    return "\n".join(lines)
 
 
 def strip_solutions(text: str, filename: str = "<text>") -> str:
@@ -215,11 +375,22 @@ def colab_cell(url: str):
                                      metadata={"tags": [COLAB_TAG]})
 
 
-def _to_notebook(text: str, source_name: str, lesson: bool, url: str):
-    """Convert percent-format text to a clean, deterministic notebook."""
+def _to_notebook(text: str, source_name: str, lesson: bool, url: str,
+                 exercises: list[Exercise] = ()):
+    """Convert percent-format text to a clean, deterministic notebook.
+
+    ``exercises`` (from :func:`find_exercises` on the text with markers) adds the points
+    to the exercise headings and the nbgrader metadata to answer and check cells.
+    """
     cells, seen_ids = [colab_cell(url)], {"colab-setup"}
-    for cell in jupytext.reads(text, fmt="py:percent").cells:
+    grading = _grading_metadata(exercises)
+    headings = {e.heading_cell: e for e in exercises if e.heading_cell is not None}
+    for index, cell in enumerate(jupytext.reads(text, fmt="py:percent").cells, start=1):
         metadata = {k: v for k, v in cell.metadata.items() if k not in LAYOUT_METADATA}
+        if index in grading:
+            metadata["nbgrader"] = grading[index]
+        if index in headings:
+            cell.source = _with_points(cell.source, headings[index])
         # Stable cell ids: derived from the content, so that editing one cell changes
         # one id only (a readable git diff), made unique by counting duplicates.
         digest = hashlib.sha256(f"{cell.cell_type}\n{cell.source}".encode()).hexdigest()
@@ -244,8 +415,18 @@ def build_notebooks(source: Path) -> dict[str, nbformat.NotebookNode]:
     text = source.read_text(encoding="utf-8")
     name = f"solutions/{source.name}"
     url = repository_url(source.resolve().parent.parent)
-    return {"solutions": _to_notebook(remove_markers(text, name), name, False, url),
-            "lessons": _to_notebook(strip_solutions(text, name), name, True, url)}
+    exercises = find_exercises(text, name)
+    notebooks = {"solutions": _to_notebook(remove_markers(text, name), name, False, url,
+                                           exercises),
+                 "lessons": _to_notebook(strip_solutions(text, name), name, True, url,
+                                         exercises)}
+    marked = len(jupytext.reads(text, fmt="py:percent").cells) + 1
+    for folder, nb in notebooks.items():
+        if len(nb.cells) != marked:  # the cells must line up for the grading metadata
+            raise ReleaseError(f"{name}: the {folder} notebook has {len(nb.cells)} cells, "
+                               f"the source {marked}; does a solution region make up a "
+                               f"whole cell?")
+    return notebooks
 
 
 def _as_text(nb) -> str:

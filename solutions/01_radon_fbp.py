@@ -315,7 +315,7 @@ cu.show_images([backproject_subset(y, A, n) for n in counts],
 # %%
 def backproject(sinogram, angles, image_size):
     """Sum over angles of the projections smeared back across the image (pixel driven)."""
-    ### BEGIN SOLUTION
+    ### BEGIN SOLUTION (points=2)
     n_detectors = sinogram.shape[1]
     centres = torch.arange(image_size, dtype=sinogram.dtype) + 0.5 - image_size / 2
     x = centres[None, :]                                   # x grows with the column

@@ -677,7 +677,7 @@ print(f"count level {count_level:.1f} counts per unit: {float(counts.sum()):.3g}
 # %%
 def mlem_update(x, A, y, sensitivity):
     """One MLEM update x / s * A^T(y / A x), with 0 where a denominator is 0."""
-    ### BEGIN SOLUTION
+    ### BEGIN SOLUTION (points=2)
     forward = A(x)
     ratio = torch.where(forward > 0, y / forward.clamp(min=1e-12), 0.0)
     correction = A.T(ratio)

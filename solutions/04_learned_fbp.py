@@ -209,7 +209,7 @@ class LearnedFilter(nn.Module):
     def __init__(self, n_detectors):
         super().__init__()
         self.n_detectors = n_detectors
-        ### BEGIN SOLUTION
+        ### BEGIN SOLUTION (points=2)
         ramp = cu.filter_response(n_detectors, "ram-lak")
         self.n_fft = 2 * (len(ramp) - 1)
         self.weights = nn.Parameter(ramp.clone())
@@ -544,7 +544,7 @@ assert misfit["learned, self-supervised"] < 0.9       # closer to y than the tru
 # %%
 def noise_terms(reconstruct, A):
     """(‖R‖_F², ‖A R - I‖_F²) of a linear reconstruction R given as a function."""
-    ### BEGIN SOLUTION
+    ### BEGIN SOLUTION (points=2)
     m = math.prod(A.range_shape)
     unit_sinograms = torch.eye(m).reshape(m, *A.range_shape)
     images = reconstruct(unit_sinograms)              # column i of R, as an image

@@ -258,7 +258,7 @@ plt.show()
 # %%
 def fit_dip(net, z, y, A, n_iter, lr, callback=None):
     """Fit net's weights so that A(net(z)) ≈ y: n_iter Adam steps; return net(z)."""
-    ### BEGIN SOLUTION
+    ### BEGIN SOLUTION (points=2)
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     for k in range(1, n_iter + 1):
         x = net(z)

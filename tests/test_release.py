@@ -325,3 +325,121 @@ def test_every_course_notebook_starts_with_the_colab_cell():
         first = nbformat.read(path, as_version=4).cells[0]
         assert first.metadata.get("tags") == [rel.COLAB_TAG], path
         assert url in first.source, path
+
+
+# --- points and nbgrader metadata --------------------------------------------------------------
+
+GRADED = '''\
+# %% [markdown]
+# ### Exercise 1: squares
+#
+# Write `square(x)`.
+
+# %%
+def square(x):
+    ### BEGIN SOLUTION (points=3)
+    return x * x
+    ### END SOLUTION
+
+
+# %%
+cu.checks.square(square);
+
+# %% [markdown]
+# ### Exercise 2: cubes
+
+# %%
+def cube(x):
+    ### BEGIN SOLUTION
+    return x ** 3
+    ### END SOLUTION
+
+
+# %%
+print(cube(2))
+
+# %%
+cu.checks.cube(cube)
+'''
+
+
+@pytest.fixture
+def graded_course(tmp_path):
+    new_course(tmp_path)
+    (tmp_path / "solutions" / "02_graded.py").write_text(GRADED)
+    quiet(tmp_path)
+    return tmp_path
+
+
+def nbgrader(cell):
+    return cell.metadata.get("nbgrader")
+
+
+def test_find_exercises():
+    exercises = rel.find_exercises(GRADED)
+    assert [(e.key, e.title, e.points, e.heading_cell, e.answer_cells, e.check_cells)
+            for e in exercises] == [("ex1", "Exercise 1: squares", 3, 1, [2], [3]),
+                                    ("ex2", "Exercise 2: cubes", 1, 4, [5], [7])]
+
+
+@pytest.mark.parametrize("folder", ["lessons", "solutions"])
+def test_points_and_nbgrader_metadata(graded_course, folder):
+    cells = read(graded_course, folder, "02_graded").cells
+    assert cells[1].source.startswith("### Exercise 1: squares (3 points)\n")
+    assert cells[4].source == "### Exercise 2: cubes (1 point)"
+    assert nbgrader(cells[2]) == {"grade": False, "grade_id": "ex1-answer", "locked": False,
+                                  "schema_version": 3, "solution": True, "task": False}
+    assert nbgrader(cells[3]) == {"grade": True, "grade_id": "ex1-check", "locked": True,
+                                  "points": 3, "schema_version": 3, "solution": False,
+                                  "task": False}
+    assert nbgrader(cells[7])["points"] == 1 and nbgrader(cells[7])["grade_id"] == "ex2-check"
+    assert nbgrader(cells[6]) is None          # print(cube(2)) is no check
+    assert [i for i, c in enumerate(cells) if nbgrader(c)] == [2, 3, 5, 7]
+
+
+def test_stub_pointer_has_no_points(graded_course):
+    code = code_of(read(graded_course, "lessons", "02_graded"))
+    assert 'NotImplementedError("Exercise 1 (squares): replace this line' in code
+
+
+def test_exercise_without_check_is_graded_by_hand(course):
+    cells = read(course, "lessons").cells
+    double = next(c for c in cells if "def double" in c.source)
+    assert nbgrader(double)["grade"] is True and nbgrader(double)["points"] == 1
+    constant = next(c for c in cells if "answer = c + 1" in c.source)
+    assert nbgrader(constant)["grade_id"] == "ex2-answer"
+    assert nbgrader(constant)["points"] == 2  # (points=2) on its code region
+    assert nbgrader(cells[-1])["grade_id"] == "ex2-answer-2"  # the written answer
+    assert any(c.source == "## Exercise 2: a constant (2 points)" for c in cells)
+
+
+def test_conflicting_points_are_an_error(tmp_path):
+    new_course(tmp_path)
+    source = DEMO.replace("        ### BEGIN SOLUTION\n        return None",
+                          "        ### BEGIN SOLUTION (points=1)\n        return None")
+    source = source.replace("    ### BEGIN SOLUTION\n    y = 2", "    ### BEGIN SOLUTION "
+                            "(points=4)\n    y = 2")
+    (tmp_path / "solutions" / "01_demo.py").write_text(source)
+    with pytest.raises(rel.ReleaseError, match="different points"):
+        quiet(tmp_path)
+
+
+@pytest.mark.parametrize("options", ["(pionts=2)", "(points=-1)", "2 points"])
+def test_unreadable_points_are_an_error(tmp_path, options):
+    new_course(tmp_path)
+    (tmp_path / "solutions" / "01_demo.py").write_text(
+        DEMO.replace("### BEGIN SOLUTION (points=2)", f"### BEGIN SOLUTION {options}"))
+    with pytest.raises(rel.ReleaseError, match=r"01_demo.py, line 37: cannot read"):
+        quiet(tmp_path)
+
+
+def test_course_notebooks_declare_their_points():
+    """Every checked exercise of lessons 01-05 has its points in the heading and metadata."""
+    for source in rel._sources(rel.REPO_ROOT, ["01", "02", "03", "04", "05"]):
+        exercises = rel.find_exercises(source.read_text(encoding="utf-8"), source.name)
+        assert exercises and all(e.check_cells for e in exercises), source
+        nb = nbformat.read(rel.REPO_ROOT / "lessons" / f"{source.stem}.ipynb", as_version=4)
+        for e in exercises:
+            assert f"({e.points_label})" in nb.cells[e.heading_cell].source
+            assert sum(nb.cells[i].metadata["nbgrader"]["points"]
+                       for i in e.check_cells) == e.points
