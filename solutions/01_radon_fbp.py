@@ -35,9 +35,9 @@
 # **Prerequisites**: none in the course (this is the first lesson). Python and NumPy, a first
 # look at PyTorch tensors, and the idea of a Fourier transform.
 #
-# **Estimated run time**: CPU quick mode (`COURSE_QUICK=1`, what the tests run) about 45 s
-# on a 2-core CPU; CPU full mode (256 x 256, 360 angles) about 2 minutes and 4 GB of memory;
-# no GPU needed.
+# **Estimated run time**: CPU quick mode (`COURSE_QUICK=1`, what the tests run) about 15 s
+# on a 2-core CPU; CPU full mode (256 x 256, 360 angles) about 1 minute and 3.5 GB of
+# memory (both measured with `benchmarks/lessons.py`); no GPU needed.
 
 # %% [markdown]
 # ## 0. Set-up
