@@ -1,0 +1,781 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Lesson 06 — Unrolled MLEM: an iterative algorithm as a trainable network
+#
+# MLEM, the workhorse of emission tomography (PET and SPECT), is a loop: project the
+# current image, compare with the measured counts, backproject the ratio, update. Run a
+# fixed number of its iterations and you have a **network**: a stack of layers whose
+# weights happen to be the physics, $A$ and $A^T$. Nothing stops us from slipping a small
+# convolutional network between two of these layers and training the whole stack end to
+# end, so that every learned correction is followed by a fresh look at the data. This is
+# the *unrolled* (or *model-based deep learning*) approach, and Reader's workshop builds it
+# for PET in a few lines of PyTorch. In this lesson we simulate low-count emission data
+# from the course's ellipse images, watch plain MLEM get worse after a few iterations,
+# tune it as a fair baseline (best iteration, and a post-filter), and then train an
+# unrolled MLEM with an inter-update CNN that beats it with a few thousand weights.
+#
+# **Learning goals.** After this lesson you can
+#
+# - explain how emission data differ from transmission data (counts, no logarithm,
+#   Poisson noise that grows with the signal) and simulate them;
+# - write the Poisson negative log-likelihood that MLEM decreases, and see why decreasing
+#   it further eventually makes the image *worse* (semi-convergence);
+# - write one MLEM update as a PyTorch module (sensitivity image, forward projection,
+#   ratio, backprojection, multiplicative update) through which gradients can flow;
+# - unroll a fixed number of updates with a residual, non-negative CNN between them, and
+#   train the whole network end to end;
+# - compare shared and per-iteration weights, in parameters and in image quality, and
+#   place the unrolled network against tuned MLEM baselines.
+#
+# **Prerequisites.** Lesson 02 (the system matrix, MLEM, semi-convergence) and lesson 03
+# (training a CNN with `cu.train`).
+#
+# **Estimated run time.** CPU quick mode (`COURSE_QUICK=1`: 64 x 64 images, 512 training
+# images, 6 unrolled iterations, 3 epochs per network): about 60 s of CPU time on one
+# thread (measured with nbval: 58 s of CPU time, 2.5 minutes of wall time on a 2-core
+# machine shared with other jobs). CPU full mode (128 x 128, 2000 training images,
+# 8 unrolled iterations, 12 epochs per network): about 70 minutes of CPU time (87 ms per
+# image and training step on one thread, measured), so about an hour on a 2-core CPU;
+# on a GPU a few minutes (estimated, not measured).
+
+# %% [markdown]
+# ## Set-up
+#
+# The images are those of the course's shared experiment (`cu.SparseViewSetting`:
+# random ellipses, the same training, validation and test images as in every learned
+# lesson, 30 parallel-beam angles). Here we read them as **tracer distributions** and
+# simulate emission data from them (section 1); the Gaussian sinograms of the setting are
+# not used.
+
+# %%
+import math
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import course_utils as cu
+
+cu.seed_everything(0)
+device = cu.device()
+QUICK = cu.QUICK
+
+setting = cu.SparseViewSetting(device=device)
+A = setting.A
+N = setting.image_size
+COUNTS = 2.0 * 64 / N          # c: expected counts per unit of line integral
+MAX_MLEM = 60                  # MLEM iterations tried when tuning the baselines
+SIGMAS = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0)   # post-filter widths tried (pixels)
+N_UNROLLED = 6 if QUICK else 8  # K: unrolled EM updates in the network
+WIDTH = 16                     # channels of each inter-update CNN
+EPOCHS = 3 if QUICK else 12    # training epochs per network
+BATCH_SIZE = 8
+LR = 3e-3
+print(setting)
+print(f"QUICK={QUICK}, device={device}, {torch.get_num_threads()} CPU thread(s); "
+      f"K={N_UNROLLED} unrolled iterations, {EPOCHS} epochs per network")
+
+# %% [markdown]
+# ## 1. Emission data: counting photons that come from inside
+#
+# In **transmission** CT (lessons 01-05) the source sits outside the patient. We measure
+# how much of a known beam survives each line, $N_i \approx N_0 e^{-(Ax)_i}$, and the
+# logarithm turns that into the line integral $(Ax)_i$ of the attenuation $x$.
+#
+# In **emission** tomography the source is *inside*: a radioactive tracer with
+# concentration $x$ (the activity image) emits photons, and detector bin $i$ counts those
+# that arrive along its line. The expected count is linear in the image, with no
+# logarithm anywhere:
+#
+# $$ \bar y_i = c\,(A x)_i + b_i, \qquad y_i \sim \mathrm{Poisson}(\bar y_i)
+#    \text{ independently}, $$
+#
+# where $c$ collects the scan time, the detector efficiency and the attenuation
+# corrections, and $b_i$ is a background of scattered and random coincidences (we set
+# $b = 0$ here, and come back to it in *What to try next*). Two consequences shape the
+# whole lesson:
+#
+# - the data are **small whole numbers**: a few counts per bin in a low-dose or short
+#   scan, where a CT detector sees thousands of photons;
+# - the noise is **Poisson**: its variance equals its mean, so the relative noise
+#   $1/\sqrt{\bar y_i}$ is large where few counts arrive. Least squares treats every bin
+#   alike; the Poisson likelihood does not.
+#
+# We take $c = 2$ (for 64 x 64 images): about 7 counts per sinogram bin on average and
+# 2 $\times 10^4$ counts per image — a low-count scan. (A real PET scanner records all
+# angles at once; we keep the 30 angles of the shared setting so that the images and the
+# geometry are those of the other lessons.) We divide the counts by $c$ before
+# reconstructing, so that images come out in the units of $x$; the noise stays Poisson
+# noise, only the unit changes. Every split gets its own seeded generator, so the data
+# are the same in every run.
+
+# %%
+def emission_data(split, seed):
+    """Poisson counts y ~ Poisson(c A x) for the images of a split, divided by c.
+
+    Returns the pair (y, x): y (n, 1, n_angles, n_detectors), x (n, 1, N, N).
+    """
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        counts = cu.poisson_counts(COUNTS * A(split.x), generator=generator)
+    return counts / COUNTS, split.x
+
+
+train = emission_data(setting.train, seed=600)
+val = emission_data(setting.val, seed=601)
+test = emission_data(setting.test, seed=602)
+y_test, x_test = test
+counts = COUNTS * y_test
+print(f"{len(train[0])} / {len(val[0])} / {len(test[0])} training / validation / test "
+      f"sinograms; counts per bin: mean {counts.mean():.1f}, max {counts.max():.0f}; "
+      f"counts per image: {counts.sum(dim=(-2, -1)).mean():.0f}; "
+      f"{100 * (counts == 0).float().mean():.0f} % of the bins are empty")
+
+# %% [markdown]
+# The first test image as a tracer distribution, the expected counts $c\,Ax$ and the
+# counts actually measured. The measured sinogram is speckled with zeros, ones and twos;
+# FBP, which treats the data as exact line integrals, turns that speckle into streaks.
+
+# %%
+fig, axes = plt.subplots(1, 4, figsize=(16, 3.4), layout="constrained")
+im = axes[0].imshow(x_test[0, 0].cpu(), cmap="gray")
+axes[0].set_title("activity x (test image 0)")
+axes[0].set_axis_off()
+fig.colorbar(im, ax=axes[0], shrink=0.8)
+cu.show_sinogram((COUNTS * A(x_test[0, 0])).cpu(), setting.geometry, ax=axes[1],
+                 title="expected counts c·Ax")
+cu.show_sinogram(counts[0, 0].cpu(), setting.geometry, ax=axes[2],
+                 title="measured counts y")
+x_fbp0 = cu.fbp(y_test[:1], A, "hann")
+im = axes[3].imshow(x_fbp0[0, 0].cpu(), cmap="gray")
+axes[3].set_title(f"FBP (Hann): {float(cu.psnr(x_fbp0, x_test[:1], data_range=1.0)):.1f} dB")
+axes[3].set_axis_off()
+fig.colorbar(im, ax=axes[3], shrink=0.8)
+plt.show()
+
+# %% [markdown]
+# ### Exercise 1: the Poisson negative log-likelihood
+#
+# For independent Poisson counts, the probability of the data is
+# $\prod_i \bar y_i^{\,y_i} e^{-\bar y_i} / y_i!$. Its negative logarithm, without the
+# term $\sum_i \log y_i!$ that does not depend on the image, is
+#
+# $$ L(\bar y; y) = \sum_i \big(\bar y_i - y_i \log \bar y_i\big), $$
+#
+# the data-fidelity term of emission tomography (up to a constant, the Kullback-Leibler
+# divergence of Ducros's lecture). Write `poisson_nll(y_bar, y)` for expected counts
+# `y_bar` and measured counts `y` of shape `(..., n_angles, n_detectors)`: return one
+# value per sinogram, shape `(...)`, the sum over the last two dimensions. Bins where both
+# $\bar y_i$ and $y_i$ are 0 (rays that miss the object) contribute 0, with the convention
+# $0 \cdot \log 0 = 0$.
+#
+# <details><summary>Hint</summary>
+#
+# `torch.xlogy(y, y_bar)` computes $y \log \bar y$ and gives 0 where $y = 0$, even when
+# $\bar y = 0$ (plain `y * torch.log(y_bar)` gives `0 * -inf = nan` there). Sum with
+# `.sum(dim=(-2, -1))`.
+# </details>
+
+# %%
+def poisson_nll(y_bar, y):
+    """Σ (ȳ − y log ȳ) over each sinogram: shape (...) for inputs (..., n_angles, n_det)."""
+    ### BEGIN SOLUTION
+    return (y_bar - torch.xlogy(y, y_bar)).sum(dim=(-2, -1))
+    ### END SOLUTION
+
+
+# %%
+cu.checks.poisson_nll(poisson_nll);
+
+# %% [markdown]
+# ## 2. MLEM, one layer at a time
+#
+# MLEM (Shepp and Vardi 1982) is the expectation-maximisation algorithm for this
+# likelihood. From a positive start image (ones), each iteration computes
+#
+# $$ x^{k+1} = \frac{x^k}{A^T \mathbf 1}\; A^T\!\left(\frac{y}{A x^k}\right) , $$
+#
+# which reads as five operations — the layers of our network:
+#
+# 1. the **sensitivity image** $s = A^T \mathbf 1$: how strongly each pixel is seen by the
+#    scanner (computed once, it never changes);
+# 2. **forward projection** $A x^k$: the counts the current image predicts;
+# 3. the **ratio** $y / A x^k$ of measured to predicted counts (1 where they agree);
+# 4. **backprojection** $A^T(\cdot)$ of the ratio: a correction factor for every pixel;
+# 5. the **multiplicative update**: multiply $x^k$ by the correction, divide by $s$.
+#
+# Every iteration decreases $L$ of Exercise 1, and the update keeps the image
+# non-negative, because it only multiplies non-negative numbers. Lesson 02 wrote the
+# update as a function. For a network we want it as a `torch.nn.Module`: it stores the
+# sensitivity, works on a batch, moves to the GPU with the rest of the model, and lets
+# gradients flow through it — which `cu.mlem` does not (it runs under `torch.no_grad()`,
+# as a classical algorithm should).
+#
+# ### Exercise 2: the MLEM update as a module
+#
+# Complete `MLEMStep`. In `__init__(self, A)`, keep `A` and compute the sensitivity image
+# $A^T \mathbf 1$ **once**, stored with `self.register_buffer("sensitivity", ...)` (a
+# buffer, not a parameter: it moves with `.to(device)` but is not trained). In
+# `forward(self, x, y)`, for images `x` of shape `(..., N, N)` and data `y` of shape
+# `(..., n_angles, n_detectors)`, return the updated images
+# $x \cdot A^T\!\big(y / A x\big) / s$. Guard the division by $A x$: rays that miss every
+# pixel with activity have $A x = 0$ (and $y = 0$), and $0/0$ must become 0, not NaN.
+# Do not change `x` in place.
+#
+# <details><summary>Hint</summary>
+#
+# The sensitivity is `A.T(torch.ones(A.range_shape, device=A.device))`. In `forward`,
+# `A(x).clamp(min=self.eps)` with a small `eps` (say `1e-9`) keeps the division safe and
+# its gradient finite. For our scanner every pixel is seen by some ray, so $s > 0$
+# everywhere. Write `x * correction`, not `x *= correction`.
+# </details>
+
+# %%
+class MLEMStep(nn.Module):
+    """One MLEM update x -> x / s · Aᵀ(y / A x), with s = Aᵀ1, as a module."""
+
+    def __init__(self, A, eps=1e-9):
+        super().__init__()
+        ### BEGIN SOLUTION (points=2)
+        self.A = A
+        self.eps = eps
+        self.register_buffer("sensitivity", A.T(torch.ones(A.range_shape, device=A.device)))
+        ### END SOLUTION
+
+    def forward(self, x, y):
+        ### BEGIN SOLUTION
+        ratio = y / self.A(x).clamp(min=self.eps)
+        return x * self.A.T(ratio) / self.sensitivity
+        ### END SOLUTION
+
+
+# %%
+cu.checks.mlem_module(MLEMStep);
+
+# %% [markdown]
+# The rest of the notebook uses its own copy of this module, `EMUpdate` (so that it runs
+# whether or not your class is finished), and `cu.mlem` for plain MLEM. Both compute
+# the same update.
+
+# %%
+class EMUpdate(nn.Module):
+    """One MLEM update as a differentiable module (the course's copy of MLEMStep)."""
+
+    def __init__(self, A, eps=1e-9):
+        super().__init__()
+        self.A = A
+        self.eps = eps
+        self.register_buffer("sensitivity", A.T(torch.ones(A.range_shape, device=A.device)))
+
+    def forward(self, x, y):
+        return x * self.A.T(y / self.A(x).clamp(min=self.eps)) / self.sensitivity
+
+
+def nll(x, y):
+    """Poisson negative log-likelihood of images x for data y, one value per image."""
+    y_bar = A(x)
+    return (y_bar - torch.xlogy(y, y_bar)).sum(dim=(-2, -1)).squeeze(-1)
+
+
+em = EMUpdate(A).to(device)
+x_em = torch.ones_like(val[1][:4])
+for _ in range(3):
+    x_em = em(x_em, val[0][:4])
+assert torch.allclose(x_em, cu.mlem(A, val[0][:4], 3), rtol=1e-4, atol=1e-5)
+print("3 EMUpdate steps = 3 iterations of cu.mlem")
+
+# %% [markdown]
+# ## 3. Semi-convergence, and two honest baselines
+#
+# We run MLEM on the validation split and record, after every iteration, the negative
+# log-likelihood (which MLEM decreases) and the PSNR against the true images (which we
+# know only because the data are simulated). We also score each iterate after Gaussian
+# filters of a few widths, for the second baseline below (`gaussian_filter` is a small
+# helper of this notebook: `course_utils` has none).
+
+# %%
+def gaussian_filter(x, sigma):
+    """Blur images (..., N, N) with a Gaussian of standard deviation sigma (pixels).
+
+    Separable, truncated at 3 sigma, with replicated edges.
+    """
+    radius = max(1, math.ceil(3 * sigma))
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    kernel = torch.exp(-t**2 / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    z = x.reshape(-1, 1, *x.shape[-2:])
+    z = F.conv2d(F.pad(z, (radius, radius, 0, 0), mode="replicate"), kernel.view(1, 1, 1, -1))
+    z = F.conv2d(F.pad(z, (0, 0, radius, radius), mode="replicate"), kernel.view(1, 1, -1, 1))
+    return z.reshape(x.shape)
+
+
+y_val, x_val = val
+scores = {"PSNR": [], "NLL": []}
+post = {}     # (iterations, sigma) -> mean validation PSNR with a Gaussian post-filter
+
+
+def record(k, x):
+    scores["PSNR"].append(float(cu.psnr(x, x_val, data_range=1.0).mean()))
+    scores["NLL"].append(float(nll(x, y_val).mean()))
+    for sigma in SIGMAS:       # for the post-filtered baseline below
+        post[k, sigma] = float(cu.psnr(gaussian_filter(x, sigma), x_val,
+                                       data_range=1.0).mean())
+
+
+cu.mlem(A, y_val, MAX_MLEM, callback=record)
+k_best = 1 + int(np.argmax(scores["PSNR"]))
+psnr_best_val = scores["PSNR"][k_best - 1]
+iterations = range(1, MAX_MLEM + 1)
+fig, axes = plt.subplots(1, 2, figsize=(12, 3.6), layout="constrained")
+cu.plot_curves({"MLEM": (iterations, scores["NLL"])}, ylabel="L(Ax; y), mean per image",
+               title="negative log-likelihood (goes down)", ax=axes[0])
+cu.plot_curves({"MLEM": (iterations, scores["PSNR"])}, ylabel="PSNR (dB)",
+               title="PSNR on the validation images", ax=axes[1])
+axes[1].axvline(k_best, color="grey", linestyle=":", label=f"best: iteration {k_best}")
+axes[1].legend()
+plt.show()
+print(f"best iteration on validation: {k_best} ({psnr_best_val:.2f} dB); after "
+      f"{MAX_MLEM} iterations: {scores['PSNR'][-1]:.2f} dB")
+
+# %%
+assert all(b <= a + 1e-3 * abs(a) for a, b in zip(scores["NLL"], scores["NLL"][1:])), \
+    "MLEM should decrease the negative log-likelihood at every iteration"
+assert 2 < k_best < MAX_MLEM // 2, "the best iteration should be early and interior"
+assert psnr_best_val > scores["PSNR"][-1] + 3, "running on should cost several dB"
+
+# %% [markdown]
+# This is **semi-convergence**, as in lesson 02: the likelihood keeps improving, but
+# after a handful of iterations the image gets worse. With $2 \times 10^4$ counts the
+# data cannot tell a smooth image from one that reproduces the noise, and the maximum
+# likelihood image *is* the noisy one: MLEM fits the structure first and the noise
+# later. The number of iterations is the regulariser.
+#
+# That gives the two classical baselines of this lesson, both tuned on the **validation**
+# split (the test split is only used to report):
+#
+# - **MLEM at the best iteration** (above);
+# - **MLEM + Gaussian post-filter**: run longer, then smooth. The common practice in
+#   clinical PET; we choose the number of iterations *and* the filter width together.
+#
+# (The classical baselines of `cu.classical_baselines` — FBP, SIRT, CGLS, TV — are
+# tuned for the Gaussian data of the shared setting, so they do not apply here. We add
+# FBP on the emission counts, with its filter tuned on validation, as a reference point.)
+
+# %%
+k_post, sigma_post = max(post, key=post.get)
+fbp_scores = {f: float(cu.psnr(cu.fbp(y_val, A, f), x_val, data_range=1.0).mean())
+              for f in cu.FILTERS}
+fbp_filter = max(fbp_scores, key=fbp_scores.get)
+print(f"validation PSNR: FBP ({fbp_filter}) {fbp_scores[fbp_filter]:.2f} dB; MLEM "
+      f"({k_best} it.) {psnr_best_val:.2f} dB; MLEM ({k_post} it.) + Gaussian "
+      f"σ={sigma_post:g} px {post[k_post, sigma_post]:.2f} dB")
+assert post[k_post, sigma_post] > psnr_best_val + 0.5, "the post-filter should help"
+
+
+def mlem_best(y):
+    return cu.mlem(A, y, k_best)
+
+
+def mlem_filtered(y):
+    return gaussian_filter(cu.mlem(A, y, k_post), sigma_post)
+
+
+def fbp_counts(y):
+    return cu.fbp(y, A, fbp_filter)
+
+# %% [markdown]
+# The filtered MLEM runs **longer** than the best unfiltered one: the filter removes the
+# noise that those extra iterations add, and keeps the detail they bring. But a Gaussian
+# blurs the edges as much as the noise. Can a *learned* correction between the updates do
+# better?
+#
+# ## 4. Unrolling: a fixed number of iterations is a network
+#
+# Fix the number of iterations $K$ and write MLEM's loop out: $K$ copies of the same
+# layer, `EMUpdate`, one after the other. Now give each copy a small CNN $f_k$ that
+# corrects the image before the next update (Reader's *inter-update* CNN):
+#
+# $$ x^{0} = \mathbf 1, \qquad
+#    x^{k+\frac12} = \frac{x^k}{A^T \mathbf 1}\, A^T\!\left(\frac{y}{A x^k}\right),
+#    \qquad x^{k+1} = \operatorname{ReLU}\!\big(x^{k+\frac12} + f_k(x^{k+\frac12})\big),
+#    \qquad k = 0, \dots, K-1 . $$
+#
+# ```
+#  y ──┬──────────────┬──────────────┬───── ... ───┐
+#      ▼              ▼              ▼             ▼
+#  1 ─► EM ─► +f₀ ─► EM ─► +f₁ ─► EM ─► +f₂ ─►  ... ─► EM ─► +f_{K-1} ─► x^K
+# ```
+#
+# Three design choices, each for a reason:
+#
+# - **residual**: $f_k$ predicts a *correction* to the EM image, not a new image; a CNN
+#   that outputs zeros leaves plain MLEM. We initialise the last layer of every $f_k$ to
+#   zero, so the untrained network *is* MLEM with $K$ iterations, and training starts
+#   from there;
+# - **non-negative**: the next update needs $A x \ge 0$, and activity is non-negative, so
+#   a ReLU clips what the CNN pushes below zero (Reader uses the absolute value);
+# - **the data at every stage**: each $f_k$ is followed by an EM update that looks at
+#   $y$ again, so a CNN that invents structure is corrected by the next update. A
+#   post-processing network (lesson 03) sees the data only once, through its input.
+#
+# The weights $f_0, \dots, f_{K-1}$ can be **shared** (one CNN used $K$ times: few
+# parameters, one denoiser for every stage) or **per iteration** ($K$ CNNs: each stage
+# can learn its own correction, early ones different from late ones). Ducros's lecture
+# notes that unrolled networks usually need far fewer parameters than direct ones: the
+# physics is built in and needs no learning.
+#
+# ### Exercise 3: the unrolled forward pass
+#
+# Write `unrolled_mlem(y, mlem_step, blocks, image_size)`: start from images of ones,
+# shape `(*y.shape[:-2], image_size, image_size)` (same dtype and device as `y`); then
+# for each block $f_k$ of the list `blocks`, in order, apply the EM update
+# `x = mlem_step(x, y)` and the residual, non-negative correction
+# `x = relu(x + block(x))`. Return the last image. For shared weights, `blocks` holds the
+# same CNN $K$ times.
+#
+# <details><summary>Hint</summary>
+#
+# `torch.ones(*y.shape[:-2], image_size, image_size, dtype=y.dtype, device=y.device)`,
+# then a `for block in blocks:` loop with two lines, `F.relu` or `torch.relu` for the
+# clipping. Do not detach anything: training needs gradients through every update.
+# </details>
+
+# %%
+def unrolled_mlem(y, mlem_step, blocks, image_size):
+    """K = len(blocks) unrolled MLEM updates, each followed by x <- relu(x + block(x))."""
+    ### BEGIN SOLUTION (points=2)
+    x = torch.ones(*y.shape[:-2], image_size, image_size, dtype=y.dtype, device=y.device)
+    for block in blocks:
+        x = mlem_step(x, y)
+        x = F.relu(x + block(x))
+    return x
+    ### END SOLUTION
+
+
+# %%
+cu.checks.unrolled_mlem_forward(unrolled_mlem);
+
+# %% [markdown]
+# ## 5. The unrolled network, and training it end to end
+#
+# The network below is the forward pass of Exercise 3 wrapped in a module, with
+# `EMUpdate` as the EM layer and a three-layer CNN (16 channels, 3 x 3 kernels) as each
+# $f_k$. `iterates` also returns the images after every update and every correction,
+# for the widget of section 6.
+
+# %%
+def inter_update_cnn(width=WIDTH):
+    """A small CNN f_k: (B, 1, N, N) -> (B, 1, N, N); it starts as the zero map."""
+    cnn = nn.Sequential(
+        nn.Conv2d(1, width, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(width, 1, 3, padding=1))
+    nn.init.zeros_(cnn[-1].weight)
+    nn.init.zeros_(cnn[-1].bias)
+    return cnn
+
+
+class UnrolledMLEM(nn.Module):
+    """K MLEM updates with a residual CNN after each: sinograms -> images (B, 1, N, N).
+
+    ``shared=True``: one CNN used after every update; ``False``: one CNN per update.
+    """
+
+    def __init__(self, A, n_iter=N_UNROLLED, shared=True, width=WIDTH):
+        super().__init__()
+        self.n_iter = n_iter
+        self.image_size = A.domain_shape[-1]
+        self.em = EMUpdate(A)
+        self.cnns = nn.ModuleList(inter_update_cnn(width)
+                                  for _ in range(1 if shared else n_iter))
+
+    def iterates(self, y):
+        """[x after EM 1, x after CNN 1, ..., x after EM K, x after CNN K]."""
+        x = torch.ones(*y.shape[:-2], self.image_size, self.image_size, dtype=y.dtype,
+                       device=y.device)
+        images = []
+        for k in range(self.n_iter):
+            x = self.em(x, y)
+            images.append(x)
+            cnn = self.cnns[k % len(self.cnns)]     # the same CNN k times when shared
+            x = F.relu(x + cnn(x))
+            images.append(x)
+        return images
+
+    def forward(self, y):
+        return self.iterates(y)[-1]
+
+
+cu.seed_everything(0)
+nets = {"shared": UnrolledMLEM(A, shared=True).to(device),
+        "per-iteration": UnrolledMLEM(A, shared=False).to(device)}
+with torch.no_grad():
+    untrained = nets["shared"](y_val)
+assert torch.allclose(untrained, cu.mlem(A, y_val, N_UNROLLED), rtol=1e-4, atol=1e-5)
+n_params = {name: cu.count_parameters(net) for name, net in nets.items()}
+print(f"untrained = MLEM with {N_UNROLLED} iterations: "
+      f"{float(cu.psnr(untrained, x_val, data_range=1.0).mean()):.2f} dB on validation")
+print(f"parameters: shared {n_params['shared']:,}, per-iteration "
+      f"{n_params['per-iteration']:,}; for comparison, the U-Net of lesson 03 "
+      f"(cu.UNet(width=16)): {cu.count_parameters(cu.UNet(width=16)):,}")
+
+# %% [markdown]
+# **Training.** Supervised, end to end: the loss is the mean squared error between the
+# network's output $x^K$ and the true image, and its gradient flows back through every
+# CNN *and* every EM update (through $A$ and $A^T$, which are differentiable in
+# `course_utils`). `cu.train` runs the loop of lesson 03 with Adam, a validation PSNR
+# after every epoch, and keeps the weights of the best validation epoch. The inputs are
+# the emission sinograms, the targets the images: `(y, x)` pairs.
+#
+# A training step costs $K$ projections and backprojections forward and again backward,
+# plus $K$ CNNs: far more than a post-processing network. Most of the time goes into the
+# CNNs here (our projector is a sparse matrix product, cheap for 64 x 64 images); for
+# realistic 3-D PET data the projections dominate, and unrolled networks are trained
+# with few iterations and on GPUs.
+
+# %%
+histories = {}
+for name, net in nets.items():
+    print(f"--- {name} weights ({n_params[name]:,} parameters)")
+    histories[name] = cu.train(net, train, val, epochs=EPOCHS, batch_size=BATCH_SIZE,
+                               lr=LR, seed=0)
+    print(histories[name])
+
+# %% [markdown]
+# ## 6. Explore: iteration by iteration
+#
+# Move $k$ through the unrolled iterations and compare, on one test image, plain MLEM
+# after $k$ iterations with the trained networks after their $k$-th EM update and their
+# $k$-th CNN correction. The curves show the PSNR of every stage: the EM updates bring
+# in the data, the CNNs remove the noise that comes with it. Note where plain MLEM peaks,
+# and how far above it the networks end.
+
+# %%
+N_SHOW = 8                    # test images offered by the widget
+y_show, x_show = y_test[:N_SHOW], x_test[:N_SHOW]
+with torch.no_grad():
+    mlem_trace = []
+    cu.mlem(A, y_show, MAX_MLEM, callback=lambda k, x: mlem_trace.append(x))
+    traces = {name: net.iterates(y_show) for name, net in nets.items()}
+
+
+def psnr_each(x):
+    """PSNR (dB) of each of the N_SHOW test images, shape (N_SHOW,), on the CPU."""
+    return cu.psnr(x, x_show, data_range=1.0).reshape(N_SHOW, -1).mean(1).cpu()
+
+
+mlem_psnr = torch.stack([psnr_each(x) for x in mlem_trace])            # (MAX_MLEM, n)
+trace_psnr = {name: torch.stack([psnr_each(x) for x in trace])         # (2K, n)
+              for name, trace in traces.items()}
+
+
+def show_iteration(k=N_UNROLLED, index=0):
+    """Plain MLEM and the unrolled networks after k iterations, for test image `index`."""
+    fig = plt.figure(figsize=(16, 6.6), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[1, 1.05])
+    axes = top.subplots(1, 5)
+    panels = [(mlem_trace[k - 1], mlem_psnr[k - 1], f"MLEM, {k} it."),
+              (traces["shared"][2 * k - 2], trace_psnr["shared"][2 * k - 2],
+               f"shared: EM update {k}"),
+              (traces["shared"][2 * k - 1], trace_psnr["shared"][2 * k - 1],
+               f"shared: + CNN {k}"),
+              (traces["per-iteration"][2 * k - 1], trace_psnr["per-iteration"][2 * k - 1],
+               f"per-iteration: + CNN {k}")]
+    for ax, (images, values, title) in zip(axes, panels):
+        ax.imshow(images[index, 0].cpu(), cmap="gray", vmin=0, vmax=1)
+        ax.set_title(f"{title}\n{float(values[index]):.2f} dB")
+        ax.set_axis_off()
+    axes[4].imshow(x_show[index, 0].cpu(), cmap="gray", vmin=0, vmax=1)
+    axes[4].set_title(f"truth (test image {index})")
+    axes[4].set_axis_off()
+
+    ax = bottom.subplots()
+    stages = np.arange(1, 2 * N_UNROLLED + 1) / 2       # EM k at k - 0.5, CNN k at k
+    curves = {"plain MLEM": (np.arange(1, MAX_MLEM + 1), mlem_psnr[:, index].numpy())}
+    curves.update({f"unrolled, {name}": (stages, values[:, index].numpy())
+                   for name, values in trace_psnr.items()})
+    cu.plot_curves(curves, xlabel="iteration (EM update at k − ½, CNN at k)",
+                   ylabel="PSNR (dB)", title=f"test image {index}: PSNR after every stage",
+                   ax=ax)
+    ax.axvline(k, color="C3", linestyle="--")
+    ax.axvline(k_best, color="grey", linestyle=":", label=f"MLEM's best iteration ({k_best})")
+    ax.set_xlim(0, 3 * N_UNROLLED)
+    ax.legend()
+    plt.show()
+
+
+show_iteration()
+
+# %%
+widgets.interact(
+    show_iteration,
+    k=widgets.IntSlider(value=N_UNROLLED, min=1, max=N_UNROLLED, description="iteration k"),
+    index=widgets.IntSlider(value=0, min=0, max=N_SHOW - 1, description="test image"));
+
+# %% [markdown]
+# Both networks climb faster than MLEM and end above MLEM's best iteration, in fewer
+# updates. But look at the per-iteration curve: in our quick-mode run it dives to a few
+# dB after some of its CNNs, and the next EM update brings it straight back. Only the
+# **last** image enters the loss, so nothing asks the intermediate images to look like
+# the truth, and the network has found a property of the EM update: it is blind to the
+# overall scale of its input. Multiply $x$ by $\alpha$ and $A x$ is multiplied by
+# $\alpha$, the ratio $y / A x$ divided by $\alpha$, and the factor cancels. A CNN that
+# makes the image several times too bright (or too dark) costs nothing, as long as the
+# *shape* it passes on is right. The total activity of the intermediate images shows it:
+
+# %%
+for name, trace in traces.items():
+    brightness = [float(x.sum() / x_show.sum()) for x in trace[1::2]]
+    print(f"{name:14s} total activity after each CNN / true total activity: "
+          + ", ".join(f"{b:.2f}" for b in brightness))
+brightness_em = [float(x.sum() / x_show.sum()) for x in traces["per-iteration"][0::2]]
+print(f"{'per-iteration':14s} ... and after each EM update:                      "
+      + ", ".join(f"{b:.2f}" for b in brightness_em))
+
+# %% [markdown]
+# After every EM update the total activity is right again (an EM update always gives
+# an image whose projections hold as many counts as the data). The shared CNN, which has
+# to serve every stage with the same weights, cannot play such tricks. Per-iteration
+# weights buy flexibility, and with it intermediate images that are no longer
+# reconstructions: interpretability is one of the selling points of unrolled networks,
+# and it is only as good as what the loss asks for. (Supervising every stage, or adding
+# the data likelihood of the intermediate images to the loss, would restore it.)
+
+# %% [markdown]
+# ## 7. Results on the test split
+#
+# All methods on the same 32 test sinograms (in quick mode; 100 in full mode), with every
+# parameter tuned on the validation split: FBP (filter), MLEM (iterations), MLEM + filter
+# (iterations and width), and the two unrolled networks (trained on the training split,
+# best epoch on validation). The time is per image on this machine; a network's time
+# includes its $K$ EM updates.
+
+# %%
+rows = [
+    cu.evaluate(fbp_counts, test, name=f"FBP on counts ({fbp_filter})"),
+    cu.evaluate(mlem_best, test, name=f"MLEM, best iteration ({k_best} it.)"),
+    cu.evaluate(mlem_filtered, test,
+                name=f"MLEM ({k_post} it.) + Gaussian σ={sigma_post:g} px"),
+]
+for name, net in nets.items():
+    rows.append(cu.evaluate(net, test, name=f"unrolled MLEM-CNN, {name} (K={N_UNROLLED})"))
+print(f"Emission data: {COUNTS:g} counts per unit line integral, "
+      f"{len(x_test)} test images, {N}x{N}")
+cu.results_table(rows)
+
+# %%
+psnr_mlem, psnr_filtered = rows[1]["PSNR (dB)"], rows[2]["PSNR (dB)"]
+psnr_shared, psnr_per_iteration = rows[3]["PSNR (dB)"], rows[4]["PSNR (dB)"]
+print(f"test PSNR: MLEM best iteration {psnr_mlem:.2f} dB, MLEM + filter "
+      f"{psnr_filtered:.2f} dB, unrolled shared {psnr_shared:.2f} dB "
+      f"({n_params['shared']:,} weights), per-iteration {psnr_per_iteration:.2f} dB "
+      f"({n_params['per-iteration']:,} weights)")
+assert psnr_filtered > psnr_mlem + 0.5, "the post-filter should beat the best iteration"
+assert psnr_shared > psnr_mlem + 1.0, "unrolled MLEM-CNN should beat MLEM by 1 dB"
+assert psnr_per_iteration > psnr_mlem + 1.0, "unrolled MLEM-CNN should beat MLEM by 1 dB"
+assert psnr_per_iteration > psnr_filtered + 0.2, "and it should beat the filtered MLEM"
+
+# %%
+chosen = [0, 7]
+methods = {"FBP": fbp_counts, "MLEM best": mlem_best, "MLEM + filter": mlem_filtered,
+           "unrolled, shared": nets["shared"], "unrolled, per-it.": nets["per-iteration"]}
+images, titles = [], []
+with torch.no_grad():
+    outputs = {name: method(y_test[chosen]) for name, method in methods.items()}
+for i, k in enumerate(chosen):
+    for name, x_hat in outputs.items():
+        images.append(x_hat[i, 0])
+        titles.append(f"{name}: "
+                      f"{float(cu.psnr(x_hat[i], x_test[k], data_range=1.0)):.1f} dB")
+    images.append(x_test[k, 0])
+    titles.append(f"truth (test {k})")
+cu.show_images([image.cpu() for image in images], titles, ncols=6, vmin=0, vmax=1,
+               size=2.6);
+
+# %% [markdown]
+# **Reading the table.** FBP is far behind: it ignores the Poisson statistics and the
+# non-negativity. MLEM at its best iteration is the fair "stop early" baseline, and the
+# post-filter adds a dB or two by smoothing. The unrolled networks beat both, with a few
+# thousand weights — a fraction of the U-Net of lesson 03 — because the physics
+# ($A$, $A^T$, the Poisson ratio) is built in, and only the correction is learned. In
+# quick mode three short epochs leave them only a little ahead of the post-filtered MLEM;
+# longer training (full mode, or more epochs) widens the gap.
+#
+# **Shared or per-iteration?** Per-iteration weights cost $K$ times the parameters and
+# gain a little: early stages see blurry, low-noise images, late stages sharper and
+# noisier ones, and separate CNNs can treat them differently. Shared weights are the
+# lean choice, and they let us run the network for more (or fewer) iterations than it
+# was trained with; per-iteration weights fix $K$. Both do the same computation per
+# image (differences in the time column are the noise of a shared machine).
+#
+# ## Takeaways
+#
+# - Emission data are Poisson counts, linear in the activity; MLEM maximises their
+#   likelihood with multiplicative updates that keep the image non-negative.
+# - Maximising the likelihood fully over-fits the noise: MLEM semi-converges, and the
+#   best iteration, or more iterations and a post-filter, are the classical
+#   regularisers, tuned on validation data.
+# - A fixed number of MLEM updates is a network whose layers are the physics. Inserting
+#   a small residual CNN between the updates and training end to end gives a learned
+#   reconstruction that returns to the data after every correction.
+# - Unrolled networks need few parameters (here a few thousand); sharing the weights
+#   across iterations saves more, per-iteration weights buy a little quality.
+# - The price is training cost: every step runs $K$ projections and backprojections
+#   forward and backward.
+#
+# ## What to try next
+#
+# - Lower or raise the count level `COUNTS` (for example 0.5 or 8): how do the best
+#   MLEM iteration, the post-filter width and the gain of the networks change?
+# - Add a background $b$ (say 20 % of the mean counts, for scatter and randoms) to the
+#   data and to the EM update, $y / (A x + b)$: MLEM without $b$ then over-estimates the
+#   activity everywhere.
+# - Train with more epochs, or with a larger $K$: does the per-iteration network pull
+#   further ahead of the shared one?
+# - Run the shared network with more unrolled iterations than it was trained with
+#   (`net.n_iter = 10`): does it still help, or does it drift?
+# - Replace the residual ReLU by Reader's absolute value, or replace the plain CNN
+#   correction by a learned blend of the EM image and the CNN output, as in FBSEM-Net
+#   (Mehranian and Reader 2021) and BCD-Net (Lim et al. 2020).
+# - Train the unrolled network with a self-supervised data loss (the Poisson
+#   likelihood of Exercise 1 on held-out counts) instead of the ground truth.
+#
+# ## References
+#
+# - L. A. Shepp and Y. Vardi (1982). Maximum likelihood reconstruction for emission
+#   tomography. *IEEE Transactions on Medical Imaging* 1(2), 113–122.
+# - A. J. Reader, G. Corda, A. Mehranian, C. da Costa-Luis, S. Ellis and
+#   J. A. Schnabel (2021). Deep learning for PET image reconstruction. *IEEE Transactions
+#   on Radiation and Plasma Medical Sciences* 5(1), 1–25.
+# - A. J. Reader and G. Schramm (2021). Artificial intelligence for PET image
+#   reconstruction. *Journal of Nuclear Medicine* 62(10), 1330–1333.
+# - A. J. Reader. *AI for image reconstruction: workshop* (King's College London): MLEM
+#   unrolled into a network with an inter-update CNN, in PyTorch.
+# - A. Mehranian and A. J. Reader (2021). Model-based deep learning PET image
+#   reconstruction using forward-backward splitting expectation-maximization. *IEEE
+#   Transactions on Radiation and Plasma Medical Sciences* 5(1), 54–64.
+# - H. Lim, I. Y. Chun, Y. K. Dewaraja and J. A. Fessler (2020). Improved low-count
+#   quantitative PET reconstruction with an iterative neural network. *IEEE Transactions
+#   on Medical Imaging* 39(11), 3512–3522.
+# - V. Monga, Y. Li and Y. C. Eldar (2021). Algorithm unrolling: interpretable, efficient
+#   deep learning for signal and image processing. *IEEE Signal Processing Magazine*
+#   38(2), 18–44.
+# - N. Ducros. *A short intro to deep learning for image reconstruction*
+#   (lecture, CREATIS Lyon): unrolled methods, shared or per-iteration parameters, and
+#   why they need fewer parameters than direct methods.
+# - D. P. Kingma and J. Ba (2015). Adam: a method for stochastic optimization.
+#   *International Conference on Learning Representations (ICLR)*.
