@@ -1,0 +1,845 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Lesson 07: Learned primal-dual — unrolling an optimisation algorithm into a network
+#
+# Lesson 02 reconstructed sparse-view data with an iterative algorithm: a few hundred
+# steps, each with a projection $A$ and a backprojection $A^T$, and a hand-made prior
+# (total variation) whose weight must be tuned. Lesson 03 learned a prior instead, but
+# used the scanner only once, in the FBP that feeds the U-Net. This lesson joins the
+# two. We take an iterative algorithm — first gradient descent, then the primal-dual
+# hybrid gradient method (PDHG, Chambolle-Pock) that solved TV in lesson 02 — cut it
+# after a handful of iterations, and replace the hand-made parts of each iteration by
+# small convolutional networks that are trained end to end. The forward operator and its
+# adjoint stay inside the network, as fixed layers. The result, **learned primal-dual**
+# (Adler and Öktem, 2018), is one of the strongest classical-style learned
+# reconstructions: with few parameters it uses the data at every step instead of once.
+# We also meet its price. Training back-propagates through every unrolled iteration, so
+# memory grows with their number: we measure it, cut it with gradient checkpointing, and
+# see how LIRE's invertible blocks go further.
+#
+# **Learning goals.** After this lesson you can
+#
+# - write gradient descent and PDHG for a regularised reconstruction problem, and
+#   explain what "unrolling" them into a network means (learned gradient descent,
+#   learned primal-dual);
+# - implement the dual and primal update blocks of learned primal-dual, with memory
+#   channels in both spaces and a residual update, and the unrolled loop that calls
+#   $A$ and $A^T$ between them;
+# - train the network end to end through the differentiable operator, with the operator
+#   scaled so that the signals stay of order one;
+# - compare it with FBP, TV, FBP + U-Net (lesson 03) and learned FBP (lesson 04) on the
+#   shared test set: image quality, parameters, time;
+# - measure the memory of training as the number of unrolled iterations grows, with and
+#   without gradient checkpointing, and explain how invertible networks (LIRE) avoid
+#   storing activations at all.
+#
+# **Prerequisites.** Lesson 02 (Landweber, PDHG for TV), lesson 03 (the shared setting,
+# the U-Net, `cu.train`) and lesson 04 (learned FBP). PyTorch modules and autograd.
+#
+# **Estimated run time.** CPU quick mode (`COURSE_QUICK=1`, 64 x 64 images, a 5-iteration
+# network of 16 channels trained for 3 epochs with batches of one): about 90 to 100 s of
+# CPU time on one thread (what the tests run; measured), two thirds of it training learned
+# primal-dual; on a busy machine the wall time can be several times longer. CPU full mode
+# (128 x 128, 2000 training images, 10 iterations of 32 channels for 10 epochs, a U-Net
+# of width 32 for 20 epochs): about 5 hours on one thread, estimated from the cost per
+# image (not measured); on a GPU expect well under an hour (not measured). If a cell runs
+# many times slower than that, PyTorch's threads may be fighting over the cores: set
+# `OMP_NUM_THREADS=1` before starting Jupyter.
+
+# %% [markdown]
+# ## 0. Set-up
+#
+# The shared sparse-view experiment of the learned lessons: random ellipses, parallel
+# beam with 30 angles, 3 % Gaussian noise, fixed training, validation and test splits.
+# The networks train on `device` (a GPU if there is one): the operator is moved there
+# too, because it sits inside the network.
+
+# %%
+import math
+import time
+import weakref
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+from IPython.display import Markdown, display
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+import course_utils as cu
+
+cu.seed_everything(0)
+device = cu.device()
+QUICK = cu.QUICK
+
+setting = cu.SparseViewSetting()
+A, N = setting.A, setting.image_size
+train, val, test = setting.train, setting.val, setting.test
+A_net = A.to(device) if device.type == "cuda" else A      # the operator inside the network
+
+N_ITER = 5 if QUICK else 10          # unrolled iterations of learned primal-dual
+CHANNELS = 16 if QUICK else 32       # hidden channels of every block
+N_PRIMAL = N_DUAL = 5                # memory channels, as in Adler and Öktem (2018)
+LPD_EPOCHS = 3 if QUICK else 10
+LPD_LR, LPD_BATCH = (3e-3, 1) if QUICK else (1e-3, 4)
+UNET_WIDTH, UNET_EPOCHS = (16, 3) if QUICK else (32, 20)
+FBP_EPOCHS = 10 if QUICK else 20
+MEMORY_ITERATIONS = (1, 2, 4, 8, 16)
+print(f"QUICK={QUICK}, device={device}")
+print(f"learned primal-dual: {N_ITER} iterations, {CHANNELS} channels, {N_PRIMAL} + "
+      f"{N_DUAL} memory channels, {LPD_EPOCHS} epochs (batches of {LPD_BATCH}, Adam, "
+      f"learning rate {LPD_LR:g} with a cosine schedule)")
+print(f"baselines retrained here: U-Net width {UNET_WIDTH} for {UNET_EPOCHS} epochs, "
+      f"learned FBP for {FBP_EPOCHS} epochs")
+display(Markdown(setting.describe()))
+
+# %% [markdown]
+# ## 1. From gradient descent to primal-dual
+#
+# ### 1.1 Gradient descent, and where a network can enter
+#
+# Lesson 02 wrote reconstruction as a regularised least-squares problem,
+#
+# $$ \hat x = \arg\min_x \; \tfrac12 \|A x - y\|^2 + \lambda R(x), $$
+#
+# and solved it by iterating. Gradient descent with step $\eta$ repeats
+#
+# $$ x_{k+1} = x_k - \eta \big( A^T (A x_k - y) + \lambda \nabla R(x_k) \big). $$
+#
+# The first term is physics: project, compare with the data, backproject the misfit.
+# The second is the prior, written by hand. Unrolling (Gregor and LeCun, 2010; Ongie's
+# lecture) freezes the number of iterations at some small $K$ and lets a network decide
+# the update of each step from the current image and the data gradient:
+#
+# $$ x_{k+1} = x_k + \Lambda_{\theta_k}\big(x_k,\; A^T (A x_k - y)\big),
+#    \qquad k = 0, \dots, K-1 . $$
+#
+# This is **learned gradient descent** (Adler and Öktem, 2017). The network
+# $\Lambda_{\theta_k}$ sees both the image and where the data pull it, and it learns a
+# step size, a prior and a preconditioner at once, from training pairs, end to end:
+# the loss compares $x_K$ with the true image and back-propagates through all $K$ steps,
+# through $A$ and $A^T$ as well. Ducros's slides note why this pays: the physics does not
+# have to be learned, so unrolled networks need far fewer parameters than networks that
+# map data to images directly.
+#
+# ### 1.2 PDHG: a step in each space
+#
+# TV is not differentiable, and lesson 02 solved it with the primal-dual hybrid gradient
+# method (Chambolle and Pock, 2011). It writes the problem as
+# $\min_x F(Kx) + G(x)$ — here $K$ contains $A$, $F$ measures the data misfit and $G$
+# holds the constraint — and keeps two variables: the image $x$ (the *primal*, in image
+# space) and a *dual* variable $p$ in data space, the space of sinograms. Each iteration
+# does one step in each space:
+#
+# $$ p_{k+1} = \operatorname{prox}_{\sigma F^*}\big(p_k + \sigma K \bar x_k\big), \qquad
+#    x_{k+1} = \operatorname{prox}_{\tau G}\big(x_k - \tau K^T p_{k+1}\big), \qquad
+#    \bar x_{k+1} = 2 x_{k+1} - x_k . $$
+#
+# For the data part, $F(z) = \tfrac12\|z - y\|^2$, the dual step is
+# $p \leftarrow (p + \sigma(A\bar x - y))/(1 + \sigma)$: a running, damped average of the
+# residuals $A \bar x - y$. Papa's slides give the reason to keep a dual variable: the
+# gradient on noisy projections is noisy, and a variable that lives in data space can
+# learn to filter it there, where the noise was made.
+#
+# Below, gradient descent (Landweber, lesson 02) and PDHG for TV (`cu.tv_pdhg`, with the
+# $\lambda$ the validation split chose) on a validation image: both need many steps.
+
+# %%
+methods = cu.classical_methods(setting)
+tv_name = next(name for name in methods if name.startswith("TV"))
+tv_lambda = float(tv_name.split("=")[1].rstrip(")"))
+x_one, y_one = val.x[:1], val.y[:1]
+curves = {}
+for name, algorithm in (("gradient descent (Landweber)", lambda **kw: cu.landweber(
+        A, y_one, 300, **kw)), (f"PDHG for TV (λ={tv_lambda:g})",
+                                lambda **kw: cu.tv_pdhg(A, y_one, tv_lambda, 300, **kw))):
+    scores = []
+    algorithm(callback=lambda k, x_k: scores.append(float(cu.psnr(x_k, x_one,
+                                                                  data_range=1.0))))
+    curves[name] = (range(1, len(scores) + 1), scores)
+fbp_one = float(cu.psnr(setting.fbp(y_one), x_one, data_range=1.0))
+ax = cu.plot_curves(curves, xlabel="iteration", ylabel="PSNR (dB)",
+                    title="Classical iterations on one validation image")
+ax.axhline(fbp_one, color="grey", ls="--", label=f"FBP ({setting.fbp_filter})")
+ax.legend()
+plt.show()
+print("after 5 iterations: " + ", ".join(f"{name} {values[4]:.1f} dB"
+                                          for name, (_, values) in curves.items()))
+
+# %% [markdown]
+# Gradient descent climbs slowly and then falls again as it starts fitting noise (the
+# semi-convergence of lesson 02); PDHG with TV climbs to a much better image, but only
+# after a hundred or more iterations, each with a projection and a backprojection. A
+# learned method will get further in **five** iterations.
+#
+# ### 1.3 Learned primal-dual
+#
+# Adler and Öktem (2018) unroll PDHG and replace both proximal steps by small CNNs. Two
+# more changes make it work much better than a literal copy:
+#
+# - **memory**: instead of one image and one sinogram, the network carries
+#   $N_\text{primal} = 5$ images $f \in \mathbb{R}^{5 \times N \times N}$ and
+#   $N_\text{dual} = 5$ sinograms $h$; the first channel of each plays the role of
+#   $x$ and $p$, the others are free for the network to keep what it finds useful
+#   (like $\bar x$, or momentum);
+# - **learned updates**: the network decides how to combine its inputs, instead of a
+#   fixed formula.
+#
+# With the measured data $g$, iteration $k$ reads
+#
+# $$ h_{k+1} = h_k + \Gamma_{\theta_k}\big(h_k,\; A f_k^{(1)},\; g\big), \qquad
+#    f_{k+1} = f_k + \Lambda_{\theta_k}\big(f_k,\; A^T h_{k+1}^{(1)}\big), $$
+#
+# where $f^{(1)}$, $h^{(1)}$ are the first channels, and the reconstruction is
+# $f_K^{(1)}$. Each $\Gamma$ and $\Lambda$ is three $3 \times 3$ convolutions with PReLU
+# activations between them, applied to the channels stacked together: the dual block
+# sees $N_\text{dual} + 2$ sinogram channels, the primal block $N_\text{primal} + 1$
+# image channels. Papa's slides show the block in a dozen lines of code; we write it in
+# three exercises.
+#
+# Three practical details:
+#
+# 1. **Scale.** Our $A$ has norm $\|A\| \approx 43$: a projection is about 43 times
+#    larger than the image it came from. Convolutions with small random weights work best
+#    when their inputs are of order one, so the network uses the normalised operator
+#    $\hat A = A / \|A\|$ (and $\hat A^T = A^T / \|A\|$) and the data $g = y / \|A\|$; it
+#    is the same model, with signals of the same size in both spaces.
+# 2. **Start.** Adler and Öktem start from zero memories. On a short training budget it
+#    is much better to start from the FBP image (every primal channel) and a zero dual
+#    memory (in our runs, one epoch from zero reached 21 dB, from the FBP 32), and to set the last convolution of every block to zero: an untrained network then
+#    returns the FBP, and training only has to learn corrections.
+# 3. **No shared weights.** Each iteration has its own blocks ($\theta_k$ depends on
+#    $k$). Ducros's slides mention both choices; with separate weights an early block can
+#    remove streaks and a late one refine edges.
+
+# %% [markdown]
+# ### Exercise 1: the dual update block
+#
+# Write `DualBlock(n_dual=5, channels=32)`, an `nn.Module` whose `forward(h, Af, g)` takes
+# the dual memory `h` of shape `(B, n_dual, n_angles, n_detectors)`, the projection of the
+# first primal channel `Af` and the data `g` (both `(B, 1, n_angles, n_detectors)`), and
+# returns the new dual memory `h + Γ(torch.cat([h, Af, g], dim=1))`, of the shape of `h`.
+# $\Gamma$ is
+#
+# - a $3 \times 3$ convolution (`padding=1`) from `n_dual + 2` to `channels` channels,
+#   then `nn.PReLU(channels)`;
+# - a $3 \times 3$ convolution from `channels` to `channels`, then `nn.PReLU(channels)`;
+# - a $3 \times 3$ convolution from `channels` to `n_dual`, whose weight and bias start
+#   at **zero**, so that a new block returns `h` unchanged.
+#
+# <details><summary>Hint</summary>
+#
+# Build the three layers as an `nn.Sequential` in `__init__` (after
+# `super().__init__()`), then zero the last one with `nn.init.zeros_(layer.weight)` and
+# `nn.init.zeros_(layer.bias)`. In `forward`, stack the inputs along the channel
+# dimension, `dim=1`, in the order `h, Af, g`, and add the result to `h`.
+# </details>
+
+# %%
+class DualBlock(nn.Module):
+    """Dual update: h (B, n_dual, n_angles, n_det) -> h + Γ([h, Af, g])."""
+
+    def __init__(self, n_dual=5, channels=32):
+        super().__init__()
+        ### BEGIN SOLUTION
+        self.layers = nn.Sequential(
+            nn.Conv2d(n_dual + 2, channels, 3, padding=1), nn.PReLU(channels),
+            nn.Conv2d(channels, channels, 3, padding=1), nn.PReLU(channels),
+            nn.Conv2d(channels, n_dual, 3, padding=1))
+        nn.init.zeros_(self.layers[-1].weight)
+        nn.init.zeros_(self.layers[-1].bias)
+        ### END SOLUTION
+
+    def forward(self, h, Af, g):
+        ### BEGIN SOLUTION
+        return h + self.layers(torch.cat([h, Af, g], dim=1))
+        ### END SOLUTION
+
+
+# %%
+cu.checks.lpd_dual_block(DualBlock);
+
+# %% [markdown]
+# ### Exercise 2: the primal update block
+#
+# Now the image side: `PrimalBlock(n_primal=5, channels=32)` with `forward(f, ATh)`, where
+# `f` is the primal memory `(B, n_primal, N, N)` and `ATh` the backprojection of the
+# first dual channel, `(B, 1, N, N)`. It returns `f + Λ(torch.cat([f, ATh], dim=1))`,
+# with $\Lambda$ built like $\Gamma$ but from `n_primal + 1` channels to `n_primal`
+# (again with a last convolution that starts at zero).
+#
+# <details><summary>Hint</summary>
+#
+# The same three layers as in Exercise 1; only the numbers of input and output channels
+# change. Two inputs this time: `torch.cat([f, ATh], dim=1)`.
+# </details>
+
+# %%
+class PrimalBlock(nn.Module):
+    """Primal update: f (B, n_primal, N, N) -> f + Λ([f, A^T h])."""
+
+    def __init__(self, n_primal=5, channels=32):
+        super().__init__()
+        ### BEGIN SOLUTION
+        self.layers = nn.Sequential(
+            nn.Conv2d(n_primal + 1, channels, 3, padding=1), nn.PReLU(channels),
+            nn.Conv2d(channels, channels, 3, padding=1), nn.PReLU(channels),
+            nn.Conv2d(channels, n_primal, 3, padding=1))
+        nn.init.zeros_(self.layers[-1].weight)
+        nn.init.zeros_(self.layers[-1].bias)
+        ### END SOLUTION
+
+    def forward(self, f, ATh):
+        ### BEGIN SOLUTION
+        return f + self.layers(torch.cat([f, ATh], dim=1))
+        ### END SOLUTION
+
+
+# %%
+cu.checks.lpd_primal_block(PrimalBlock);
+
+# %% [markdown]
+# ### Exercise 3: the unrolled loop
+#
+# Write `learned_primal_dual(g, A, dual_blocks, primal_blocks, f, h)`: starting from the
+# memories `f` `(B, n_primal, N, N)` and `h` `(B, n_dual, n_angles, n_detectors)`, run one
+# iteration per pair of blocks (`dual_blocks[k]`, `primal_blocks[k]`):
+#
+# 1. dual step: `h = dual_blocks[k](h, A(f[:, :1]), g)`;
+# 2. primal step: `f = primal_blocks[k](f, A.T(h[:, :1]))`, with the **new** `h`;
+#
+# and return the reconstruction, the first primal channel `f[:, :1]`. `A` is any linear
+# operator (the network passes the normalised one); `A(...)` projects, `A.T(...)`
+# backprojects.
+#
+# <details><summary>Hint</summary>
+#
+# `for dual_block, primal_block in zip(dual_blocks, primal_blocks):` walks through the
+# pairs in order. Slicing with `[:, :1]` (not `[:, 0]`) keeps the channel dimension, so the
+# result is `(B, 1, ...)`, ready for `torch.cat` inside the blocks.
+# </details>
+
+# %%
+def learned_primal_dual(g, A, dual_blocks, primal_blocks, f, h):
+    """Unrolled learned primal-dual: memories f, h -> the reconstruction f[:, :1]."""
+    ### BEGIN SOLUTION (points=2)
+    for dual_block, primal_block in zip(dual_blocks, primal_blocks):
+        h = dual_block(h, A(f[:, :1]), g)
+        f = primal_block(f, A.T(h[:, :1]))
+    return f[:, :1]
+    ### END SOLUTION
+
+
+# %%
+cu.checks.lpd_unrolled(learned_primal_dual);
+
+# %% [markdown]
+# ## 2. The whole network
+#
+# The network below is the one the rest of the notebook trains; it does not use your
+# classes, so that it runs whether or not the exercises are done. It packs the three
+# exercises together, adds the scaling and the FBP start, and has two extras we need
+# later: it can return every iterate (for the widget of section 5) and it can
+# checkpoint its iterations (section 4). Each iteration is one method call,
+# `iteration(k, f, h, g)`, so that checkpointing can wrap it.
+
+# %%
+def conv_block(in_channels, out_channels, channels):
+    """conv 3x3 - PReLU - conv 3x3 - PReLU - conv 3x3, the last one starting at zero."""
+    layers = nn.Sequential(
+        nn.Conv2d(in_channels, channels, 3, padding=1), nn.PReLU(channels),
+        nn.Conv2d(channels, channels, 3, padding=1), nn.PReLU(channels),
+        nn.Conv2d(channels, out_channels, 3, padding=1))
+    nn.init.zeros_(layers[-1].weight)
+    nn.init.zeros_(layers[-1].bias)
+    return layers
+
+
+class LearnedPrimalDual(nn.Module):
+    """Learned primal-dual (Adler and Öktem, 2018): sinograms (B, 1, n_angles, n_det) ->
+    images (B, 1, N, N), with the normalised operator A / ||A|| inside.
+
+    Starts from the FBP image (every primal channel) and a zero dual memory.
+    """
+
+    def __init__(self, A, n_iter=N_ITER, channels=CHANNELS, n_primal=N_PRIMAL,
+                 n_dual=N_DUAL, fbp_filter=setting.fbp_filter):
+        super().__init__()
+        self.A, self.n_primal, self.n_dual = A, n_primal, n_dual
+        self.scale = 1.0 / float(A.norm())
+        self.fbp_filter = fbp_filter
+        self.dual_blocks = nn.ModuleList(conv_block(n_dual + 2, n_dual, channels)
+                                         for _ in range(n_iter))
+        self.primal_blocks = nn.ModuleList(conv_block(n_primal + 1, n_primal, channels)
+                                           for _ in range(n_iter))
+        self.checkpointing = False
+
+    def start(self, y):
+        """The scaled data g and the starting memories f (FBP) and h (zero)."""
+        f = cu.fbp(y, self.A, self.fbp_filter).repeat(1, self.n_primal, 1, 1)
+        h = y.new_zeros(y.shape[0], self.n_dual, *y.shape[2:])
+        return y * self.scale, f, h
+
+    def iteration(self, k, f, h, g):
+        """One dual and one primal update (Exercises 1 to 3, with the scaled operator)."""
+        h = h + self.dual_blocks[k](torch.cat([h, self.A(f[:, :1]) * self.scale, g], 1))
+        f = f + self.primal_blocks[k](torch.cat([f, self.A.T(h[:, :1]) * self.scale], 1))
+        return f, h
+
+    def forward(self, y, return_iterates=False):
+        g, f, h = self.start(y)
+        if self.checkpointing:
+            f.requires_grad_()   # re-entrant checkpointing needs an input that needs a gradient
+        iterates = [(f[:, :1], h[:, :1])]
+        for k in range(len(self.dual_blocks)):
+            if self.checkpointing and torch.is_grad_enabled():
+                f, h = checkpoint(self.iteration, k, f, h, g, use_reentrant=True)
+            else:
+                f, h = self.iteration(k, f, h, g)
+            iterates.append((f[:, :1], h[:, :1]))
+        return iterates if return_iterates else f[:, :1]
+
+
+cu.seed_everything(0)
+lpd = LearnedPrimalDual(A_net).to(device)
+unet_size = cu.count_parameters(cu.UNet(width=UNET_WIDTH))
+print(f"learned primal-dual: {cu.count_parameters(lpd):,} parameters in {N_ITER} x 2 "
+      f"blocks ({cu.count_parameters(lpd.dual_blocks[0]):,} per dual block, "
+      f"{cu.count_parameters(lpd.primal_blocks[0]):,} per primal block); "
+      f"U-Net of width {UNET_WIDTH}: {unet_size:,}")
+with torch.no_grad():
+    assert torch.allclose(lpd(val.y[:4].to(device)).cpu(), val.x_fbp[:4], atol=1e-5)
+print("untrained, the network returns the FBP image, as designed")
+
+# %% [markdown]
+# ## 3. Training
+#
+# Training is supervised, as for the U-Net: pairs (sinogram, true image), mean squared
+# error on the output $f_K^{(1)}$, Adam. The gradient of the loss flows back through
+# every block and through every $\hat A$ and $\hat A^T$ (our operator is a differentiable
+# PyTorch function whose gradient is the other one). On our short budget two choices
+# matter most (we tried several). Small batches: more steps for the same work; in quick
+# mode three epochs reach about 35.1 dB on the test images with batches of 4 and 36.6 dB
+# with batches of 1. And a learning rate that starts high and decays along a cosine to
+# zero, so that the last steps refine instead of jumping around (started at $10^{-2}$,
+# training diverged). More iterations with fewer channels (8 x 12 or 10 x 8 instead of
+# 5 x 16, for about the same work) learned more slowly. `cu.train` takes any optimiser;
+# the small wrapper below makes Adam's learning rate follow the cosine, step by step.
+
+# %%
+class CosineAdam(torch.optim.Adam):
+    """Adam whose learning rate decays from lr to 0 along a cosine over total_steps steps."""
+
+    def __init__(self, params, lr, total_steps):
+        super().__init__(params, lr=lr)
+        self.schedule = torch.optim.lr_scheduler.CosineAnnealingLR(self, total_steps)
+
+    def step(self, closure=None):
+        loss = super().step(closure)
+        self.schedule.step()
+        return loss
+
+
+cu.seed_everything(0)
+lpd = LearnedPrimalDual(A_net).to(device)
+steps = LPD_EPOCHS * math.ceil(len(train) / LPD_BATCH)
+lpd_history = cu.train(lpd, (train.y, train.x), (val.y, val.x), epochs=LPD_EPOCHS,
+                       batch_size=LPD_BATCH,
+                       optimizer=CosineAdam(lpd.parameters(), LPD_LR, steps))
+print(f"learned primal-dual: best validation PSNR {max(lpd_history.val_psnr):.2f} dB "
+      f"after {lpd_history.best_epoch} epochs ({lpd_history.time:.0f} s)")
+
+# %% [markdown]
+# ## 4. The price of unrolling: memory
+#
+# To back-propagate, autograd keeps the intermediate results ("activations") of every
+# layer of every iteration until the backward pass has used them. An unrolled network
+# of $K$ iterations is $K$ times deeper than one block, so the memory of training grows
+# linearly with $K$. For 2-D images of 64 x 64 this is harmless; LIRE (Moriakov et al.,
+# 2022), the learned primal-dual for 3-D cone-beam CT that Papa presents, has to hold
+# volumes of hundreds of millions of voxels with many channels, and there memory decides
+# whether the network can be trained at all.
+#
+# **Gradient checkpointing** (Chen et al., 2016) trades compute for memory:
+# `torch.utils.checkpoint.checkpoint(function, *inputs)` runs `function` *without*
+# keeping its activations and stores only its inputs; in the backward pass it runs
+# `function` again, this time keeping the activations, and back-propagates through that
+# one piece. With each iteration checkpointed, training keeps the $K$ iteration inputs
+# (the memories $f_k$, $h_k$) plus the activations of a single iteration: the slope
+# with $K$ drops from "all activations of an iteration" to "one copy of the memories".
+# The cost is a second forward pass of every iteration.
+#
+# To measure it on any device we count what autograd saves for the backward pass. PyTorch
+# lets us intercept every tensor it saves (`torch.autograd.graph.saved_tensors_hooks`);
+# the meter below adds up their sizes (once per storage, as autograd often saves the
+# same tensor for two layers), subtracts them again when autograd frees them, and keeps
+# the peak. On a GPU we also read CUDA's own counter of the peak allocated memory.
+
+# %%
+class SavedTensorMeter:
+    """Bytes of the tensors that autograd keeps for the backward pass: now and at the peak.
+
+    Use as ``with SavedTensorMeter() as meter: ...forward and backward...``, then read
+    ``meter.peak`` (bytes).
+    """
+
+    def __init__(self):
+        self.now = self.peak = 0
+        self._storages = {}     # data pointer -> [bytes, number of saved references]
+
+    def __enter__(self):
+        self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack)
+        self._hooks.__enter__()
+        return self
+
+    def __exit__(self, *error):
+        self._hooks.__exit__(*error)
+
+    def _pack(self, tensor):
+        holder = _Saved(tensor)
+        if tensor.layout == torch.strided:
+            storage = tensor.untyped_storage()
+            key = storage.data_ptr()
+            if key in self._storages:
+                self._storages[key][1] += 1
+            else:
+                self._storages[key] = [storage.nbytes(), 1]
+                self.now += storage.nbytes()
+                self.peak = max(self.peak, self.now)
+            weakref.finalize(holder, self._release, key)   # when autograd lets go of it
+        return holder
+
+    def _unpack(self, holder):
+        return holder.tensor
+
+    def _release(self, key):
+        entry = self._storages[key]
+        entry[1] -= 1
+        if entry[1] == 0:
+            self.now -= entry[0]
+            del self._storages[key]
+
+
+class _Saved:
+    """What autograd stores instead of the tensor: a holder we can watch being freed."""
+
+    def __init__(self, tensor):
+        self.tensor = tensor
+
+
+def training_memory(n_iter, checkpointing, batch=4):
+    """One training step of a fresh network: peak saved bytes, CUDA peak, time, gradients."""
+    cu.seed_everything(0)
+    model = LearnedPrimalDual(A_net, n_iter=n_iter).to(device)
+    for block in [*model.dual_blocks, *model.primal_blocks]:   # non-zero last layers
+        nn.init.normal_(block[-1].weight, std=0.01)
+    model.checkpointing = checkpointing
+    # Copies, as a data loader makes them: a slice would keep (and count) the storage
+    # of the whole training set, which autograd saves along with the target.
+    y, x = train.y[:batch].clone().to(device), train.x[:batch].clone().to(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    start = time.perf_counter()
+    with SavedTensorMeter() as meter:
+        F.mse_loss(model(y), x).backward()
+    cuda_peak = torch.cuda.max_memory_allocated() - base if device.type == "cuda" else None
+    seconds = time.perf_counter() - start
+    gradient = torch.cat([p.grad.flatten() for p in model.parameters()])
+    return dict(peak=meter.peak, cuda=cuda_peak, seconds=seconds, gradient=gradient)
+
+
+memory = {(n, c): training_memory(n, c) for n in MEMORY_ITERATIONS for c in (False, True)}
+same = all(torch.allclose(memory[n, False]["gradient"], memory[n, True]["gradient"],
+                          rtol=1e-4, atol=1e-7) for n in MEMORY_ITERATIONS)
+print("checkpointing gives the same gradients:", same)
+rows = []
+for n in MEMORY_ITERATIONS:
+    plain, saved = memory[n, False], memory[n, True]
+    row = {"iterations": n, "saved, plain (MB)": plain["peak"] / 1e6,
+           "saved, checkpointed (MB)": saved["peak"] / 1e6,
+           "time plain (ms)": 1000 * plain["seconds"],
+           "time checkpointed (ms)": 1000 * saved["seconds"]}
+    if device.type == "cuda":
+        row["CUDA peak, plain (MB)"] = plain["cuda"] / 1e6
+        row["CUDA peak, checkpointed (MB)"] = saved["cuda"] / 1e6
+    rows.append(row)
+cu.results_table(rows)
+
+# %%
+n_values = list(MEMORY_ITERATIONS)
+memory_curves = {"plain backpropagation": (n_values, [memory[n, False]["peak"] / 1e6
+                                                      for n in n_values]),
+                 "checkpoint every iteration": (n_values, [memory[n, True]["peak"] / 1e6
+                                                           for n in n_values])}
+if device.type == "cuda":
+    memory_curves["plain, CUDA peak"] = (n_values, [memory[n, False]["cuda"] / 1e6
+                                                    for n in n_values])
+    memory_curves["checkpointed, CUDA peak"] = (n_values, [memory[n, True]["cuda"] / 1e6
+                                                           for n in n_values])
+cu.plot_curves(memory_curves, xlabel="unrolled iterations K", ylabel="peak memory (MB)",
+               title=f"Training memory, batch of 4 ({N} x {N}, {CHANNELS} channels)")
+plt.show()
+
+first, last = MEMORY_ITERATIONS[0], MEMORY_ITERATIONS[-1]
+slope = {c: (memory[last, c]["peak"] - memory[first, c]["peak"]) / (last - first)
+         for c in (False, True)}
+extra_time = memory[last, True]["seconds"] / memory[last, False]["seconds"]
+print(f"memory per extra iteration: {slope[False] / 1e6:.2f} MB plain, "
+      f"{slope[True] / 1e6:.2f} MB checkpointed ({slope[False] / slope[True]:.1f} x less); "
+      f"a training step at K = {last} takes {extra_time:.2f} x as long with checkpointing")
+assert same, "checkpointing must not change the gradients"
+assert slope[True] < slope[False] / 4, "checkpointing should cut the growth per iteration"
+assert memory[last, True]["peak"] < memory[last, False]["peak"] / 3
+
+# %% [markdown]
+# Both curves are straight lines. Without checkpointing every iteration adds all its
+# activations: in each block the stacked input and four feature maps of `CHANNELS`
+# channels (two convolution outputs, two PReLU outputs), in image space and in sinogram
+# space — with a batch of 4 at 64 x 64 about 2 MB per image and iteration. With
+# checkpointing an iteration adds only its inputs, the $N_\text{primal}$ images and
+# $N_\text{dual}$ sinograms of memory (about 0.14 MB per image), and the one iteration
+# being recomputed sits on top: more than ten times less growth, for about one more
+# forward pass of compute (a training step took 1.1 to 1.2 times as long in our runs).
+# The first point of the checkpointed curve is no lower than the plain one, because a
+# single recomputed iteration keeps its activations all the same.
+#
+# **LIRE goes further.** Checkpointing still stores something per iteration, and it
+# still holds one whole iteration's activations at once. LIRE builds every block to be
+# **invertible**: the memory channels are split into two halves $(a, b)$ and the block
+# computes $(a, b) \mapsto (a,\; b + \Lambda(a, \dots))$, an additive coupling as in
+# reversible residual networks (Gomez et al., 2017). From the outputs one recovers the
+# inputs exactly, $b = b' - \Lambda(a, \dots)$, so the backward pass can rebuild every
+# iteration's input from the next iteration's output, layer after layer, and nothing per
+# iteration has to be stored: memory no longer grows with $K$. LIRE adds tiling, so that
+# even one block never holds a whole volume's feature maps, and custom CUDA projectors;
+# with those it trains learned primal-dual on clinical cone-beam CT volumes on a single
+# GPU.
+#
+# ## 5. The unrolled iterates
+#
+# What does the trained network do, iteration by iteration? The widget shows, for a test
+# image, the first primal channel $f_k^{(1)}$ (the current image) and the first dual
+# channel $h_k^{(1)}$ (a sinogram), with the PSNR of the image. Iterate 0 is the start:
+# the FBP and a zero dual memory.
+
+# %%
+x_shown, y_shown = test.x[:1], test.y[:1]
+lpd.eval()
+with torch.no_grad():
+    iterates = [(f.cpu(), h.cpu()) for f, h in lpd(y_shown.to(device), return_iterates=True)]
+iterate_psnr = [float(cu.psnr(f, x_shown, data_range=1.0)) for f, _ in iterates]
+
+
+def show_iterate(k=N_ITER):
+    """Primal image, dual sinogram and error after k unrolled iterations."""
+    f, h = iterates[k]
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6), layout="constrained",
+                             gridspec_kw={"width_ratios": [1, 1, 1.45, 1.1]})
+    panels = [(f[0, 0], f"primal $f_{k}$: {iterate_psnr[k]:.2f} dB", 0, 1),
+              (f[0, 0] - x_shown[0, 0], "error: $f_k$ − truth", -0.2, 0.2)]
+    for ax, (image, title, low, high) in zip(axes, panels):
+        im = ax.imshow(image, cmap="gray", vmin=low, vmax=high)
+        ax.set_title(title)
+        ax.set_axis_off()
+        fig.colorbar(im, ax=ax, shrink=0.8)
+    scale = max(float(h.abs().max()) for _, h in iterates) or 1.0
+    im = axes[2].imshow(h[0, 0], cmap="gray", vmin=-scale, vmax=scale, aspect="auto")
+    axes[2].set(title=f"dual $h_{k}$ (first channel)", xlabel="detector", ylabel="angle")
+    fig.colorbar(im, ax=axes[2], shrink=0.8)
+    axes[3].plot(range(len(iterate_psnr)), iterate_psnr, "o-")
+    axes[3].plot([k], [iterate_psnr[k]], "o", ms=12, mfc="none", mec="C3")
+    axes[3].set(xlabel="iteration k", ylabel="PSNR (dB)", title="PSNR along the iterations")
+    axes[3].grid(alpha=0.4)
+    plt.show()
+
+
+show_iterate(N_ITER)
+
+# %%
+widgets.interact(show_iterate, k=widgets.IntSlider(value=N_ITER, min=0, max=N_ITER,
+                                                   description="iteration"));
+
+# %% [markdown]
+# Things to look for: the streaks of the FBP fade over the iterations and the edges
+# sharpen; the PSNR climbs, but not evenly — on this image the last step gains the most
+# (about 2 dB in quick mode). Only the last iterate is in the loss, so the intermediate
+# images need not be good reconstructions themselves: the network is free to use them as
+# working space. The dual channel is no plain residual $A f - g$ either; it holds
+# whatever the next primal block finds useful to backproject. Can you still see the
+# sinusoids of the ellipses' edges (lesson 01) in it?
+#
+# ## 6. Results on the shared test split
+#
+# The baselines of earlier lessons, retrained here briefly so that this notebook runs on
+# its own: FBP + U-Net post-processing (lesson 03) and learned FBP (lesson 04, a learned
+# window of the ramp filter, then the fixed backprojection `cu.backproject_fbp`).
+
+# %%
+cu.seed_everything(0)
+unet = cu.UNet(width=UNET_WIDTH).to(device)
+unet_history = cu.train(unet, (train.x_fbp, train.x), (val.x_fbp, val.x),
+                        epochs=UNET_EPOCHS, batch_size=8, lr=2e-3, live_plot=False)
+
+
+class LearnedFBP(nn.Module):
+    """FBP with a learned window w(ν) of the ramp filter, then the fixed backprojection."""
+
+    def __init__(self, A):
+        super().__init__()
+        self.A = A
+        self.register_buffer("ramp", cu.filter_response(A.geometry.n_detectors, "ram-lak"))
+        self.window = nn.Parameter(torch.ones_like(self.ramp))
+        self.n_fft = 2 * (len(self.ramp) - 1)
+
+    def forward(self, y):
+        spectrum = torch.fft.rfft(y, n=self.n_fft, dim=-1) * (self.ramp * self.window)
+        q = torch.fft.irfft(spectrum, n=self.n_fft, dim=-1)[..., : y.shape[-1]]
+        return cu.backproject_fbp(q, self.A)
+
+
+cu.seed_everything(0)
+learned_fbp = LearnedFBP(A)
+fbp_history = cu.train(learned_fbp, (train.y, train.x), (val.y, val.x), epochs=FBP_EPOCHS,
+                       batch_size=32, lr=1e-2, live_plot=False, progress=False)
+print(f"U-Net: {max(unet_history.val_psnr):.2f} dB, learned FBP: "
+      f"{max(fbp_history.val_psnr):.2f} dB on validation")
+
+# %%
+unet.eval()                 # batch normalisation: use the running statistics from now on
+rows = cu.classical_baselines(setting)
+rows.append(cu.evaluate(learned_fbp, test, name="learned FBP (lesson 04)"))
+rows.append(cu.evaluate(lambda y: unet(setting.fbp(y).to(device)).cpu(), test,
+                        name="FBP + U-Net (lesson 03)", parameters=cu.count_parameters(unet)))
+rows.append(cu.evaluate(lambda y: lpd(y.to(device)).cpu(), test,
+                        name=f"learned primal-dual ({N_ITER} it.)",
+                        parameters=cu.count_parameters(lpd)))
+cu.results_table(rows)
+
+# %%
+table = {row["method"]: row for row in rows}
+psnr_of = {name: row["PSNR (dB)"] for name, row in table.items()}
+fbp_name = f"FBP ({setting.fbp_filter})"
+lpd_name = f"learned primal-dual ({N_ITER} it.)"
+print(f"learned primal-dual: {psnr_of[lpd_name]:.2f} dB — "
+      f"{psnr_of[lpd_name] - psnr_of[fbp_name]:+.2f} dB over FBP, "
+      f"{psnr_of[lpd_name] - psnr_of[tv_name]:+.2f} dB over TV, "
+      f"{psnr_of[lpd_name] - psnr_of['FBP + U-Net (lesson 03)']:+.2f} dB over the U-Net; "
+      f"{table[lpd_name]['time / image (ms)']:.1f} ms per image against "
+      f"{table[tv_name]['time / image (ms)']:.1f} ms for TV")
+assert psnr_of[lpd_name] > psnr_of[fbp_name] + 4.0     # the issue asks for 2 dB; we see 6.6
+assert psnr_of[lpd_name] > psnr_of["FBP + U-Net (lesson 03)"]
+assert psnr_of[lpd_name] > psnr_of[tv_name]             # a narrow win in quick mode (0.2 dB)
+
+# %%
+chosen = [0, 5, 9]
+with torch.no_grad():
+    outputs = {"FBP": test.x_fbp[chosen], "TV": methods[tv_name](test.y[chosen]),
+               "U-Net": unet(test.x_fbp[chosen].to(device)).cpu(),
+               "learned primal-dual": lpd(test.y[chosen].to(device)).cpu()}
+images, titles = [], []
+for i, k in enumerate(chosen):
+    target = test.x[k:k + 1]
+    for name, x_hat in outputs.items():
+        images.append(x_hat[i, 0])
+        score = float(cu.psnr(x_hat[i:i + 1], target, data_range=1.0))
+        titles.append(f"{name}: {score:.1f} dB")
+    images.append(target[0, 0])
+    titles.append(f"truth (test {k})")
+cu.show_images(images, titles, ncols=5, vmin=0, vmax=1, size=2.8);
+
+# %% [markdown]
+# **Where learned primal-dual stands.** With the physics inside, a small network goes
+# past everything else in the table, even after a few minutes of training on a CPU: in
+# quick mode we measured 36.7 dB, 6.6 dB above FBP, about 1 dB above the U-Net (which has
+# three times more parameters and sees the data only through the FBP) and, by a small
+# margin of about 0.2 dB, above TV — whose piecewise-constant prior fits these
+# ellipses almost perfectly and which was tuned on the validation split. It needs $K$
+# projections and backprojections per image, so it is slower than FBP + U-Net, but
+# faster than TV's hundred iterations.
+#
+# The short training is the weak point of this comparison: every learned row improves
+# with more epochs, and the validation PSNR of learned primal-dual was still rising
+# when training stopped. Adler and Öktem (2018), who trained for hours on a GPU, found on
+# their ellipse data learned primal-dual several dB ahead of FBP + U-Net, and both far
+# ahead of TV; the full mode of this notebook (128 x 128, ten iterations of 32 channels)
+# moves towards that setting. A fair study trains each method to convergence and
+# chooses its epochs on the validation split.
+#
+# ## Takeaways
+#
+# - Unrolling turns $K$ iterations of an algorithm into a network of $K$ blocks trained
+#   end to end: the operator $A$ and its adjoint stay as fixed layers, the hand-made
+#   parts (step sizes, proximal operators, the prior) become small CNNs.
+# - Learned primal-dual keeps a memory of several channels in image space *and* in data
+#   space, with residual updates; with the FBP as start and zero-initialised last layers
+#   an untrained network is the FBP, and training only learns corrections.
+# - Scale the operator to norm one ($A/\|A\|$, data $y/\|A\|$) so that every block sees
+#   signals of order one.
+# - Physics in every iteration buys image quality with few parameters: here learned
+#   primal-dual beats FBP, the U-Net and (narrowly, after a short training) TV, with a
+#   third of the U-Net's weights.
+# - Training memory grows linearly with the number of iterations. Gradient checkpointing
+#   stores only each iteration's inputs and recomputes the rest, for one extra forward
+#   pass; invertible blocks (LIRE) store nothing per iteration.
+#
+# ## What to try next
+#
+# - Start from zero instead of the FBP (`f = torch.zeros(...)` in `start`), as in the
+#   original paper: how many more epochs does it need to catch up?
+# - Share the weights between iterations (one dual and one primal block, called $K$
+#   times): fewer parameters, and a closer copy of an algorithm. What does it cost?
+# - Build **learned gradient descent** from the same pieces: drop the dual memory and
+#   give the primal block $\hat A^T(\hat A f^{(1)} - g)$ instead of $\hat A^T h^{(1)}$.
+#   How far behind learned primal-dual is it?
+# - Train on 3 % noise and test at 1 % and 8 % (`setting.split("test", noise_level=...)`),
+#   as lesson 03 did for the U-Net: does the operator inside make the network more robust?
+# - Write an invertible primal block with an additive coupling and check that you can
+#   recover its input from its output to float precision.
+#
+# ## References
+#
+# - J. Adler and O. Öktem (2018). Learned primal-dual reconstruction. *IEEE Transactions
+#   on Medical Imaging* 37(6), 1322–1332.
+# - J. Adler and O. Öktem (2017). Solving ill-posed inverse problems using iterative deep
+#   neural networks. *Inverse Problems* 33(12), 124007. (Learned gradient descent.)
+# - A. Chambolle and T. Pock (2011). A first-order primal-dual algorithm for convex
+#   problems with applications to imaging. *Journal of Mathematical Imaging and Vision*
+#   40(1), 120–145.
+# - K. Gregor and Y. LeCun (2010). Learning fast approximations of sparse coding.
+#   *Proceedings of the 27th International Conference on Machine Learning (ICML)*,
+#   399–406. (Unrolling, LISTA.)
+# - M. Andrychowicz, M. Denil, S. Gómez Colmenarejo, M. W. Hoffman, D. Pfau, T. Schaul,
+#   B. Shillingford and N. de Freitas (2016). Learning to learn by gradient descent by
+#   gradient descent. *Advances in Neural Information Processing Systems 29 (NIPS)*.
+# - D. Gilton, G. Ongie and R. Willett (2020). Neumann networks for linear inverse
+#   problems in imaging. *IEEE Transactions on Computational Imaging* 6, 328–343.
+# - N. Moriakov, J.-J. Sonke and J. Teuwen (2022). LIRE: learned invertible
+#   reconstruction for cone beam CT. arXiv:2205.07358.
+# - A. N. Gomez, M. Ren, R. Urtasun and R. B. Grosse (2017). The reversible residual
+#   network: backpropagation without storing activations. *Advances in Neural Information
+#   Processing Systems 30 (NIPS)*.
+# - T. Chen, B. Xu, C. Zhang and C. Guestrin (2016). Training deep nets with sublinear
+#   memory cost. arXiv:1604.06174. (Gradient checkpointing.)
+# - K. H. Jin, M. T. McCann, E. Froustey and M. Unser (2017). Deep convolutional neural
+#   network for inverse problems in imaging. *IEEE Transactions on Image Processing*
+#   26(9), 4509–4522. (FBPConvNet, the U-Net row.)
+# - S. Papa (2024). *Deep learning methods for image reconstruction* (lecture, DLinRT):
+#   primal-dual reconstruction, the learned primal-dual block, and LIRE's memory problem.
+# - G. Ongie (2019). *Deep learning in biomedical imaging: analysis and reconstruction*
+#   (guest lecture, University of Chicago): unrolled gradient descent.
+# - N. Ducros. *A short intro to deep learning for image reconstruction* (lecture,
+#   CREATIS Lyon): unrolled methods need fewer parameters than direct ones.
