@@ -58,11 +58,11 @@ REFERENCE_SECONDS: dict[str, tuple[float | None, float | None]] = {
     "02_system_matrix": (11, 35),
     "03_cnn_denoising": (60, 2 * 3600),
     "04_learned_fbp": (20, 270),
-    "05_deep_image_prior": (92, 3600),
-    "06_unrolled_mlem": (None, None),
-    "07_learned_primal_dual": (None, None),
+    "05_deep_image_prior": (92, 20 * 60),
+    "06_unrolled_mlem": (54, 3600),
+    "07_learned_primal_dual": (91, 5 * 3600),
     "08_gans": (None, None),
-    "09_neural_fields": (None, None),
+    "09_neural_fields": (56, 20 * 60),
 }
 
 #: Seconds that :func:`benchmark` takes on the reference machine.  A computer on which
