@@ -11,7 +11,7 @@
 # ---
 
 # %% [markdown]
-# # Lesson 07: Learned primal-dual — unrolling an optimisation algorithm into a network
+# # Lesson 07 — Learned primal-dual: unrolling an optimisation algorithm into a network
 #
 # Lesson 02 reconstructed sparse-view data with an iterative algorithm: a few hundred
 # steps, each with a projection $A$ and a backprojection $A^T$, and a hand-made prior
@@ -58,7 +58,7 @@
 # `OMP_NUM_THREADS=1` before starting Jupyter.
 
 # %% [markdown]
-# ## 0. Set-up
+# ## Set-up
 #
 # The shared sparse-view experiment of the learned lessons: random ellipses, parallel
 # beam with 30 angles, 3 % Gaussian noise, fixed training, validation and test splits.
