@@ -19,7 +19,11 @@ purpose; each module is one idea and can be read on its own:
 ``networks``        the U-Net (FBPConvNet) and small building blocks
 ``training``        a training loop with progress bar, live plot, early stopping
 ``evaluation``      PSNR / SSIM / time / parameters over a test set, as a table
+``gan``             a small GAN, the shipped generator, latent reconstruction
 ``checks``          automatic feedback on the exercises
+``release``         ``python -m course_utils.release``: student copies from solutions
+``grade``           ``python -m course_utils.grade``: grade a class's notebooks
+``doctor``          ``python -m course_utils.doctor``: is this computer ready?
 ==================  ==========================================================
 """
 
@@ -28,6 +32,7 @@ from .algorithms import *  # noqa: F401,F403
 from .config import QUICK, device, seed_everything
 from .evaluation import *  # noqa: F401,F403
 from .fbp import *  # noqa: F401,F403
+from .gan import *  # noqa: F401,F403
 from .geometry import *  # noqa: F401,F403
 from .linear_operator import LinearOperator, MatrixOperator
 from .metrics import *  # noqa: F401,F403

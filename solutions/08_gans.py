@@ -1,0 +1,794 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Lesson 08 — Generative adversarial networks: reconstruction in the range of a generator
+#
+# A network trained on many images learns what images of a kind look like. A
+# **generative adversarial network** (GAN; Goodfellow et al., 2014) learns it in a
+# form that can be sampled: a *generator* $G$ turns random numbers $z$ into images, and
+# is trained until a second network, the *discriminator*, can no longer tell its images
+# from real ones. Once trained, $G$ is a prior that can be plugged into any inverse
+# problem: among all images that $G$ can produce, look for the one whose projections
+# match the measurements, $\min_z \|A\,G(z) - y\|^2$ (Bora et al., 2017). This works with
+# very few measurements, because the generator supplies everything else — and that is
+# also its danger: whatever the generator cannot produce, such as a small lesion that
+# was never in its training images, is **smoothed over**, and the result still looks
+# perfectly plausible. This lesson trains a small GAN on the course's phantoms, watches
+# how GAN training can go wrong, reconstructs very sparse-view data (6 angles) in the
+# range of a pretrained generator, compares it honestly with FBP and TV, and shows where
+# it fails.
+#
+# **Learning goals.** After this lesson you can
+#
+# - explain the two-player game of a GAN and write its discriminator step and its
+#   (non-saturating) generator step in PyTorch;
+# - recognise the typical failure of GAN training, **mode collapse**, and say why it
+#   happens;
+# - reconstruct by **latent optimisation**, $\min_z \tfrac12\|A\,G(z) - y\|^2 +
+#   \tfrac{\mu}{2}\|z\|^2$, with restarts, and read its data-misfit curve;
+# - judge what a generator prior can and cannot do: strong on images like its training
+#   set, blind to features outside its **range**; and why an adversarial loss makes
+#   images sharper but can make a reader over-confident.
+#
+# **Prerequisites.** Lesson 02 (sparse-view CT, TV), lesson 03 (training a network with
+# Adam), and lesson 05 (the deep image prior: the "opposite" of this lesson, which
+# optimises the weights of an untrained network instead of the input of a trained one).
+#
+# **Estimated run time.** CPU quick mode (`COURSE_QUICK=1`): about 1 minute on a 2-core
+# CPU (measured with nbval and one torch thread: 56 s wall-clock, 50 s CPU time). CPU
+# full mode: about 8 minutes (measured: 8 min wall-clock, 6 min CPU time; a longer
+# in-notebook GAN training, 32 test images, 8 restarts and 400 steps of latent
+# optimisation). On a GPU, a few minutes. **Both modes work at 64 x 64 pixels**: that
+# is the size of the shipped pretrained generator, `data/gan_generator_64.pt`, which the
+# command `python -m course_utils.gan` rebuilds in about 16 minutes on a 2-core CPU
+# (see `data/README.md`).
+
+# %% [markdown]
+# ## Set-up
+#
+# The data are the course's shared experiment (`cu.SparseViewSetting`: random-ellipse
+# phantoms, parallel beam, 3 % Gaussian noise, fixed seeds), here with **6 angles**
+# instead of 30 — *very* sparse data, where a strong prior matters most — and at 64 x 64
+# pixels in both modes. (Why 6 and not 8 or 10: see section 5.) The networks are small;
+# as in lesson 05 one CPU thread is fastest for them on a shared 2-core machine.
+
+# %%
+import time
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import course_utils as cu
+
+cu.seed_everything(0)
+device = cu.device()
+QUICK = cu.QUICK
+if device.type == "cpu":
+    torch.set_num_threads(1)
+
+N_ANGLES = 6
+setting = cu.SparseViewSetting(size=64, n_angles=N_ANGLES, n_val=16 if QUICK else 32,
+                               n_test=8 if QUICK else 32, device=device)
+A = setting.A
+GAN_STEPS = 60 if QUICK else 1500        # steps of the GAN trained in this notebook
+LATENT_STEPS = 200 if QUICK else 400     # Adam steps of the latent optimisation
+RESTARTS = 4 if QUICK else 8             # random starting points per sinogram
+MU = 30.0                                # weight of the prior mu/2 |z|^2 (section 4)
+LR_Z = 0.05                              # Adam's learning rate for z
+print(setting)
+print(f"QUICK={QUICK}, device={device}, {torch.get_num_threads()} CPU thread(s); "
+      f"GAN training {GAN_STEPS} steps, latent optimisation {LATENT_STEPS} steps x "
+      f"{RESTARTS} restarts")
+
+# %% [markdown]
+# ## 1. The two-player game
+#
+# A GAN has two networks. The **generator** $G_\theta$ maps a latent vector
+# $z \sim \mathcal N(0, I)$ (here 128 numbers) to an image $G_\theta(z)$. The
+# **discriminator** $D_\phi$ maps an image to a score, a logit: $\sigma(D_\phi(x))$ is
+# its belief that $x$ is a real training image ($\sigma$ is the logistic sigmoid). The
+# original GAN objective is a game,
+#
+# $$ \min_\theta \max_\phi \;
+#    \mathbb E_{x}\big[\log \sigma(D_\phi(x))\big]
+#    + \mathbb E_{z}\big[\log\big(1 - \sigma(D_\phi(G_\theta(z)))\big)\big] , $$
+#
+# in which the discriminator wants to classify correctly and the generator wants to
+# fool it. If the discriminator were always optimal, the generator would be minimising
+# the Jensen-Shannon divergence between the distribution of its images and that of the
+# training images (Goodfellow et al., 2014). In practice both are trained in turn with
+# one gradient step each:
+#
+# - **discriminator step**: with the generator fixed, lower the binary cross-entropy
+#   $L_D = -\log\sigma(D(x)) - \log(1 - \sigma(D(G(z))))$, averaged over a batch of real
+#   images (label 1) and a batch of generated ones (label 0);
+# - **generator step**: with the discriminator fixed, lower
+#   $L_G = -\log\sigma(D(G(z)))$: label the generated images as *real*. This
+#   **non-saturating** loss replaces the $\log(1 - \sigma(D(G(z))))$ of the game, whose
+#   gradient vanishes exactly when the generator is bad and the discriminator rejects
+#   its images with confidence — at the start of training.
+#
+# **The networks** (`cu.Generator`, `cu.Discriminator` in `course_utils/gan.py`)
+# follow DCGAN (Radford et al., 2016), shrunk for a CPU: the generator maps $z$ to
+# 4 x 4 feature maps and doubles their size four times (nearest-neighbour upsampling,
+# a 3 x 3 convolution, batch normalisation, ReLU) up to 64 x 64, ending in a sigmoid so
+# that the values lie in (0, 1) like the phantoms; the discriminator is its mirror
+# image, with strided convolutions and leaky ReLUs. DCGAN upsamples with transposed
+# convolutions; a first version of our generator did too, and after half an hour of
+# training its images were covered in a regular hatching pattern, the checkerboard
+# artefact of lesson 05 (Odena et al., 2016). The discriminator's layers are
+# *spectrally normalised* (Miyato et al., 2018), which keeps it from becoming too sharp
+# too fast, the most common reason why GAN training falls apart.
+
+# %%
+torch.manual_seed(0)
+G_small, D_small = cu.Generator().to(device), cu.Discriminator().to(device)
+print(f"generator: {cu.count_parameters(G_small):,} weights, latent dimension "
+      f"{G_small.latent_dim}; discriminator: {cu.count_parameters(D_small):,} weights")
+x_untrained = G_small.sample(8, generator=torch.Generator().manual_seed(0))
+cu.show_images(list(setting.train.x[:4]) + list(x_untrained[:4]),
+               [f"training image {i}" for i in range(4)]
+               + [f"untrained G, sample {i}" for i in range(4)],
+               vmin=0, vmax=1, colorbar=False, size=2.2);
+
+# %% [markdown]
+# ### Exercise 1: the discriminator step
+#
+# Write `discriminator_step(G, D, x_real, z, opt_D)`: one gradient step of the
+# discriminator on the real batch `x_real` (shape `(B, 1, 64, 64)`) and the generated
+# batch `G(z)`. Compute
+#
+# $$ L_D = \operatorname{mean}_i\big[-\log\sigma(D(x_i))\big]
+#        + \operatorname{mean}_j\big[-\log(1-\sigma(D(G(z_j))))\big] $$
+#
+# with `F.binary_cross_entropy_with_logits` (real images get label 1, generated ones
+# label 0; add the two terms), take one step of the optimiser `opt_D` (which holds the
+# discriminator's weights only), and return the loss as a number (`loss.item()`). The
+# generator must not change, and no gradient should reach it.
+#
+# <details><summary>Hint</summary>
+#
+# `x_fake = G(z).detach()` cuts the graph: the generator is a constant here. The labels:
+# `torch.ones_like(logits_real)` and `torch.zeros_like(logits_fake)`. Then the usual
+# three lines: `opt_D.zero_grad()`, `loss.backward()`, `opt_D.step()`. The function
+# `cu.discriminator_loss(logits_real, logits_fake)` computes the same loss: use it to
+# test yourself.
+# </details>
+
+# %%
+def discriminator_step(G, D, x_real, z, opt_D):
+    """One step of the discriminator on real images x_real and fakes G(z); returns L_D."""
+    ### BEGIN SOLUTION
+    x_fake = G(z).detach()
+    logits_real, logits_fake = D(x_real), D(x_fake)
+    loss = (F.binary_cross_entropy_with_logits(logits_real, torch.ones_like(logits_real))
+            + F.binary_cross_entropy_with_logits(logits_fake, torch.zeros_like(logits_fake)))
+    opt_D.zero_grad()
+    loss.backward()
+    opt_D.step()
+    return loss.item()
+    ### END SOLUTION
+
+
+# %%
+cu.checks.gan_discriminator_step(discriminator_step);
+
+# %% [markdown]
+# ### Exercise 2: the generator step
+#
+# Write `generator_step(G, D, z, opt_G)`: one step of the generator (the optimiser
+# `opt_G` holds its weights only) on the non-saturating loss
+#
+# $$ L_G = \operatorname{mean}_j\big[-\log\sigma(D(G(z_j)))\big] , $$
+#
+# and return the loss as a number. This time the gradient must flow *through* the
+# discriminator into the generator — but only the generator is updated.
+#
+# <details><summary>Hint</summary>
+#
+# `logits = D(G(z))` (no detach!), then
+# `F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))`: the fakes are
+# labelled as real. `loss.backward()` also leaves gradients in the discriminator's
+# weights; that does no harm, because `opt_G` does not touch them and the next
+# discriminator step starts with `opt_D.zero_grad()`.
+# </details>
+
+# %%
+def generator_step(G, D, z, opt_G):
+    """One step of the generator on the non-saturating loss; returns L_G."""
+    ### BEGIN SOLUTION (points=2)
+    logits_fake = D(G(z))
+    loss = F.binary_cross_entropy_with_logits(logits_fake, torch.ones_like(logits_fake))
+    opt_G.zero_grad()
+    loss.backward()
+    opt_G.step()
+    return loss.item()
+    ### END SOLUTION
+
+
+# %%
+cu.checks.gan_generator_step(generator_step);
+
+# %% [markdown]
+# ## 2. Training a GAN — briefly
+#
+# `cu.train_gan` alternates the two steps of the exercises (with Adam, learning rate
+# $2\cdot10^{-4}$ and $\beta_1 = 0.5$, as in DCGAN) on the setting's training images.
+# In quick mode we can afford only a minute of it. Watch the two losses: they do not
+# go down together like a training loss of lesson 03, because each network's loss is
+# defined by the other, moving network. A discriminator loss near $2\log 2 \approx 1.39$
+# means it is guessing; near 0, it wins and the generator learns little.
+
+# %%
+start = time.perf_counter()
+history = cu.train_gan(G_small, D_small, setting.train.x, steps=GAN_STEPS, batch_size=32,
+                       seed=0, recalibration_batches=10)
+print(f"{GAN_STEPS} GAN steps in {time.perf_counter() - start:.0f} s; last losses "
+      f"L_D = {history['loss_D'][-1]:.2f}, L_G = {history['loss_G'][-1]:.2f}")
+fig, ax = plt.subplots(figsize=(7, 3), layout="constrained")
+cu.plot_curves({"discriminator L_D": history["loss_D"], "generator L_G": history["loss_G"]},
+               xlabel="step", ylabel="loss", title="GAN losses", ax=ax)
+ax.axhline(2 * np.log(2), color="grey", ls=":", label="2 log 2 (D guesses)")
+ax.legend()
+plt.show()
+x_brief = G_small.sample(8, generator=torch.Generator().manual_seed(0))
+cu.show_images(x_brief, [f"after {GAN_STEPS} steps, {i}" for i in range(8)], vmin=0,
+               vmax=1, colorbar=False, size=2.2, ncols=8);
+
+# %% [markdown]
+# After a minute the generator makes grey blobs in the middle of a dark square: it has
+# learned where objects are and how bright they are on average, not yet what ellipses
+# look like. The shipped generator (section 3) was trained the same way for 3000 steps
+# on 4096 images, about 16 minutes of a 2-core CPU.
+#
+# ### What mode collapse looks like
+#
+# The game has a weak point. Suppose the discriminator stood still for a while. The
+# best generator against a *fixed* discriminator maps **every** $z$ to the one image
+# that this discriminator finds most real: all samples look the same. That is **mode
+# collapse** — the generator covers one "mode" of the data and forgets the rest. In
+# real training the discriminator then learns to reject that image, the generator jumps
+# to another one, and the two can chase each other without ever covering the data.
+#
+# We provoke it on purpose: freeze the discriminator and take 200 generator steps alone,
+# with a 25 times larger learning rate than in training. We measure the **diversity**
+# of a batch of samples as the standard deviation over the samples, pixel by pixel,
+# averaged over the image: 0 means that all samples are identical.
+
+# %%
+def diversity(images):
+    """Mean over pixels of the standard deviation over samples; images (n, 1, H, W)."""
+    return float(images.std(dim=0).mean())
+
+
+G_collapse = cu.Generator().to(device)
+G_collapse.load_state_dict(G_small.state_dict())
+G_collapse.train()
+D_small.requires_grad_(False)                      # the discriminator stands still
+opt = torch.optim.Adam(G_collapse.parameters(), lr=5e-3, betas=(0.5, 0.999))
+g = torch.Generator().manual_seed(1)
+for _ in range(200):
+    z = torch.randn(32, G_collapse.latent_dim, generator=g).to(device)
+    loss = cu.generator_loss(D_small(G_collapse(z)))
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+D_small.requires_grad_(True)
+G_collapse.eval()
+
+x_before = G_small.sample(64, generator=torch.Generator().manual_seed(0))
+x_collapsed = G_collapse.sample(64, generator=torch.Generator().manual_seed(0))
+with torch.no_grad():
+    score_before, score_after = (float(D_small(x).mean()) for x in (x_before, x_collapsed))
+print(f"the frozen discriminator's mean logit for generated images: {score_before:.1f} "
+      f"before, {score_after:.1f} after (positive: 'real')")
+spread = {"training images": diversity(setting.train.x[:64]),
+          f"G after {GAN_STEPS} steps": diversity(x_before),
+          "G collapsed": diversity(x_collapsed)}
+for name, value in spread.items():
+    print(f"diversity of {name:22s} {value:.3f}")
+cu.show_images(x_collapsed[:8], [f"collapsed, sample {i}" for i in range(8)], vmin=0,
+               vmax="shared", colorbar=False, size=2.2, ncols=8);
+assert spread["G collapsed"] < 0.5 * spread[f"G after {GAN_STEPS} steps"], \
+    "the generator alone against a frozen discriminator should collapse"
+
+# %% [markdown]
+# The generator has found what this one discriminator accepts — it now scores the
+# generated images as real — and sends every $z$ there: a dark square with the same
+# faint frame, and only faint traces of objects that differ little from sample to
+# sample (the grey levels above are stretched to make anything visible at all; in
+# quick mode the diversity fell from about 0.07 to about 0.01). Real images look
+# nothing like this: the generator exploits a blind spot of a discriminator that no
+# longer learns. The cures used in practice all keep the discriminator informative and
+# the game balanced: alternate single steps (as `cu.train_gan` does),
+# keep the discriminator smooth (spectral normalisation, or the gradient penalty of
+# WGAN-GP, Gulrajani et al., 2017), use the Wasserstein loss (Arjovsky et al., 2017), or
+# show the discriminator whole batches so that it can notice a lack of variety. A cheap
+# help against the oscillations of the game is to keep a running average of the
+# generator's weights over the steps (Yazıcı et al., 2019): `cu.train_gan` returns that
+# average.
+
+# %% [markdown]
+# ## 3. The pretrained generator
+#
+# GAN training is slow and fragile on a CPU, so the course ships a generator trained
+# for longer: `cu.load_generator()` reads `data/gan_generator_64.pt` (it never downloads
+# anything; if the file is missing it tells you the command that rebuilds it). It was
+# trained on 4096 random-ellipse images drawn with the seed of the setting's
+# *training* split; the test images of this lesson were never seen.
+
+# %%
+G = cu.load_generator(device=device)
+print(f"pretrained generator: {cu.count_parameters(G, trainable_only=False):,} weights; "
+      f"trained with: {G.metadata.get('command')} ({G.metadata.get('minutes')} min)")
+x_samples = G.sample(64, generator=torch.Generator().manual_seed(0))
+print(f"diversity of its samples: {diversity(x_samples):.3f} "
+      f"(training images: {spread['training images']:.3f})")
+cu.show_images(list(x_samples[:8]) + list(setting.train.x[4:8]),
+               [f"G(z), sample {i}" for i in range(8)]
+               + [f"training image {i}" for i in range(4, 8)],
+               vmin=0, vmax=1, colorbar=False, size=2.2, ncols=6);
+
+# %% [markdown]
+# The samples are objects of the right size, in the right place, with edges made of
+# curved pieces: plausible at a glance. But they are much simpler than the training
+# images, with their many overlapping ellipses of different grey levels: most samples
+# have one grey level, ragged edges, and here and there a thin stripe that no phantom
+# has. A small network trained for a quarter of an hour cannot do better — and this
+# gap between the generator's range and the real images will limit the reconstructions
+# below.
+#
+# ### Explore: walking in latent space
+#
+# A generator is a smooth map: nearby latent vectors give similar images. Move along
+# the straight line $z_t = (1-t)\,z_a + t\,z_b$ between two random latent vectors and
+# watch one image morph into another. (Straight lines pass close to the origin, where
+# $\|z\|$ is smaller than for typical samples; a spherical interpolation avoids that.)
+
+# %%
+z_pair = torch.randn(2, G.latent_dim, generator=torch.Generator().manual_seed(3)).to(device)
+
+
+def show_interpolation(t=0.5, pair_seed=3):
+    """G((1 - t) z_a + t z_b) for two random latent vectors drawn with pair_seed."""
+    z_a, z_b = torch.randn(2, G.latent_dim,
+                           generator=torch.Generator().manual_seed(pair_seed)).to(device)
+    with torch.no_grad():
+        images = G(torch.stack([z_a, (1 - t) * z_a + t * z_b, z_b]))
+    cu.show_images(images, ["z_a", f"t = {t:.2f}", "z_b"], vmin=0, vmax=1, size=3)
+    plt.show()
+
+
+show_interpolation()
+
+# %%
+widgets.interact(show_interpolation,
+                 t=widgets.FloatSlider(value=0.5, min=0, max=1, step=0.05,
+                                       description="t", continuous_update=False),
+                 pair_seed=widgets.IntSlider(value=3, min=0, max=20, description="pair"));
+
+# %% [markdown]
+# ## 4. Reconstruction in the range of the generator
+#
+# Ongie's lecture puts the idea in one line: find the image **in the range of the
+# generator** that best fits the measurements,
+#
+# $$ \min_{x \in \operatorname{range}(G)} \|A x - y\|^2
+#    \quad\Longrightarrow\quad
+#    \hat z = \arg\min_z \; \tfrac12 \|A\,G(z) - y\|_2^2 + \tfrac{\mu}{2}\|z\|_2^2 ,
+#    \qquad \hat x = G(\hat z) . $$
+#
+# The unknown has only 128 numbers instead of $64^2 = 4096$ pixels, so even 6 angles
+# ($6 \times 92 = 552$ readings) over-determine it. The second term is a Gaussian prior
+# on $z$, which keeps $z$ where the generator was trained: there its images look like
+# the training images, while far from the origin a generator produces whatever its
+# layers happen to make of such inputs. We use $\mu = 30$, the best of
+# $\{1, 10, 30, 100, 300\}$ on 8 validation images (20.4 dB for 30, 19.2 dB for 1); a
+# strong prior pays off because our small generator's images degrade quickly away from
+# typical $z$. The problem is not convex (the
+# generator is a deep network), so gradient descent can get stuck: we start from a few
+# random $z$ and keep the best fit. Bora et al. (2017) showed that with a good generator
+# this needs far fewer measurements than sparsity-based compressed sensing.
+#
+# ### Exercise 3: the latent optimisation
+#
+# Write `latent_optimisation(G, A, y, z0, n_iter, lr, mu)`: starting from `z0` (shape
+# `(B, latent_dim)`), run `n_iter` steps of Adam (learning rate `lr`) over $z$ only on
+# the loss $\tfrac12\|A\,G(z) - y\|^2 + \tfrac{\mu}{2}\|z\|^2$ (sums over all entries and
+# the batch), and return the final $z$, detached. Leave `z0` and the generator's weights
+# unchanged.
+#
+# <details><summary>Hint</summary>
+#
+# `z = z0.clone().requires_grad_(True)` makes a leaf tensor that Adam can update:
+# `optimizer = torch.optim.Adam([z], lr=lr)`. Inside the loop, the loss is
+# `0.5 * (A(G(z)) - y).pow(2).sum() + 0.5 * mu * z.pow(2).sum()`, then `zero_grad`,
+# `backward`, `step`. Return `z.detach()`. This is lesson 05's loop with the roles
+# swapped: there the weights moved and the input stayed fixed.
+# </details>
+
+# %%
+def latent_optimisation(G, A, y, z0, n_iter, lr, mu):
+    """Adam over z on ½‖A G(z) − y‖² + μ/2 ‖z‖², from z0; returns the final z."""
+    ### BEGIN SOLUTION (points=2)
+    z = z0.clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([z], lr=lr)
+    for _ in range(n_iter):
+        loss = 0.5 * (A(G(z)) - y).pow(2).sum() + 0.5 * mu * z.pow(2).sum()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return z.detach()
+    ### END SOLUTION
+
+
+# %%
+cu.checks.latent_optimisation(latent_optimisation);
+
+# %% [markdown]
+# From here on we use `cu.latent_reconstruction`: the same loop, run on all restarts
+# and images at once as one batch, keeping the restart with the lowest final objective
+# and recording the data misfit $\|A\,G(z_k) - y\|$ at every step. First the first test
+# image; we also keep the image every 10 steps of the chosen restart, to watch the
+# optimisation.
+
+# %%
+test = setting.test
+x_true, y = test.x[:1], test.y[:1]
+path = {}
+
+
+def keep_iterates(k, z):
+    if k % 10 == 0:
+        with torch.no_grad():
+            path[k] = G(z[:, 0]).cpu()          # every restart, first image
+
+
+start = time.perf_counter()
+result = cu.latent_reconstruction(G, A, y, n_iter=LATENT_STEPS, lr=LR_Z, mu=MU,
+                                  n_restarts=RESTARTS, callback=keep_iterates)
+seconds = time.perf_counter() - start
+x_gan = result["x"]
+misfit = result["misfit"][:, 0]
+noise_norm = float(torch.linalg.vector_norm(y - A(x_true)))
+print(f"latent optimisation: {seconds:.1f} s; data misfit {misfit[0]:.1f} → "
+      f"{misfit[-1]:.1f} (noise: {noise_norm:.1f}); PSNR "
+      f"{float(cu.psnr(x_gan, x_true, data_range=1.0)):.2f} dB (FBP "
+      f"{float(cu.psnr(test.x_fbp[:1], x_true, data_range=1.0)):.2f} dB)")
+
+fig, ax = plt.subplots(figsize=(7, 3), layout="constrained")
+cu.plot_curves({"‖A G(z_k) − y‖": misfit.cpu()}, xlabel="step k", ylabel="data misfit",
+               title="latent optimisation, test image 0", logy=True, ax=ax)
+ax.axhline(noise_norm, color="grey", ls=":", label="noise level ‖e‖")
+ax.legend()
+plt.show()
+assert misfit[-1] <= 0.5 * misfit[0], "the latent optimisation should halve the misfit"
+
+# %%
+best = int(result["restart"][0])
+steps_shown = [10, LATENT_STEPS // 4, LATENT_STEPS // 2, LATENT_STEPS]
+cu.show_images([x_true[0, 0].cpu(), test.x_fbp[0, 0].cpu()]
+               + [path[k][best, 0] for k in steps_shown],
+               ["truth", "FBP"] + [f"G(z_k), k = {k}" for k in steps_shown],
+               vmin=0, vmax=1, ncols=6, size=2.4, colorbar=False);
+
+# %% [markdown]
+# The misfit falls fast and then levels off **far above the noise level**: no image in
+# the range of this generator explains the data to within the noise. That gap is the
+# *representation error* of the generator, and it dominates here — the reconstruction
+# has the right blobs in the right places, but not the fine structure of the truth.
+# FBP, on the other hand, has all the detail and is buried in streaks.
+#
+# ## 5. Results on very sparse data
+#
+# We score on the first test images (8 in quick mode, 32 in full mode) of the 6-angle
+# setting: FBP, SIRT, CGLS and TV tuned on the validation split by
+# `cu.classical_baselines`, the GAN prior, and one remedy for its representation error
+# that we meet in section 6: **GAN prior + correction**, which lets the image leave the
+# range of the generator by a deviation $v$ that must have small total variation
+# (in the spirit of Dhar et al., 2018, who allow sparse deviations):
+#
+# $$ \min_{z, v} \; \tfrac12\|A\,(G(z) + v) - y\|^2 + \tfrac{\mu}{2}\|z\|^2
+#    + \lambda\,\mathrm{TV}(v), \qquad \hat x = G(\hat z) + \hat v , $$
+#
+# started from the GAN reconstruction ($v = 0$) and run for 150 Adam steps. Its weight
+# $\lambda = 1$ was chosen among $\{0.3, 1, 3\}$ on 8 validation images (22.0, 23.9,
+# 23.4 dB).
+
+# %%
+LAM_V = 1.0
+
+
+def gan_reconstruct(y):
+    """The GAN prior: x = G(z*) with z* from the latent optimisation."""
+    return cu.latent_reconstruction(G, A, y, n_iter=LATENT_STEPS, lr=LR_Z, mu=MU,
+                                    n_restarts=RESTARTS)["x"]
+
+
+def gan_plus_correction(y, lam=LAM_V, n_iter=150, z0=None):
+    """GAN prior, then min over (z, v) of ½‖A(G(z) + v) − y‖² + μ/2‖z‖² + λ TV(v).
+
+    ``z0``: the latent vectors of the GAN prior, if already computed.
+    """
+    if z0 is None:
+        z0 = cu.latent_reconstruction(G, A, y, n_iter=LATENT_STEPS, lr=LR_Z, mu=MU,
+                                      n_restarts=RESTARTS)["z"]
+    z = z0.clone().requires_grad_(True)
+    v = torch.zeros(len(y), 1, *A.domain_shape, device=y.device, requires_grad=True)
+    optimizer = torch.optim.Adam([z, v], lr=0.01)
+    for _ in range(n_iter):
+        x = G(z) + v
+        loss = (0.5 * (A(x) - y).pow(2).sum() + 0.5 * MU * z.pow(2).sum()
+                + lam * cu.total_variation(v).sum())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return (G(z) + v).detach()
+
+
+# %% [markdown]
+# Both methods optimise, so each runs once on the whole subset and is timed here;
+# `cu.evaluate` then only scores the images (as in lesson 05). The correction's time
+# includes the latent optimisation it starts from.
+
+# %%
+subset = test
+rows = cu.classical_baselines(setting, split=subset)
+n_weights = cu.count_parameters(G, trainable_only=False)
+
+start = time.perf_counter()
+gan_subset = cu.latent_reconstruction(G, A, subset.y, n_iter=LATENT_STEPS, lr=LR_Z, mu=MU,
+                                      n_restarts=RESTARTS)
+seconds_gan = time.perf_counter() - start
+x_corr_subset = gan_plus_correction(subset.y, z0=gan_subset["z"])
+seconds_corr = time.perf_counter() - start
+
+
+def scored_row(name, x_hat, seconds):
+    """A results-table row for images computed already, with their measured time."""
+    row = cu.evaluate(lambda x: x, (x_hat, subset.x), name=name, parameters=n_weights)
+    row["time / image (ms)"] = 1000 * seconds / len(subset)
+    return row
+
+
+rows.append(scored_row("GAN prior (latent opt.)", gan_subset["x"], seconds_gan))
+rows.append(scored_row(f"GAN prior + TV correction (λ={LAM_V:g})", x_corr_subset,
+                       seconds_corr))
+print(f"{len(subset)} test images ({setting.image_size}x{setting.image_size}, "
+      f"{N_ANGLES} angles, 3 % noise)")
+cu.results_table(rows)
+
+# %%
+by_name = {row["method"].split(" (")[0]: row for row in rows}
+fbp_row, tv_row = by_name["FBP"], by_name["TV"]
+gan_row, corr_row = rows[-2], rows[-1]
+tv_method = cu.classical_methods(setting)[tv_row["method"]]
+x_all = {"truth": subset.x[:4], fbp_row["method"]: subset.x_fbp[:4],
+         tv_row["method"]: tv_method(subset.y[:4]), "GAN prior": gan_subset["x"][:4],
+         "GAN + correction": x_corr_subset[:4]}
+images, titles = [], []
+for i in range(4):
+    for name, x in x_all.items():
+        images.append(x[i, 0].cpu())
+        titles.append(name if name == "truth" else
+                      f"{name}: {float(cu.psnr(x[i], x_all['truth'][i], data_range=1.0)):.1f} dB")
+cu.show_images(images, titles, vmin=0, vmax=1, ncols=5, size=2.5, colorbar=False);
+
+# %%
+print(f"mean PSNR: FBP {fbp_row['PSNR (dB)']:.2f}, TV {tv_row['PSNR (dB)']:.2f}, "
+      f"GAN prior {gan_row['PSNR (dB)']:.2f}, GAN + correction {corr_row['PSNR (dB)']:.2f} dB")
+assert gan_row["PSNR (dB)"] > fbp_row["PSNR (dB)"] + 1.0, "the GAN prior should beat FBP"
+assert corr_row["PSNR (dB)"] > gan_row["PSNR (dB)"] + 1.0, \
+    "the correction should repair part of the representation error"
+
+# %% [markdown]
+# **Reading the table honestly.** On 6 angles the GAN prior beats FBP, by about 3 dB in
+# PSNR and far more in SSIM: its images are free of streaks and put objects in the right
+# places. It loses clearly to **TV**, and even to SIRT, and the reason is the
+# representation error we saw in section 4: our small generator, trained for a quarter
+# of an hour, cannot produce the many overlapping ellipses of these phantoms, while TV
+# is an almost ideal prior for piecewise-constant images and has no range to leave.
+# Letting the image leave the range with a TV-regularised correction wins back a part
+# of the gap in PSNR (not in SSIM: the correction also adds faint streaks). A GAN prior
+# pays off when the generator is good — a large network trained on a large,
+# representative data set (Bora et al. used tens of thousands of face images; Ongie
+# notes that NVIDIA's face generator saw about 200,000) — and when the images are too
+# rich for a hand-made prior like TV. Note the cost column too: hundreds of generator
+# evaluations per image, like the deep image prior of lesson 05, where FBP takes a
+# fraction of a millisecond.
+#
+# **Why 6 angles?** The GAN prior's error hardly depends on the number of angles: it is
+# set by the generator's range. FBP improves quickly with more angles. On the
+# validation images the GAN prior led FBP by about 2 dB at 6 angles, tied with it at 8
+# (20.7 against 20.6 dB) and fell behind at 10. The better the generator, the further
+# this crossing point moves — try it with a generator of your own (see *What to try
+# next*).
+
+# %% [markdown]
+# ## 6. Where it fails: features outside the range
+#
+# Ongie's warning: *if the patient has an abnormality that was not in the training set,
+# the GAN may smooth it over.* We add a small, bright, round "lesion" (radius 2 pixels)
+# to a test image, simulate its 6-angle scan with the same noise, and reconstruct. To
+# see what each method makes of the lesion alone, we reconstruct the scans with and
+# without it (same noise) and look at the **difference**.
+
+# %%
+def add_lesion(x, centre=(38, 26), radius=2.0, contrast=0.6):
+    """x (1, 1, N, N) plus a small disc of the given contrast, clipped to [0, 1]."""
+    rows_, cols_ = torch.meshgrid(torch.arange(x.shape[-2]), torch.arange(x.shape[-1]),
+                                  indexing="ij")
+    disc = ((rows_ - centre[0]) ** 2 + (cols_ - centre[1]) ** 2 <= radius**2).float()
+    return (x + contrast * disc.to(x.device)).clamp(0, 1), disc.bool().to(x.device)
+
+
+x_plain = test.x[2:3]
+x_lesion, disc = add_lesion(x_plain)
+noise = test.y[2:3] - A(x_plain)                     # the same noise for both scans
+y_plain, y_lesion = test.y[2:3], A(x_lesion) + noise
+methods = {"FBP": setting.fbp, "TV": tv_method, "GAN prior": gan_reconstruct,
+           "GAN + correction": gan_plus_correction}
+recon = {name: (f(y_plain), f(y_lesion)) for name, f in methods.items()}
+
+
+def lesion_contrast(x_without, x_with):
+    """How much of the lesion's true contrast a method shows: mean difference on the disc."""
+    true = float((x_lesion - x_plain)[..., disc].mean())
+    return float((x_with - x_without)[..., disc].mean()) / true
+
+
+recovered = {name: lesion_contrast(*pair) for name, pair in recon.items()}
+for name, value in recovered.items():
+    print(f"{name:17s} shows {100 * value:5.1f} % of the lesion's contrast")
+
+# %%
+images = [x_lesion[0, 0].cpu(), (x_lesion - x_plain)[0, 0].cpu()]
+titles = ["truth with lesion", "the lesion alone"]
+for name, (without, with_) in recon.items():
+    images += [with_[0, 0].cpu()]
+    titles += [f"{name}"]
+for name, (without, with_) in recon.items():
+    images += [(with_ - without)[0, 0].cpu()]
+    titles += [f"{name}: with − without"]
+cu.show_images(images[:6], titles[:6], vmin=0, vmax=1, ncols=6, size=2.5, colorbar=False)
+cu.show_images(images[6:], titles[6:], vmin=-0.3, vmax=0.6, ncols=4, size=2.5);
+
+# %% [markdown]
+# The GAN reconstruction has **no lesion**: a small bright disc is not in the range of
+# the generator, so the optimisation explains the lesion's projections as well as it
+# can with what the generator *can* make — it moves and reshapes the blobs nearby (the
+# difference image changes a little everywhere) — and nothing in the picture warns the
+# reader. FBP shows the lesion (among its streaks), TV shows most of it, and the
+# correction term, which is not bound to the generator's range, brings part of it
+# back. There is a warning sign in the *data*, though:
+# the GAN image does not explain the lesion's projections, and they stay in the
+# residual $A\,G(\hat z) - y$ as a faint sinusoid, the trace of a small object in a
+# sinogram.
+
+# %%
+x_gan_lesion = recon["GAN prior"][1]
+residual_with = (A(x_gan_lesion) - y_lesion)[0, 0].cpu()
+lesion_sinogram = A(x_lesion - x_plain)[0, 0].cpu()
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), layout="constrained")
+cu.show_sinogram(lesion_sinogram, setting.geometry, ax=axes[0],
+                 title="projections of the lesion alone")
+cu.show_sinogram(residual_with, setting.geometry, ax=axes[1],
+                 title="residual A G(ẑ) − y (with lesion)")
+plt.show()
+assert recovered["GAN prior"] < 0.7 * recovered["TV"], \
+    "the GAN prior should show much less of the lesion than TV"
+assert recovered["GAN + correction"] > recovered["GAN prior"] + 0.1, \
+    "the correction should bring part of the lesion back"
+
+# %% [markdown]
+# ### Adversarial losses beyond priors: sharper, but be careful
+#
+# GANs appear in reconstruction in a second role: as a **loss** for post-processing
+# networks like the U-Net of lesson 03. Hendriksen (2022) explains why a network trained
+# with the mean-squared error blurs: it learns the *conditional mean* of the clean image
+# given its input, and where the data allow two different images, it returns their
+# average. Adding an adversarial term (a discriminator that judges the output, as in
+# SRGAN, Ledig et al., 2017, or in low-dose CT, Yang et al., 2018) pushes the output
+# towards *one* likely-looking image instead: sharper and more realistic, but not
+# necessarily the true one, and with a lower PSNR (the perception-distortion trade-off
+# of Blau and Michaeli, 2018). Hendriksen's caution applies to this whole lesson: a
+# method that always returns a single, realistic-looking image when the measurements
+# support several can make its user **over-confident**. Our lesion experiment is the
+# same effect seen from a prior: the result looks clean, and is wrong exactly where it
+# matters.
+#
+# ## Takeaways
+#
+# - A GAN trains a generator against a discriminator: a discriminator step on real and
+#   generated batches (generated images detached), then a generator step on the
+#   non-saturating loss, with gradients flowing through the discriminator.
+# - GAN training is fragile: against a discriminator that stands still, the generator
+#   collapses to a single image (mode collapse); spectral normalisation, alternating
+#   single steps and Wasserstein losses keep the game balanced.
+# - A trained generator is a prior: $\min_z \tfrac12\|A\,G(z) - y\|^2 +
+#   \tfrac{\mu}{2}\|z\|^2$ needs few measurements, but its accuracy is capped by the
+#   generator's representation error. Here it beats FBP on 6 angles and loses to TV.
+# - Anything outside the generator's range, like a small lesion, is smoothed over
+#   without a trace in the image; the data residual is where to look for it, and a
+#   correction term that may leave the range brings part of it back.
+# - Adversarial losses sharpen learned reconstructions but can invent detail: realistic
+#   is not the same as correct.
+#
+# ## What to try next
+#
+# - Rebuild the generator with more steps or a wider network
+#   (`python -m course_utils.gan --steps 20000 --width 16 --out my_generator.pt`, best on
+#   a GPU) and load it with `cu.load_generator("my_generator.pt")`: how much closer does
+#   the GAN prior come to TV?
+# - Change `MU` (0, 0.1, 10) and `RESTARTS` (1, 16): when does the prior on $z$ help,
+#   and how much do restarts matter for a non-convex problem?
+# - Change `N_ANGLES` (4, 8, 10): where does the GAN prior stop beating FBP, and
+#   what happens to its lead over FBP and its gap to TV?
+# - Replace the straight-line interpolation of the widget by a spherical one and
+#   compare the images halfway.
+# - Put the lesion on a dark background, or make it larger: when does the generator
+#   start to "see" it?
+# - Train a WGAN-GP (Gulrajani et al., 2017) instead: replace the two losses and add
+#   the gradient penalty; is training more stable?
+#
+# ## References
+#
+# - I. Goodfellow, J. Pouget-Abadie, M. Mirza, B. Xu, D. Warde-Farley, S. Ozair,
+#   A. Courville and Y. Bengio (2014). Generative adversarial nets. *Advances in Neural
+#   Information Processing Systems (NeurIPS)* 27.
+# - A. Radford, L. Metz and S. Chintala (2016). Unsupervised representation learning
+#   with deep convolutional generative adversarial networks. *International Conference
+#   on Learning Representations (ICLR)*.
+# - T. Miyato, T. Kataoka, M. Koyama and Y. Yoshida (2018). Spectral normalization for
+#   generative adversarial networks. *ICLR*.
+# - M. Arjovsky, S. Chintala and L. Bottou (2017). Wasserstein generative adversarial
+#   networks. *International Conference on Machine Learning (ICML)*, 214–223.
+# - I. Gulrajani, F. Ahmed, M. Arjovsky, V. Dumoulin and A. Courville (2017). Improved
+#   training of Wasserstein GANs. *NeurIPS* 30.
+# - A. Bora, A. Jalal, E. Price and A. G. Dimakis (2017). Compressed sensing using
+#   generative models. *ICML*, 537–546.
+# - M. Dhar, A. Grover and S. Ermon (2018). Modeling sparse deviations for compressed
+#   sensing using generative models. *ICML*, 1214–1223.
+# - C. Ledig, L. Theis, F. Huszár, J. Caballero, A. Cunningham, A. Acosta, A. Aitken,
+#   A. Tejani, J. Totz, Z. Wang and W. Shi (2017). Photo-realistic single image
+#   super-resolution using a generative adversarial network. *IEEE Conference on
+#   Computer Vision and Pattern Recognition (CVPR)*, 4681–4690.
+# - Y. Yazıcı, C.-S. Foo, S. Winkler, K.-H. Yap, G. Piliouras and V. Chandrasekhar
+#   (2019). The unusual effectiveness of averaging in GAN training. *ICLR*.
+# - A. Odena, V. Dumoulin and C. Olah (2016). Deconvolution and checkerboard artifacts.
+#   *Distill*.
+# - H.-C. Shin, N. A. Tenenholtz, J. K. Rogers, C. G. Schwarz, M. L. Senjem,
+#   J. L. Gunter, K. P. Andriole and M. Michalski (2018). Medical image synthesis for
+#   data augmentation and anonymization using generative adversarial networks.
+#   *Simulation and Synthesis in Medical Imaging (SASHIMI), MICCAI workshop*, 1–11.
+# - G. Yang, S. Yu, H. Dong, G. Slabaugh, P. L. Dragotti, X. Ye, F. Liu, S. Arridge,
+#   J. Keegan, Y. Guo and D. Firmin (2018). DAGAN: deep de-aliasing generative
+#   adversarial networks for fast compressed sensing MRI reconstruction. *IEEE
+#   Transactions on Medical Imaging* 37(6), 1310–1321.
+# - Q. Yang, P. Yan, Y. Zhang, H. Yu, Y. Shi, X. Mou, M. K. Kalra, Y. Zhang, L. Sun and
+#   G. Wang (2018). Low-dose CT image denoising using a generative adversarial network
+#   with Wasserstein distance and perceptual loss. *IEEE Transactions on Medical
+#   Imaging* 37(6), 1348–1357.
+# - Y. Blau and T. Michaeli (2018). The perception-distortion tradeoff. *CVPR*,
+#   6228–6237.
+# - V. Antun, F. Renna, C. Poon, B. Adcock and A. C. Hansen (2020). On instabilities of
+#   deep learning in image reconstruction and the potential costs of AI. *Proceedings
+#   of the National Academy of Sciences* 117(48), 30088–30095.
+# - A. A. Hendriksen (2022). *Deep learning for tomographic reconstruction with limited
+#   data*. PhD thesis, Leiden University.
+# - G. Ongie (2019). *Deep learning in biomedical imaging: analysis and reconstruction*
+#   (guest lecture, University of Chicago): GANs and reconstruction in the range of a
+#   generator, and their drawbacks.

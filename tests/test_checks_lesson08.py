@@ -1,0 +1,187 @@
+"""The checks of lesson 08 accept the reference answers and diagnose typical mistakes."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import course_utils as cu
+
+# --- reference answers (the same code as the solution regions of the lesson) ---------------
+
+
+def discriminator_step(G, D, x_real, z, opt_D):
+    x_fake = G(z).detach()
+    logits_real, logits_fake = D(x_real), D(x_fake)
+    loss = (F.binary_cross_entropy_with_logits(logits_real, torch.ones_like(logits_real))
+            + F.binary_cross_entropy_with_logits(logits_fake, torch.zeros_like(logits_fake)))
+    opt_D.zero_grad()
+    loss.backward()
+    opt_D.step()
+    return loss.item()
+
+
+def generator_step(G, D, z, opt_G):
+    logits_fake = D(G(z))
+    loss = F.binary_cross_entropy_with_logits(logits_fake, torch.ones_like(logits_fake))
+    opt_G.zero_grad()
+    loss.backward()
+    opt_G.step()
+    return loss.item()
+
+
+def latent_optimisation(G, A, y, z0, n_iter, lr, mu):
+    z = z0.clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([z], lr=lr)
+    for _ in range(n_iter):
+        loss = 0.5 * (A(G(z)) - y).pow(2).sum() + 0.5 * mu * z.pow(2).sum()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return z.detach()
+
+
+def stub(*args, **kwargs):
+    raise NotImplementedError("Exercise: replace this line with your code")
+
+
+# --- wrong answers -----------------------------------------------------------------------------
+
+def make_d_step(*, detach=True, real=1.0, fake=0.0, reduction="mean", zero_grad=True,
+                step=True, half=False):
+    def d_step(G, D, x_real, z, opt_D):
+        x_fake = G(z).detach() if detach else G(z)
+        lr_, lf = D(x_real), D(x_fake)
+        loss = (F.binary_cross_entropy_with_logits(lr_, torch.full_like(lr_, real),
+                                                   reduction=reduction)
+                + F.binary_cross_entropy_with_logits(lf, torch.full_like(lf, fake),
+                                                     reduction=reduction))
+        if half:
+            loss = 0.5 * loss
+        if zero_grad:
+            opt_D.zero_grad()
+        loss.backward()
+        if step:
+            opt_D.step()
+        return loss.item()
+    return d_step
+
+
+def make_g_step(*, loss="non-saturating", detach=False, zero_grad=True, step=True):
+    def g_step(G, D, z, opt_G):
+        x = G(z).detach() if detach else G(z)
+        logits = D(x)
+        if loss == "saturating":
+            value = -F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits))
+        elif loss == "label0":
+            value = F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits))
+        elif loss == "sum":
+            value = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits),
+                                                       reduction="sum")
+        else:
+            value = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+        if zero_grad:
+            opt_G.zero_grad()
+        if value.requires_grad:
+            value.backward()
+        if step:
+            opt_G.step()
+        return value.item()
+    return g_step
+
+
+def make_latent(*, mu_used=True, sign=1.0, prior_scale=0.5, misfit_scale=0.5, params="z",
+                in_place=False, off_by_one=False, step=True):
+    def latent(G, A, y, z0, n_iter, lr, mu):
+        z = z0.requires_grad_(True) if in_place else z0.clone().requires_grad_(True)
+        optimizer = torch.optim.Adam([z] if params == "z" else list(G.parameters()), lr=lr)
+        for _ in range(n_iter - (1 if off_by_one else 0)):
+            loss = misfit_scale * (A(G(z)) - y).pow(2).sum()
+            if mu_used:
+                loss = loss + sign * prior_scale * mu * z.pow(2).sum()
+            optimizer.zero_grad()
+            loss.backward()
+            if step:
+                optimizer.step()
+        return z.detach()
+    return latent
+
+
+# --- tests -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("check, answer", [
+    (cu.checks.gan_discriminator_step, discriminator_step),
+    (cu.checks.gan_generator_step, generator_step),
+    (cu.checks.latent_optimisation, latent_optimisation),
+])
+def test_checks_accept_the_reference_answers(check, answer, capsys):
+    result = check(answer)
+    assert result, result.message
+    assert "passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check", [cu.checks.gan_discriminator_step,
+                                   cu.checks.gan_generator_step,
+                                   cu.checks.latent_optimisation])
+def test_stubs_are_not_attempted(check):
+    assert check(stub).status == "not attempted"
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (make_d_step(detach=False), "detach"),
+    (make_d_step(real=0.0, fake=1.0), "swapped"),
+    (make_d_step(reduction="sum"), "summed"),
+    (make_d_step(half=True), "half"),
+    (make_d_step(zero_grad=False), "zero_grad"),
+    (make_d_step(step=False), "opt_D.step()"),
+])
+def test_discriminator_step_diagnoses_mistakes(wrong, words):
+    result = cu.checks.gan_discriminator_step(wrong)
+    assert result.status == "failed"
+    assert words in result.message, result.message
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (make_g_step(loss="saturating"), "non-saturating"),
+    (make_g_step(loss="label0"), "label 0"),
+    (make_g_step(loss="sum"), "summed"),
+    (make_g_step(detach=True), "detached"),
+    (make_g_step(zero_grad=False), "zero_grad"),
+    (make_g_step(step=False), "opt_G.step()"),
+])
+def test_generator_step_diagnoses_mistakes(wrong, words):
+    result = cu.checks.gan_generator_step(wrong)
+    assert result.status == "failed"
+    assert words in result.message, result.message
+
+
+def test_generator_step_must_not_change_the_discriminator():
+    def both(G, D, z, opt_G):
+        opt_D = torch.optim.SGD(D.parameters(), lr=0.1)
+        loss = generator_step(G, D, z, opt_G)
+        opt_D.step()                 # D got gradients too: updating it is wrong here
+        return loss
+    result = cu.checks.gan_generator_step(both)
+    assert result.status == "failed" and "update G only" in result.message
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (make_latent(mu_used=False), "without the prior"),
+    (make_latent(sign=-1.0), "sign flipped"),
+    (make_latent(prior_scale=1.0), "μ‖z‖²"),
+    (make_latent(misfit_scale=1.0), "without its ½"),
+    (make_latent(off_by_one=True), "off by one"),
+    (make_latent(params="G"), "generator's weights changed"),
+    (make_latent(in_place=True), "in place"),
+    (make_latent(step=False), "did not move"),
+])
+def test_latent_optimisation_diagnoses_mistakes(wrong, words):
+    result = cu.checks.latent_optimisation(wrong)
+    assert result.status == "failed"
+    assert words in result.message, result.message
+
+
+def test_latent_optimisation_missing_return():
+    def no_return(G, A, y, z0, n_iter, lr, mu):
+        latent_optimisation(G, A, y, z0, n_iter, lr, mu)
+    result = cu.checks.latent_optimisation(no_return)
+    assert result.status == "failed" and "return" in result.message
