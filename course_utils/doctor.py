@@ -61,7 +61,7 @@ REFERENCE_SECONDS: dict[str, tuple[float | None, float | None]] = {
     "05_deep_image_prior": (92, 20 * 60),
     "06_unrolled_mlem": (54, 3600),
     "07_learned_primal_dual": (91, 5 * 3600),
-    "08_gans": (None, None),
+    "08_gans": (52, 8 * 60),
     "09_neural_fields": (56, 20 * 60),
 }
 
