@@ -40,6 +40,16 @@
 # memory (both measured with `benchmarks/lessons.py`); no GPU needed.
 
 # %% [markdown]
+# **How the exercises work** (in every lesson). An exercise has a heading with its
+# points, a statement, a hint you can unfold, and a code cell where a
+# `raise NotImplementedError` line marks the place for your code. The cell after it
+# checks your answer and prints one line: ✅ passed, ⏳ not attempted yet, or ❌ what
+# looks wrong, with a hint. The rest of the notebook never uses your answer, so you can
+# skip an exercise and come back to it. If your instructor grades the notebook, keep
+# your whole answer, helper functions included, inside the exercise's code cell: the
+# grader takes only those cells from your notebook.
+
+# %% [markdown]
 # ## 0. Set-up
 #
 # `QUICK` mode (the environment variable `COURSE_QUICK=1`) uses a 128 x 128 phantom and
