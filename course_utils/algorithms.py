@@ -313,7 +313,8 @@ def mlem(A, y, n_iter, *, x0=None, callback=None, progress=False, eps=1e-10):
 
 # --- TV by Chambolle-Pock (PDHG) ------------------------------------------------------
 @numpy_compatible
-def tv_pdhg(A, y, lam, n_iter, *, x0=None, nonneg=True, callback=None, progress=False):
+def tv_pdhg(A, y, lam, n_iter, *, x0=None, nonneg=True, tol=None, callback=None,
+            progress=False):
     """Total-variation regularised least squares by the Chambolle-Pock algorithm (PDHG).
 
     Solves
@@ -366,6 +367,12 @@ def tv_pdhg(A, y, lam, n_iter, *, x0=None, nonneg=True, callback=None, progress=
         Start image (default zeros).
     nonneg : bool
         Add the constraint :math:`x \\ge 0` (default True).
+    tol : float, optional
+        Stop early, once the relative change of the iterate,
+        :math:`\\|x^{k+1} - x^k\\| / \\|x^{k+1}\\|`, is below ``tol`` for every item of
+        the batch (``n_iter`` is then the cap).  ``1e-4`` is converged for the eye and
+        for PSNR to about 0.01 dB in the shared setting.  The number of iterations run
+        is kept in ``tv_pdhg.last_iterations``.
     callback : callable, optional
         ``callback(iteration, x)`` after every iteration.  PDHG does not decrease the
         objective at every step, only in the long run.
@@ -391,6 +398,8 @@ def tv_pdhg(A, y, lam, n_iter, *, x0=None, nonneg=True, callback=None, progress=
             f"{A.domain_shape}"
         )
     x = _initial_image(x0, A, y, fill=0.0)
+    if tol is not None:
+        tol = check_number(tol, "tol", positive=True)
 
     norm_A = A.norm()
     mu = norm_A / math.sqrt(8.0)
@@ -414,9 +423,16 @@ def tv_pdhg(A, y, lam, n_iter, *, x0=None, nonneg=True, callback=None, progress=
             if nonneg:
                 x_new = x_new.clamp(min=0)
             x_bar = 2.0 * x_new - x
+            if tol is not None:
+                change = _squared_norm(x_new - x, 2).sqrt()
+                size = _squared_norm(x_new, 2).sqrt()
+                converged = bool((change <= tol * size).all())
             x = x_new
             if callback is not None:
                 callback(k, x)
+            if tol is not None and converged:
+                break
+    tv_pdhg.last_iterations = k
     return x
 
 

@@ -46,7 +46,8 @@ def _fft_size(n_detectors: int) -> int:
 
 
 def filter_response(n_detectors: int, filter: str = "ram-lak", detector_spacing: float = 1.0,
-                    *, dtype=torch.float32, device="cpu") -> torch.Tensor:
+                    *, cutoff: float = 1.0, dtype=torch.float32,
+                    device="cpu") -> torch.Tensor:
     """Frequency response of an FBP filter, for ``torch.fft.rfft`` of zero-padded rows.
 
     The ramp is the Fourier transform of the band-limited ramp's sampled kernel
@@ -63,6 +64,11 @@ def filter_response(n_detectors: int, filter: str = "ram-lak", detector_spacing:
     filter : {"ram-lak", "shepp-logan", "cosine", "hann"}
     detector_spacing : float
         :math:`\\tau`, the detector pixel width (pixels).
+    cutoff : float
+        Cut-off frequency as a fraction of the Nyquist frequency, in ``(0, 1]``: the
+        window is stretched over ``[0, cutoff]`` and the response is zero above
+        (ODL's and dival's ``frequency_scaling``).  Lower cut-offs trade resolution for
+        less noise.
 
     Returns
     -------
@@ -71,6 +77,7 @@ def filter_response(n_detectors: int, filter: str = "ram-lak", detector_spacing:
     """
     if filter not in FILTERS:
         raise ValueError(f"filter must be one of {FILTERS}, got {filter!r}")
+    cutoff = _check_cutoff(cutoff)
     n_fft = _fft_size(int(n_detectors))
     tau = float(detector_spacing)
     n = torch.arange(n_fft, dtype=torch.float64)
@@ -81,18 +88,31 @@ def filter_response(n_detectors: int, filter: str = "ram-lak", detector_spacing:
     kernel[odd] = -1 / (math.pi * n[odd] * tau) ** 2
     ramp = tau * torch.fft.rfft(kernel).real                   # about |omega|, in 1/pixel
     nu = torch.fft.rfftfreq(n_fft, dtype=torch.float64)        # 0 ... 1/2 cycles per sample
+    kept = nu <= 0.5 * cutoff + 1e-12
+    nu = nu / cutoff
     window = {
         "ram-lak": torch.ones_like(nu),
         "shepp-logan": torch.sinc(nu),                         # sin(pi nu) / (pi nu)
         "cosine": torch.cos(math.pi * nu),
         "hann": 0.5 * (1 + torch.cos(2 * math.pi * nu)),
-    }[filter]
+    }[filter] * kept
     return (ramp * window).to(dtype=dtype, device=device)
+
+
+def _check_cutoff(cutoff) -> float:
+    try:
+        cutoff = float(cutoff)
+    except (TypeError, ValueError):
+        raise TypeError(f"cutoff must be a number, got {type(cutoff).__name__}") from None
+    if not 0 < cutoff <= 1:
+        raise ValueError(f"cutoff must lie in (0, 1] (a fraction of the Nyquist "
+                         f"frequency), got {cutoff}")
+    return cutoff
 
 
 @numpy_compatible
 def filter_sinogram(sinogram: torch.Tensor, filter: str = "ram-lak",
-                    detector_spacing: float = 1.0) -> torch.Tensor:
+                    detector_spacing: float = 1.0, cutoff: float = 1.0) -> torch.Tensor:
     """Filter every projection (the last axis) with an FBP filter, with zero padding.
 
     Parameters
@@ -101,6 +121,8 @@ def filter_sinogram(sinogram: torch.Tensor, filter: str = "ram-lak",
     filter : {"ram-lak", "shepp-logan", "cosine", "hann"}
     detector_spacing : float
         Detector pixel width, in pixels.
+    cutoff : float
+        Cut-off as a fraction of the Nyquist frequency (:func:`filter_response`).
 
     Returns
     -------
@@ -108,8 +130,8 @@ def filter_sinogram(sinogram: torch.Tensor, filter: str = "ram-lak",
     """
     check_floating(sinogram, "sinogram")
     n_det = sinogram.shape[-1]
-    response = filter_response(n_det, filter, detector_spacing, dtype=sinogram.dtype,
-                               device=sinogram.device)
+    response = filter_response(n_det, filter, detector_spacing, cutoff=cutoff,
+                               dtype=sinogram.dtype, device=sinogram.device)
     n_fft = 2 * (len(response) - 1)
     spectrum = torch.fft.rfft(sinogram, n=n_fft, dim=-1)
     return torch.fft.irfft(spectrum * response, n=n_fft, dim=-1)[..., :n_det]
@@ -215,7 +237,7 @@ def backproject_fbp(q: torch.Tensor, A) -> torch.Tensor:
 
 
 @numpy_compatible
-def fbp(sinogram: torch.Tensor, A, filter: str = "ram-lak") -> torch.Tensor:
+def fbp(sinogram: torch.Tensor, A, filter: str = "ram-lak", cutoff: float = 1.0) -> torch.Tensor:
     """Filtered backprojection for the geometry of a :class:`RadonTransform`.
 
     Parameters
@@ -226,6 +248,8 @@ def fbp(sinogram: torch.Tensor, A, filter: str = "ram-lak") -> torch.Tensor:
         Gives the geometry and the image size.
     filter : {"ram-lak", "shepp-logan", "cosine", "hann"}
         Ramp filter and its window, from sharpest to smoothest.
+    cutoff : float
+        Cut-off frequency as a fraction of Nyquist, in ``(0, 1]`` (default 1: none).
 
     Returns
     -------
@@ -247,4 +271,4 @@ def fbp(sinogram: torch.Tensor, A, filter: str = "ram-lak") -> torch.Tensor:
         sinogram = sinogram * (ds / torch.sqrt(ds**2 + a**2))
     else:
         spacing = geometry.detector_spacing
-    return backproject_fbp(filter_sinogram(sinogram, filter, spacing), A)
+    return backproject_fbp(filter_sinogram(sinogram, filter, spacing, cutoff), A)

@@ -37,15 +37,22 @@ def _on_generator_device(generator: torch.Generator | None, device: torch.device
 
 
 @numpy_compatible
-def gaussian_noise(y, level: float, *, generator: torch.Generator | None = None):
+def gaussian_noise(y, level: float, *, relative_to: str = "norm",
+                   generator: torch.Generator | None = None):
     """Add white Gaussian noise of a given *relative* level: ``y + e``.
 
     .. math::  e \\sim \\mathcal N(0, \\sigma^2 I), \\qquad
-               \\sigma = \\text{level} \\cdot \\frac{\\|y\\|_2}{\\sqrt m},
+               \\sigma = \\text{level} \\cdot \\frac{\\|y\\|_2}{\\sqrt m}
+               \\quad\\text{or}\\quad
+               \\sigma = \\text{level} \\cdot \\frac{\\|y\\|_1}{m},
 
-    per item, with the norm over the last two dimensions and :math:`m` the number of
-    entries in them.  Then :math:`\\mathbb E \\|e\\|^2 = \\text{level}^2 \\|y\\|^2`, so
-    ``level=0.05`` means about 5 % noise: :math:`\\|e\\| / \\|y\\| \\approx 0.05`.
+    per item, with the norms over the last two dimensions and :math:`m` the number of
+    entries in them.  With ``relative_to="norm"`` (the default),
+    :math:`\\mathbb E \\|e\\|^2 = \\text{level}^2 \\|y\\|^2`, so ``level=0.05`` means
+    about 5 % noise: :math:`\\|e\\| / \\|y\\| \\approx 0.05`.  With
+    ``relative_to="mean_abs"`` the standard deviation is ``level`` times the mean
+    absolute value of the clean measurement: the convention of the dival benchmark
+    (its ``relative_stddev``), which the shared setting follows with ``level=0.025``.
 
     Parameters
     ----------
@@ -54,6 +61,8 @@ def gaussian_noise(y, level: float, *, generator: torch.Generator | None = None)
         measurement.
     level : float
         Relative noise level, ``>= 0``.
+    relative_to : {"norm", "mean_abs"}
+        What the level is relative to (above).
     generator : torch.Generator, optional
         Source of randomness, for reproducible noise.
 
@@ -74,7 +83,12 @@ def gaussian_noise(y, level: float, *, generator: torch.Generator | None = None)
     level = check_number(level, "level", positive=False)
     dims = (-2, -1) if y.ndim >= 2 else (-1,)
     m = math.prod(y.shape[d] for d in dims)
-    sigma = level * torch.linalg.vector_norm(y, dim=dims, keepdim=True) / math.sqrt(m)
+    if relative_to == "norm":
+        sigma = level * torch.linalg.vector_norm(y, dim=dims, keepdim=True) / math.sqrt(m)
+    elif relative_to == "mean_abs":
+        sigma = level * y.abs().mean(dim=dims, keepdim=True)
+    else:
+        raise ValueError(f'relative_to must be "norm" or "mean_abs", got {relative_to!r}')
     e = torch.randn(y.shape, generator=generator, dtype=y.dtype,
                     device=_on_generator_device(generator, y.device))
     return y + sigma * e.to(y.device)

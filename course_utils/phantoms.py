@@ -25,7 +25,8 @@ import math
 import numpy as np
 import torch
 
-__all__ = ["shepp_logan", "EllipsesDataset", "ct_slice", "MU_WATER"]
+__all__ = ["shepp_logan", "EllipsesDataset", "ellipse_line_integrals", "ct_slice", "MU_WATER",
+           "FINE_FACTOR"]
 
 #: Linear attenuation coefficient of water in 1/cm at about 70 keV (the mean energy of
 #: a typical 120 kVp CT spectrum).
@@ -146,26 +147,45 @@ def shepp_logan(size: int, *, dtype: torch.dtype = torch.float32, device="cpu",
 
 # --- random ellipses --------------------------------------------------------------------
 
+#: The two families of random ellipses (see :class:`EllipsesDataset`).
+ELLIPSE_STYLES = ("dival", "disc")
+
+#: Fine samples per image pixel along each axis when rendering random ellipses: the
+#: image is the average of 4 x 4 point samples, and the setting's measurements are
+#: computed on the grid of these samples (4 times finer than the image).
+FINE_FACTOR = 4
+
+
 class EllipsesDataset(torch.utils.data.Dataset):
     """Random-ellipse phantoms: the standard synthetic training set of learned CT.
 
-    As in Adler & Öktem (2017, 2018), every image is a sum of random ellipses.  Here
-    image ``i`` is drawn as follows (all lengths normalised so that the image is
-    ``[-1, 1]^2``):
+    Two families (``style``):
 
-    * the number of ellipses is ``1 + Poisson(mean_ellipses - 1)``, at most
-      ``max_ellipses``;
-    * half-axes ``a, b ~ Uniform(0.05, 0.4)``, rotation ``~ Uniform(0, pi)``;
-    * the centre is uniform in the disc of radius ``0.9 - max(a, b)``, so that every
-      ellipse lies inside the circle of radius 0.9, i.e. inside the image's inscribed
-      circle, which every projection of a parallel-beam scan sees completely (sparse-view
-      CT of these images is then well posed);
-    * intensities ``~ Uniform(-0.5, 1)``, the first one ``~ Uniform(0.3, 1)``;
-      negative ones cut darker holes where ellipses overlap.
+    ``"dival"`` (the default, the shared setting's images)
+        The random ellipses of the dival benchmark (Leuschner et al., 2019, ``dival``'s
+        ``EllipsesDataset.generator``; used by Baguer, Leuschner and Schmidt, 2020).
+        Every image sums **50** ellipses in normalised coordinates ``[-1, 1]^2``:
+        intensity ``Uniform(-0.5, 0.5) x Exponential(mean 0.4)``, half-axes
+        ``0.2 x Exponential(mean 1)`` each, centre uniform in the square ``[-1, 1]^2``
+        (ellipses may leave the image: only the part inside the square counts), rotation
+        ``Uniform(0, 2 pi)``.  The sum is then shifted and scaled *on the pixels* so that
+        the image spans exactly ``[0, 1]`` (dival subtracts the minimum and divides by the
+        maximum), so the background is usually not zero.
 
-    Overlapping ellipses add up.  The sum is clipped at 0 and divided by its maximum,
-    so every image spans ``[0, 1]`` (an image whose ellipses all cancel would stay zero).
-    Edges are anti-aliased with 2 x 2 sub-pixel samples.
+    ``"disc"`` (the course's earlier family; the shipped GAN of lesson 08 learned it)
+        ``1 + Poisson(mean_ellipses - 1)`` ellipses (at most ``max_ellipses``), half-axes
+        ``Uniform(0.05, 0.4)``, rotation ``Uniform(0, pi)``, centres uniform in the disc
+        of radius ``0.9 - max(a, b)`` so that every ellipse lies inside the inscribed
+        circle, intensities ``Uniform(-0.5, 1)`` with the first one ``Uniform(0.3, 1)``
+        (as in Adler and Öktem, 2017).  The sum is clipped at 0 and divided by its
+        maximum: a zero background and values in ``[0, 1]``.
+
+    Images are **pixel averages** of the continuous phantom: each pixel is the mean of
+    ``4 x 4`` point samples (:data:`FINE_FACTOR`), and :meth:`render` gives the same
+    phantom on a grid up to 4 times finer, normalised with the *same* shift and scale,
+    so that averaging the fine image over 4 x 4 blocks gives the image exactly.  The
+    shared setting projects that fine image to simulate its measurements, so its data
+    never come from the operator that reconstructs them (no inverse crime).
 
     Image ``i`` depends only on ``(seed, i)``, not on the order in which items are read,
     so DataLoader workers and shuffling give identical data.
@@ -179,10 +199,12 @@ class EllipsesDataset(torch.utils.data.Dataset):
     seed : int
         Non-negative seed; different seeds give independent data sets (e.g. 0 for
         training, 1 for testing).
+    style : {"dival", "disc"}
+        The family of ellipses (above).
     mean_ellipses : float
-        Average number of ellipses per image.
+        Average number of ellipses per image (``"disc"`` only).
     max_ellipses : int
-        Upper bound on the number of ellipses per image.
+        Upper bound on the number of ellipses per image (``"disc"`` only).
 
     Examples
     --------
@@ -191,15 +213,28 @@ class EllipsesDataset(torch.utils.data.Dataset):
     torch.Size([1, 128, 128])
     >>> train.tensors().shape
     torch.Size([100, 1, 128, 128])
+
+    References
+    ----------
+    J. Leuschner, M. Schmidt, D. O. Baguer and P. Maass (2019). The LoDoPaB-CT dataset
+    (and the dival library, https://github.com/jleuschn/dival).  D. O. Baguer,
+    J. Leuschner and M. Schmidt (2020). Computed tomography reconstruction using deep
+    image prior and learned reconstruction methods. Inverse Problems 36(9), 094004.
+    J. Adler and O. Öktem (2017). Solving ill-posed inverse problems using iterative
+    deep neural networks. Inverse Problems 33(12), 124007.
     """
 
-    _supersample = 2  # 2 x 2 sub-pixel samples: smooth enough edges, and fast
+    #: dival's number of ellipses per image
+    DIVAL_ELLIPSES = 50
 
-    def __init__(self, n: int, size: int, seed: int = 0, *, mean_ellipses: float = 12.0,
-                 max_ellipses: int = 30):
+    def __init__(self, n: int, size: int, seed: int = 0, *, style: str = "dival",
+                 mean_ellipses: float = 12.0, max_ellipses: int = 30):
         self.n = _check_size(n, "n", minimum=0)
         self.size = _check_size(size, "size", minimum=8)
         self.seed = _check_size(seed, "seed", minimum=0)
+        if style not in ELLIPSE_STYLES:
+            raise ValueError(f"style must be one of {ELLIPSE_STYLES}, got {style!r}")
+        self.style = style
         if not 1 <= float(mean_ellipses) <= max_ellipses:
             raise ValueError(f"mean_ellipses must lie in [1, max_ellipses={max_ellipses}], "
                              f"got {mean_ellipses}")
@@ -210,7 +245,8 @@ class EllipsesDataset(torch.utils.data.Dataset):
         return self.n
 
     def __repr__(self) -> str:
-        return f"EllipsesDataset(n={self.n}, size={self.size}, seed={self.seed})"
+        return (f"EllipsesDataset(n={self.n}, size={self.size}, seed={self.seed}, "
+                f"style={self.style!r})")
 
     def _generator(self, index: int) -> torch.Generator:
         # mix (seed, index) into one well-spread 63-bit seed, so that neighbouring
@@ -222,10 +258,22 @@ class EllipsesDataset(torch.utils.data.Dataset):
         """The random ellipses of image ``index``, shape (k, 6), float64.
 
         Each row is ``(intensity, a, b, x0, y0, phi)`` in normalised coordinates
-        (see the module docstring), ``phi`` in radians.
+        (see the module docstring), ``phi`` in radians, before the image is normalised.
         """
         index = self._check_index(index)
         g = self._generator(index)
+        if self.style == "dival":
+            k = self.DIVAL_ELLIPSES
+            u = torch.rand(k, 6, generator=g, dtype=torch.float64)
+            # Exponential(mean m) = -m log(1 - U)
+            intensity = (u[:, 0] - 0.5) * (-0.4 * torch.log1p(-u[:, 1]))
+            a = -0.2 * torch.log1p(-u[:, 2])
+            b = -0.2 * torch.log1p(-u[:, 3])
+            x0, y0 = 2 * u[:, 4] - 1, 2 * u[:, 5] - 1
+            phi = 2 * math.pi * torch.rand(k, generator=g, dtype=torch.float64)
+            # a half-axis of exactly 0 would divide by zero; it draws nothing anyway
+            a, b = a.clamp(min=1e-6), b.clamp(min=1e-6)
+            return torch.stack([intensity, a, b, x0, y0, phi], dim=1)
         rate = torch.tensor([self.mean_ellipses - 1.0], dtype=torch.float64)
         k = min(1 + int(torch.poisson(rate, generator=g)), self.max_ellipses)
         u = torch.rand(k, 6, generator=g, dtype=torch.float64)
@@ -249,24 +297,125 @@ class EllipsesDataset(torch.utils.data.Dataset):
             raise IndexError(f"index {index} is out of range for a data set of {self.n} images")
         return int(index) % self.n
 
-    def __getitem__(self, index: int) -> torch.Tensor:
-        """Image ``index`` as a float32 tensor of shape (1, size, size), values in [0, 1]."""
+    def render(self, index: int, factor: int = 1) -> torch.Tensor:
+        """Image ``index`` on a grid ``factor`` times finer than the image, float32.
+
+        Parameters
+        ----------
+        index : int
+        factor : {1, 2, 4}
+            Fine pixels per image pixel along each axis; must divide
+            :data:`FINE_FACTOR`.  ``factor=1`` gives the image itself.
+
+        Returns
+        -------
+        torch.Tensor, shape (size * factor, size * factor)
+            The phantom, shifted and scaled with the constants of the ``size x size``
+            image, so that ``avg_pool2d(render(i, f), f)`` equals ``self[i][0]``.
+            Fine values may leave ``[0, 1]`` slightly (an image pixel averages them).
+        """
+        if isinstance(factor, bool) or not isinstance(factor, (int, np.integer)) \
+                or factor < 1 or FINE_FACTOR % factor:
+            raise ValueError(f"factor must divide {FINE_FACTOR} (1, 2 or 4), got {factor!r}")
         ellipses = self.ellipses(index).float()
-        image = _rasterise_ellipses(ellipses, self.size, self._supersample).clamp(min=0)
+        # point samples at the centres of a grid FINE_FACTOR times finer than the image
+        samples = _rasterise_ellipses(ellipses, self.size * FINE_FACTOR, 1)
+        if self.style == "disc":
+            samples = samples.clamp(min=0)
+        image = _block_mean(samples, FINE_FACTOR)
+        if self.style == "dival":
+            low = image.min()
+            samples, image = samples - low, image - low
         peak = image.max()
         if peak > 0:
-            image = image / peak
-        return image[None]
+            samples = samples / peak
+        return _block_mean(samples, FINE_FACTOR // int(factor))
 
-    def tensors(self) -> torch.Tensor:
-        """All images stacked, shape (n, 1, size, size), float32.
+    def __getitem__(self, index: int) -> torch.Tensor:
+        """Image ``index`` as a float32 tensor of shape (1, size, size), values in [0, 1]."""
+        return self.render(index, 1).clamp(0.0, 1.0)[None]
 
-        The images are generated anew on every call (a few ms each); keep the result
-        in a variable rather than calling this in a loop.
+    def tensors(self, factor: int = 1) -> torch.Tensor:
+        """All images stacked, shape (n, 1, size * factor, size * factor), float32.
+
+        ``factor > 1`` gives the fine images of :meth:`render`.  The images are
+        generated anew on every call (a few ms each); keep the result in a variable
+        rather than calling this in a loop.
         """
+        side = self.size * factor
         if self.n == 0:
-            return torch.zeros(0, 1, self.size, self.size)
-        return torch.stack([self[i] for i in range(self.n)])
+            return torch.zeros(0, 1, side, side)
+        if factor == 1:
+            return torch.stack([self[i] for i in range(self.n)])
+        return torch.stack([self.render(i, factor)[None] for i in range(self.n)])
+
+
+def _block_mean(image: torch.Tensor, block: int) -> torch.Tensor:
+    """Average ``block x block`` blocks of a square image ``(n, n)``."""
+    if block == 1:
+        return image
+    n = image.shape[-1] // block
+    return image.reshape(n, block, n, block).mean(dim=(1, 3))
+
+
+# --- exact line integrals of ellipses -------------------------------------------------
+
+def ellipse_line_integrals(ellipses, points, directions, *, image_size: int,
+                           clip_to_image: bool = True) -> torch.Tensor:
+    """Exact line integrals of a sum of ellipses, along straight rays.
+
+    The reference the simulators are tested against: for the line
+    :math:`p + t\\,d` and the ellipse :math:`E` the integral of
+    :math:`\\rho\\,\\mathbb 1_E` is :math:`\\rho` times the chord length
+    :math:`|\\{t : p + t d \\in E\\}|`, found by solving a quadratic in :math:`t`.  With
+    ``clip_to_image`` the chord is cut to the image square, as the phantoms are.
+
+    Parameters
+    ----------
+    ellipses : torch.Tensor, shape (k, 6)
+        Rows ``(intensity, a, b, x0, y0, phi)`` in normalised coordinates
+        (:meth:`EllipsesDataset.ellipses`).
+    points, directions : torch.Tensor, shape (m, 2)
+        Rays in pixel units (``geometry.rays()``); directions of unit length.
+    image_size : int
+        ``N``: normalised coordinates ``[-1, 1]`` span ``N`` pixels.
+
+    Returns
+    -------
+    torch.Tensor, shape (m,), float64
+        Line integrals in image units x pixels.
+    """
+    e = torch.as_tensor(ellipses, dtype=torch.float64)
+    half = image_size / 2
+    p = torch.as_tensor(points, dtype=torch.float64) / half           # normalised units
+    d = torch.as_tensor(directions, dtype=torch.float64)
+    rho, a, b, x0, y0, phi = (e[:, j, None] for j in range(6))         # (k, 1)
+    c, s = torch.cos(phi), torch.sin(phi)
+    px, py = p[:, 0] - x0, p[:, 1] - y0                                # (k, m)
+    # the ray in the frame of each ellipse, scaled so that the ellipse is the unit disc
+    u0, v0 = (px * c + py * s) / a, (-px * s + py * c) / b
+    du, dv = (d[:, 0] * c + d[:, 1] * s) / a, (-d[:, 0] * s + d[:, 1] * c) / b
+    qa = du * du + dv * dv
+    qb = u0 * du + v0 * dv
+    qc = u0 * u0 + v0 * v0 - 1
+    disc = (qb * qb - qa * qc).clamp(min=0).sqrt()
+    t1, t2 = (-qb - disc) / qa, (-qb + disc) / qa
+    if clip_to_image:
+        # the ray's parameter interval inside the square [-1, 1]^2 (slab method)
+        big = torch.tensor(1e30, dtype=torch.float64)
+        lo = torch.full_like(p[:, 0], -1e30)
+        hi = torch.full_like(p[:, 0], 1e30)
+        for axis in (0, 1):
+            dd = d[:, axis]
+            safe = torch.where(dd.abs() > 1e-15, dd, torch.ones_like(dd))
+            ta, tb = (-1 - p[:, axis]) / safe, (1 - p[:, axis]) / safe
+            inside = (p[:, axis].abs() <= 1)
+            lo = torch.where(dd.abs() > 1e-15, torch.maximum(lo, torch.minimum(ta, tb)),
+                             torch.where(inside, lo, big))
+            hi = torch.where(dd.abs() > 1e-15, torch.minimum(hi, torch.maximum(ta, tb)), hi)
+        t1, t2 = torch.maximum(t1, lo), torch.minimum(t2, hi)
+    chord = (t2 - t1).clamp(min=0)                                     # normalised units
+    return (rho * chord).sum(dim=0) * half
 
 
 # --- a real CT slice ----------------------------------------------------------------------

@@ -353,8 +353,9 @@ def results_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | No
         One dict per row, e.g. ``{"method": "FBP", "PSNR (dB)": 24.1, "SSIM": 0.71,
         "time (s)": 0.01}``.  Missing entries stay empty.
     columns : list of str, optional
-        Which columns to show, in order; default: every key, in order of first
-        appearance.
+        Which columns to show, in order; default: every key with a single value (not
+        the per-image scores of :func:`cu.evaluate`), in order of first appearance.
+        A column named ``"PSNR ±95%"`` holds the half-width of a 95 % interval.
 
     Returns
     -------
@@ -374,9 +375,13 @@ def results_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | No
     if isinstance(rows, Mapping) or not all(isinstance(r, Mapping) for r in rows):
         raise TypeError("rows must be a list of dicts, one per row")
     if columns is None:
+        # per-image scores (tensors, lists) are kept in a row but not shown
         columns = []
         for row in rows:
-            columns += [key for key in row if key not in columns]
+            columns += [key for key, value in row.items() if key not in columns
+                        and (_is_number(value) or not isinstance(value, (torch.Tensor,
+                                                                        list, tuple,
+                                                                        np.ndarray)))]
     else:
         columns = list(columns)
     return ResultsTable(rows, [str(c) for c in columns])

@@ -2,19 +2,27 @@
 
 Every lesson from 03 on (FBPConvNet, learned FBP, deep image prior, unrolled methods,
 GANs, neural fields) reconstructs the *same* data, so that their results tables can be
-read side by side:
+read side by side.  In full mode the setting **is the "ellipses" benchmark of dival**
+(Leuschner et al.; Baguer, Leuschner and Schmidt 2020), so our numbers can be read
+against the published table; quick mode is the same construction at 64 x 64:
 
-* **images** ``x``: random-ellipse phantoms (:class:`~course_utils.phantoms.EllipsesDataset`),
-  values in [0, 1], ``128 x 128`` pixels (``64 x 64`` in quick mode);
-* **scanner**: parallel beam, **30 angles** evenly covering :math:`[0, \\pi)` (sparse
-  view: a full scan would have hundreds), ``ceil(sqrt(2) N) + 1`` detector pixels of
-  size 1, so every ray through the image is measured;
-* **data** :math:`y = A x + e`: relative Gaussian noise of **3 %**,
-  :math:`\\|e\\| \\approx 0.03\\,\\|A x\\|` per sinogram
-  (:func:`~course_utils.noise.gaussian_noise`);
-  or, for the low-dose variant, Poisson photon counts with :math:`N_0 = 10^4` incident
-  photons per detector pixel (:func:`~course_utils.noise.poisson_noise`), which gives
-  about as much noise overall (3.4 %) but most of it where the object attenuates most;
+* **images** ``x``: dival's random ellipses (:class:`~course_utils.phantoms.EllipsesDataset`,
+  ``style="dival"``), ``128 x 128`` pixels covering ``[-64, 64]^2`` (pixel size 1;
+  ``64 x 64`` in quick mode), each pixel the average of ``4 x 4`` point samples, values
+  in [0, 1];
+* **scanner**: parallel beam, **30 angles** at :math:`(k + \\tfrac12)\\,\\pi/30`
+  (6 degrees apart: sparse view), and ``2 ceil(N / sqrt 2) + 1`` detector pixels
+  spanning :math:`\\pm N/\\sqrt 2` (183 pixels of width 0.98918 at ``N = 128``):
+  ODL's ``parallel_beam_geometry``, which dival uses;
+* **data** :math:`y = \\mathcal P x_{fine} + e`: **no inverse crime**.  The clean data
+  are line integrals of the phantom computed on a grid **4 times finer** than the image
+  (the phantom rendered there, :meth:`EllipsesDataset.render`), never ``A x`` with the
+  operator ``A`` that the methods reconstruct with.  The noise is white Gaussian with
+  standard deviation **2.5 % of the mean absolute clean value** of each sinogram
+  (dival's ``relative_stddev``; :func:`~course_utils.noise.gaussian_noise` with
+  ``relative_to="mean_abs"``); or, for the low-dose variant, Poisson photon counts with
+  :math:`N_0 = 10^4` incident photons per detector pixel
+  (:func:`~course_utils.noise.poisson_noise`);
 * **splits**: training, validation and test images drawn with different seeds, and
   noise drawn with a fixed seed per split, so the data are identical in every run and in
   every lesson.  Methods are tuned on *validation* and reported on *test*.
@@ -22,21 +30,21 @@ read side by side:
 ===========  ===========  ==========  ======  ======  ==========================
 mode         image size   training    valid.  test    time to generate (2 cores)
 ===========  ===========  ==========  ======  ======  ==========================
-quick        64 x 64      512         32      32      2-4 s
-full         128 x 128    2000        100     100     about 15 s
+quick        64 x 64      512         32      32      about 15 s
+full         128 x 128    2000        100     100     about 4 min
 ===========  ===========  ==========  ======  ======  ==========================
 
-Quick mode is sized for a laptop CPU: ten epochs of ``cu.UNet(width=16)`` on the
-512 training images take about 30 s on 2 cores and reach about 36 dB (FBP: 30 dB).
-Full mode is a small version of the published experiments (which use 256 x 256 or
-512 x 512 images): best on a GPU, possible on a CPU with patience.
+dival's own training set holds 32,000 images; the published learned rows used all of
+them, ours use 2000 (``n_train`` changes it).  dival simulates on a 400 x 400 grid
+from a bilinear enlargement of the point-sampled 128 x 128 image; we render the
+ellipses themselves on a 512 x 512 grid, which is closer to the continuous object.
 
 Example
 -------
 >>> setting = SparseViewSetting()
 >>> test = setting.test
 >>> test.x.shape, test.y.shape            # doctest: +SKIP
-(torch.Size([32, 1, 64, 64]), torch.Size([32, 1, 30, 92]))
+(torch.Size([32, 1, 64, 64]), torch.Size([32, 1, 30, 93]))
 >>> x_fbp = setting.fbp(test.y)           # same as test.x_fbp
 """
 
@@ -53,10 +61,10 @@ from .fbp import FILTERS, fbp
 from .geometry import ParallelBeam
 from .metrics import psnr
 from .noise import gaussian_noise, poisson_noise
-from .phantoms import MU_WATER, EllipsesDataset
+from .phantoms import ELLIPSE_STYLES, FINE_FACTOR, MU_WATER, EllipsesDataset
 from .radon import RadonTransform
 
-__all__ = ["SparseViewSetting", "DataSplit"]
+__all__ = ["SparseViewSetting", "DataSplit", "dival_geometry"]
 
 #: The three splits, in the order that numbers their seeds (see SparseViewSetting).
 SPLITS = ("train", "val", "test")
@@ -65,6 +73,40 @@ NOISE_MODELS = ("gaussian", "poisson")
 #: Split sizes (training, validation, test) and image size of each mode.
 QUICK_SIZES = dict(size=64, n_train=512, n_val=32, n_test=32)
 FULL_SIZES = dict(size=128, n_train=2000, n_val=100, n_test=100)
+
+#: FBP cut-offs tried when the setting tunes its FBP (fractions of Nyquist).
+FBP_CUTOFFS = tuple(round(0.3 + 0.05 * k, 2) for k in range(15))
+
+#: Images rendered, projected and pooled at once when a split is generated.
+_CHUNK = 32
+
+
+def dival_geometry(image_size: int, n_angles: int = 30) -> ParallelBeam:
+    """The parallel-beam geometry of dival's ellipses benchmark, for any image size.
+
+    ODL's ``parallel_beam_geometry`` for an ``N x N`` image of pixel size 1: angles at
+    the centres of ``n_angles`` equal cells of :math:`[0, \\pi)`,
+    :math:`\\theta_k = (k + \\tfrac12)\\pi / n`, and ``2 ceil(N / sqrt 2) + 1``
+    detector pixels that together span the image's diagonal, :math:`\\pm N / \\sqrt 2`.
+
+    Parameters
+    ----------
+    image_size : int
+        ``N``.
+    n_angles : int
+        Number of projection angles.
+
+    Returns
+    -------
+    ParallelBeam
+        For ``N = 128`` and 30 angles: 183 detector pixels of width 0.98918.
+    """
+    radius = image_size / math.sqrt(2)
+    n_detectors = 2 * math.ceil(radius) + 1
+    angles = (torch.arange(n_angles, dtype=torch.float64) + 0.5) * (math.pi / n_angles)
+    return ParallelBeam(angles=angles, n_detectors=n_detectors,
+                        detector_spacing=2 * radius / n_detectors)
+
 
 #: Field of view assumed by the low-dose (Poisson) variant, in cm: the image is a
 #: 20 cm wide slice and the value 1 means water, so line integrals are a few units.
@@ -131,12 +173,17 @@ class SparseViewSetting:
     size : int, optional
         Image side ``N`` in pixels; default 64 in quick mode (``cu.QUICK``), else 128.
     n_angles : int
-        Number of projection angles, evenly covering :math:`[0, \\pi)`.
+        Number of projection angles, at :math:`(k + \\tfrac12)\\pi / n` (dival's).
+    phantoms : {"dival", "disc"}
+        The family of random ellipses (:class:`~course_utils.phantoms.EllipsesDataset`):
+        dival's (default) or the course's earlier one, which lesson 08's shipped GAN
+        learned.
     noise : {"gaussian", "poisson"}
-        ``"gaussian"``: relative white Gaussian noise of ``noise_level``.
+        ``"gaussian"``: white Gaussian noise of ``noise_level`` (see below).
         ``"poisson"``: low-dose transmission CT with ``photon_count`` photons per ray.
     noise_level : float
-        Relative Gaussian noise level, :math:`\\|e\\| / \\|A x\\|` per sinogram.
+        Standard deviation of the Gaussian noise relative to the mean absolute value of
+        each clean sinogram (dival's convention; 0.025 by default, 0 for clean data).
     photon_count : float
         Incident photons per detector pixel :math:`N_0` of the Poisson variant.
     n_train, n_val, n_test : int, optional
@@ -151,14 +198,15 @@ class SparseViewSetting:
     image_size : int
         ``N``.
     geometry : ParallelBeam
-        The scanner.
+        The scanner (:func:`dival_geometry`).
     A : RadonTransform
-        The forward operator, images ``(..., N, N)`` to sinograms
-        ``(..., n_angles, n_detectors)``.
+        The forward operator **the methods reconstruct with**, images ``(..., N, N)``
+        to sinograms ``(..., n_angles, n_detectors)``.  The data are *not* simulated
+        with it (see :meth:`measure`).
     scale : float
         Pixel size in cm times the attenuation of water: the factor from our line
         integrals (image units x pixels) to the dimensionless ones of Beer-Lambert's law,
-        used by the Poisson variant.  A chord through 0.9 N pixels of water gives 3.4.
+        used by the Poisson variant.
     train, val, test : DataSplit
         The three splits (generated on first use, then kept).
     cache : dict
@@ -173,12 +221,15 @@ class SparseViewSetting:
     setting gives the same data in every lesson, on every machine.
     """
 
-    def __init__(self, size=None, n_angles=30, *, noise="gaussian", noise_level=0.03,
-                 photon_count=1e4, n_train=None, n_val=None, n_test=None, seed=0,
-                 device="cpu"):
+    def __init__(self, size=None, n_angles=30, *, phantoms="dival", noise="gaussian",
+                 noise_level=0.025, photon_count=1e4, n_train=None, n_val=None,
+                 n_test=None, seed=0, device="cpu"):
         defaults = QUICK_SIZES if QUICK else FULL_SIZES
         self.image_size = _int(defaults["size"] if size is None else size, "size", 8)
         self.n_angles = _int(n_angles, "n_angles", 1)
+        if phantoms not in ELLIPSE_STYLES:
+            raise ValueError(f"phantoms must be one of {ELLIPSE_STYLES}, got {phantoms!r}")
+        self.phantoms = phantoms
         if noise not in NOISE_MODELS:
             raise ValueError(f"noise must be one of {NOISE_MODELS}, got {noise!r}")
         self.noise = noise
@@ -193,27 +244,70 @@ class SparseViewSetting:
         self.device = torch.device(device)
 
         N = self.image_size
-        self.geometry = ParallelBeam(n_angles=self.n_angles,
-                                     n_detectors=math.ceil(math.sqrt(2) * N) + 1)
+        self.geometry = dival_geometry(N, self.n_angles)
         self.A = RadonTransform(image_size=N, geometry=self.geometry, device=self.device)
         self.scale = MU_WATER * FIELD_OF_VIEW_CM / N
+        self._A_fine = None
         self._splits: dict = {}
         self._phantoms: dict = {}
-        self._fbp_filter: str | None = None
+        self._fbp_choice: tuple | None = None
         self.cache: dict = {}
 
     # --- the scanner -----------------------------------------------------------------
-    def measure(self, x, *, noise=None, noise_level=None, photon_count=None,
-                generator: torch.Generator | None = None) -> torch.Tensor:
-        """Simulate the scanner: :math:`y = A x + e`, with the setting's noise model.
+    @property
+    def A_fine(self) -> RadonTransform:
+        """The simulator's projector: the same rays on a grid 4 times finer.
+
+        Images ``(..., 4N, 4N)`` (fine pixels of size 1/4) to sinograms; ``A_fine(x) / 4``
+        are line integrals in the units of :attr:`A` (a fine pixel is a quarter as long).
+        """
+        if self._A_fine is None:
+            g, f = self.geometry, FINE_FACTOR
+            fine = ParallelBeam(angles=g.angles, n_detectors=g.n_detectors,
+                                detector_spacing=f * g.detector_spacing)
+            self._A_fine = RadonTransform(image_size=f * self.image_size, geometry=fine,
+                                          device=self.device)
+        return self._A_fine
+
+    def clean_sinogram(self, x) -> torch.Tensor:
+        """Noise-free data of images, computed **without the inverse crime**.
 
         Parameters
         ----------
-        x : torch.Tensor, shape (..., N, N)
-            Images (float32 or float64) on the setting's device.
+        x : torch.Tensor, shape (..., N, N) or (..., 4N, 4N)
+            Images, or the same objects rendered 4 times finer
+            (``EllipsesDataset.render(i, 4)``: the most faithful choice).  An ``N x N``
+            image is first enlarged 4 times by bilinear interpolation (as dival does,
+            from 128 to 400 pixels), so that its data do not come from :attr:`A` either.
+
+        Returns
+        -------
+        torch.Tensor, shape (..., n_angles, n_detectors)
+        """
+        x = check_floating(as_tensor(x, "x"), "x")
+        N, f = self.image_size, FINE_FACTOR
+        if x.ndim < 2 or x.shape[-1] != x.shape[-2] or x.shape[-1] not in (N, f * N):
+            raise ValueError(f"x must hold images of shape (..., {N}, {N}) or their fine "
+                             f"versions (..., {f * N}, {f * N}), got {tuple(x.shape)}")
+        with torch.no_grad():
+            if x.shape[-1] == N:
+                lead = x.shape[:-2]
+                x = torch.nn.functional.interpolate(
+                    x.reshape(-1, 1, N, N), scale_factor=f, mode="bilinear",
+                    align_corners=False).reshape(*lead, f * N, f * N)
+            return self.A_fine(x) / f
+
+    def measure(self, x, *, noise=None, noise_level=None, photon_count=None,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        """Simulate the scanner: clean data (:meth:`clean_sinogram`) plus noise.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (..., N, N) or (..., 4N, 4N)
+            Images (float32 or float64) on the setting's device, or their fine versions.
         noise, noise_level, photon_count : optional
             Override the setting's noise model or its strength, e.g.
-            ``noise_level=0.1`` for ten per cent Gaussian noise.
+            ``noise_level=0.1`` for Gaussian noise of 10 % of the mean absolute value.
         generator : torch.Generator, optional
             Source of randomness, for reproducible noise.
 
@@ -221,38 +315,72 @@ class SparseViewSetting:
         -------
         torch.Tensor, shape (..., n_angles, n_detectors)
         """
+        return self._add_noise(self.clean_sinogram(x), noise=noise, noise_level=noise_level,
+                               photon_count=photon_count, generator=generator)
+
+    def _add_noise(self, y_clean, *, noise=None, noise_level=None, photon_count=None,
+                   generator=None):
         noise = self.noise if noise is None else noise
         if noise not in NOISE_MODELS:
             raise ValueError(f"noise must be one of {NOISE_MODELS}, got {noise!r}")
-        x = check_floating(as_tensor(x, "x"), "x")
         with torch.no_grad():
-            y_clean = self.A(x)
             if noise == "gaussian":
                 level = self.noise_level if noise_level is None else noise_level
-                return gaussian_noise(y_clean, level, generator=generator)
+                return gaussian_noise(y_clean, level, relative_to="mean_abs",
+                                      generator=generator)
             count = self.photon_count if photon_count is None else photon_count
             return poisson_noise(y_clean, count, scale=self.scale, generator=generator)
 
+    def noise_norm(self, y) -> torch.Tensor:
+        """Expected norm of the Gaussian noise in sinograms ``y``, shape ``(...)``.
+
+        :math:`\\sqrt{m}\\,\\sigma` with :math:`\\sigma` the setting's standard deviation,
+        estimated from the noisy data themselves (their mean absolute value is that of
+        the clean data up to a fraction of a per cent): the :math:`\\delta` of the
+        discrepancy principle.
+        """
+        y = check_floating(as_tensor(y, "y"), "y")
+        m = y.shape[-1] * y.shape[-2]
+        return self.noise_level * y.abs().mean(dim=(-2, -1)) * math.sqrt(m)
+
     def fbp(self, y: torch.Tensor) -> torch.Tensor:
-        """FBP with the setting's filter (:attr:`fbp_filter`).
+        """FBP with the setting's tuned filter and cut-off (:attr:`fbp_filter`).
 
         Sinograms ``(..., n_angles, n_detectors)`` to images ``(..., N, N)``; a
         reconstruction method in its own right, and the input of FBPConvNet.
         """
-        return fbp(y, self.A, self.fbp_filter)
+        return fbp(y, self.A, self.fbp_filter, self.fbp_cutoff)
+
+    def _tune_fbp(self) -> tuple:
+        if self._fbp_choice is None:
+            val = self.split("val")
+            if len(val) == 0:
+                self._fbp_choice = ("hann", 1.0)
+            else:
+                scores = {(f, c): float(psnr(fbp(val.y, self.A, f, c), val.x,
+                                             data_range=1.0).mean())
+                          for f in FILTERS for c in FBP_CUTOFFS}
+                self._fbp_choice = max(scores, key=scores.get)
+        return self._fbp_choice
 
     @property
     def fbp_filter(self) -> str:
-        """The FBP filter (one of ``cu.FILTERS``) with the best mean PSNR on validation."""
-        if self._fbp_filter is None:
-            val = self.split("val")
-            if len(val) == 0:
-                self._fbp_filter = "hann"
-            else:
-                scores = {f: float(psnr(fbp(val.y, self.A, f), val.x, data_range=1.0).mean())
-                          for f in FILTERS}
-                self._fbp_filter = max(scores, key=scores.get)
-        return self._fbp_filter
+        """The FBP filter (one of ``cu.FILTERS``) of the best validation PSNR.
+
+        Chosen together with :attr:`fbp_cutoff` on a grid of 4 filters x 15 cut-offs.
+        """
+        return self._tune_fbp()[0]
+
+    @property
+    def fbp_cutoff(self) -> float:
+        """The FBP cut-off frequency (fraction of Nyquist) of the best validation PSNR."""
+        return self._tune_fbp()[1]
+
+    @property
+    def fbp_name(self) -> str:
+        """The tuned FBP as a table label, e.g. ``"FBP (hann, cut-off 0.65)"``."""
+        f, c = self._tune_fbp()
+        return f"FBP ({f})" if c == 1.0 else f"FBP ({f}, cut-off {c:g})"
 
     # --- the data ------------------------------------------------------------------------
     def split(self, name: str, *, noise=None, noise_level=None,
@@ -260,7 +388,8 @@ class SparseViewSetting:
         """The training, validation or test split, optionally at another noise level.
 
         The images are always those of the split; only the noise changes.  With Gaussian
-        noise the same random draw is scaled, so levels can be compared image by image.
+        noise the same random draw is scaled, so levels can be compared image by image,
+        and ``noise_level=0`` gives the clean (but crime-free) data.
 
         Parameters
         ----------
@@ -272,7 +401,7 @@ class SparseViewSetting:
         -------
         DataSplit
             With ``x`` (n, 1, N, N), ``y`` (n, 1, n_angles, n_detectors) and ``x_fbp``
-            (FBP with :attr:`fbp_filter`, the filter chosen at the setting's own noise).
+            (FBP with the filter and cut-off tuned at the setting's own noise).
             Kept: asking again gives the same object.
         """
         if name not in SPLITS:
@@ -290,9 +419,9 @@ class SparseViewSetting:
                 "photon_count", positive=True)}
         key = (name, noise, *strength.values())
         if key not in self._splits:
-            x = self._images(name)
+            x, y_clean = self._images(name)
             generator = torch.Generator().manual_seed(10 * self.seed + 5 + SPLITS.index(name))
-            y = self.measure(x, noise=noise, generator=generator, **strength)
+            y = self._add_noise(y_clean, noise=noise, generator=generator, **strength)
             self._splits[key] = DataSplit(name, x, y, fbp=self.fbp)
         return self._splits[key]
 
@@ -311,43 +440,60 @@ class SparseViewSetting:
         """The test split: report results here, and only here."""
         return self.split("test")
 
-    def _images(self, name: str) -> torch.Tensor:
+    def _images(self, name: str) -> tuple:
+        """Images ``(n, 1, N, N)`` of a split and their clean, crime-free sinograms."""
         if name not in self._phantoms:
             phantoms = EllipsesDataset(self.sizes[name], self.image_size,
-                                       seed=10 * self.seed + SPLITS.index(name))
-            self._phantoms[name] = phantoms.tensors().to(self.device)
+                                       seed=10 * self.seed + SPLITS.index(name),
+                                       style=self.phantoms)
+            images, sinograms = [], []
+            for start in range(0, len(phantoms), _CHUNK):
+                fine = torch.stack([phantoms.render(i, FINE_FACTOR)[None] for i in
+                                    range(start, min(start + _CHUNK, len(phantoms)))])
+                fine = fine.to(self.device)
+                sinograms.append(self.clean_sinogram(fine))
+                coarse = torch.nn.functional.avg_pool2d(fine, FINE_FACTOR)
+                images.append(coarse.clamp(0.0, 1.0))
+            N, g = self.image_size, self.geometry
+            if not images:
+                images = [torch.zeros(0, 1, N, N, device=self.device)]
+                sinograms = [torch.zeros(0, 1, *g.sinogram_shape, device=self.device)]
+            self._phantoms[name] = (torch.cat(images), torch.cat(sinograms))
         return self._phantoms[name]
 
     # --- description ---------------------------------------------------------------------
     def _noise_words(self) -> str:
         if self.noise == "gaussian":
-            return f"Gaussian noise {100 * self.noise_level:g} %"
+            return f"Gaussian noise {100 * self.noise_level:g} % of mean |y|"
         return f"Poisson noise, {self.photon_count:.0e} photons per ray"
 
     def __repr__(self) -> str:
         s = self.sizes
-        return (f"SparseViewSetting({self.image_size}x{self.image_size} images, "
-                f"{self.n_angles} angles x {self.geometry.n_detectors} detectors, "
+        return (f"SparseViewSetting({self.image_size}x{self.image_size} {self.phantoms} "
+                f"ellipses, {self.n_angles} angles x {self.geometry.n_detectors} detectors, "
                 f"{self._noise_words()}, train/val/test {s['train']}/{s['val']}/{s['test']}, "
                 f"seed {self.seed})")
 
     def describe(self) -> str:
         """A short Markdown description of the setting, for a notebook to print."""
-        N, s = self.image_size, self.sizes
+        N, s, g = self.image_size, self.sizes, self.geometry
         if self.noise == "gaussian":
-            noise = (f"white Gaussian noise of relative level {self.noise_level:g} "
-                     f"(‖e‖ ≈ {100 * self.noise_level:g} % of ‖Ax‖)")
+            noise = (f"white Gaussian noise, standard deviation {100 * self.noise_level:g} % "
+                     f"of the mean absolute clean value of each sinogram (dival's convention)")
         else:
             noise = (f"low-dose Poisson noise: {self.photon_count:.0e} incident photons "
                      f"per detector pixel (image value 1 = water, "
                      f"{FIELD_OF_VIEW_CM:g} cm field of view)")
+        family = "dival's random ellipses" if self.phantoms == "dival" else \
+            "random ellipses inside the inscribed disc"
         return "\n".join([
-            "**Shared sparse-view setting**",
+            "**Shared sparse-view setting**" + (" (dival's ellipses benchmark)"
+                                                  if self.phantoms == "dival" else ""),
             "",
-            f"- images: random ellipses, {N} x {N} pixels, values in [0, 1]",
-            f"- scanner: parallel beam, {self.n_angles} angles in [0, π), "
-            f"{self.geometry.n_detectors} detector pixels",
-            f"- data: y = A x + e, {noise}",
+            f"- images: {family}, {N} x {N} pixels (4 x 4 samples each), values in [0, 1]",
+            f"- scanner: parallel beam, {self.n_angles} angles at (k + 1/2)·180°/{self.n_angles}, "
+            f"{g.n_detectors} detector pixels of width {g.detector_spacing:.5f}",
+            f"- data: line integrals on a {FINE_FACTOR}x finer grid (no inverse crime) + {noise}",
             f"- splits: {s['train']} training / {s['val']} validation / {s['test']} test "
             f"images (seed {self.seed}); tune on validation, report on test",
         ])

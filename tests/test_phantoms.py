@@ -1,5 +1,7 @@
 """Tests of course_utils.phantoms: Shepp-Logan, random ellipses, the real CT slice."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -113,16 +115,75 @@ def test_ellipses_dataset_with_dataloader():
         assert any(torch.equal(image, e) for e in expected)
 
 
-def test_ellipses_stay_inside_inscribed_circle():
+def test_disc_ellipses_stay_inside_inscribed_circle():
     size = 64
-    x = EllipsesDataset(200, size, seed=2).tensors()[:, 0]
+    x = EllipsesDataset(200, size, seed=2, style="disc").tensors()[:, 0]
     outside = _radius_map(size) > 0.9 * size / 2 + 1      # beyond radius 0.9, one pixel margin
     assert x[:, outside].max() == 0
     assert (x.flatten(1).amax(dim=1) > 0).all()           # no empty image
 
 
-def test_ellipses_are_varied():
-    ds = EllipsesDataset(50, 128, seed=0)
+def test_dival_ellipses_follow_dival():
+    """50 ellipses, exponential sizes and values, centres anywhere in the square."""
+    ds = EllipsesDataset(200, 32, seed=0)
+    e = torch.cat([ds.ellipses(i) for i in range(len(ds))])
+    assert all(len(ds.ellipses(i)) == 50 for i in range(3))
+    intensity, a, b, x0, y0, phi = e.T
+    # half-axes 0.2 x Exp(1): mean 0.2; intensities U(-.5, .5) x Exp(0.4): mean 0, mean |v| 0.1
+    assert float(a.mean()) == pytest.approx(0.2, rel=0.05)
+    assert float(b.mean()) == pytest.approx(0.2, rel=0.05)
+    assert abs(float(intensity.mean())) < 0.01
+    assert float(intensity.abs().mean()) == pytest.approx(0.1, rel=0.05)
+    assert -1 <= float(x0.min()) and float(x0.max()) <= 1 and float(y0.abs().max()) <= 1
+    assert float(x0.abs().mean()) == pytest.approx(0.5, rel=0.05)
+    assert 0 <= float(phi.min()) and float(phi.max()) <= 2 * math.pi
+    # normalised on the pixels: exactly [0, 1], background usually not zero
+    x = ds.tensors()
+    assert torch.allclose(x.flatten(1).amin(dim=1), torch.zeros(200), atol=1e-6)
+    assert torch.allclose(x.flatten(1).amax(dim=1), torch.ones(200), atol=1e-6)
+
+
+def test_render_is_consistent_with_the_image():
+    ds = EllipsesDataset(3, 32, seed=5)
+    for style in ("dival", "disc"):
+        ds = EllipsesDataset(3, 32, seed=5, style=style)
+        for factor in (2, 4):
+            fine = ds.render(1, factor)
+            assert fine.shape == (32 * factor, 32 * factor)
+            pooled = torch.nn.functional.avg_pool2d(fine[None], factor)[0]
+            assert torch.allclose(pooled, ds[1][0], atol=1e-6)
+    assert ds.tensors(4).shape == (3, 1, 128, 128)
+    with pytest.raises(ValueError, match="factor"):
+        ds.render(0, 3)
+
+
+def test_exact_line_integrals_of_a_disc():
+    """A centred disc of radius r: chord 2 sqrt(r^2 - u^2), whatever the angle."""
+    geometry = cu.ParallelBeam(n_angles=7, n_detectors=41)
+    points, directions = geometry.rays()
+    disc = torch.tensor([[2.0, 0.5, 0.5, 0.0, 0.0, 0.3]])         # radius 0.5 of [-1, 1]
+    y = cu.ellipse_line_integrals(disc, points, directions, image_size=32).reshape(7, 41)
+    u = geometry.detector_positions()
+    expected = 2.0 * 2 * (8.0 ** 2 - u ** 2).clamp(min=0).sqrt()   # radius 8 pixels
+    assert torch.allclose(y, expected.expand(7, 41), atol=1e-9)
+    # an ellipse larger than the image is cut to the image square: the chord of the
+    # square along the ray through its centre at angle 0 is 32 pixels
+    big = torch.tensor([[1.0, 5.0, 5.0, 0.0, 0.0, 0.0]])
+    through_centre = cu.ellipse_line_integrals(big, torch.zeros(1, 2),
+                                               torch.tensor([[0.0, 1.0]]), image_size=32)
+    assert float(through_centre) == pytest.approx(32.0)
+    # against a fine-grid numerical projection of a rotated ellipse
+    ellipse = torch.tensor([[1.0, 0.6, 0.3, 0.1, -0.2, 0.7]])
+    image = cu.phantoms._rasterise_ellipses(ellipse, 256, 1)
+    A = cu.RadonTransform(image_size=256, geometry=cu.ParallelBeam(
+        n_angles=7, n_detectors=41, detector_spacing=8.0))
+    numeric = A(image) / 8
+    exact = cu.ellipse_line_integrals(ellipse, points, directions, image_size=32).reshape(7, 41)
+    assert float((numeric - exact).norm() / exact.norm()) < 0.01
+
+
+def test_disc_ellipses_are_varied():
+    ds = EllipsesDataset(50, 128, seed=0, style="disc")
     x = ds.tensors()
     counts = [len(ds.ellipses(i)) for i in range(len(ds))]
     assert 8 < np.mean(counts) < 16 and max(counts) <= ds.max_ellipses
@@ -140,6 +201,8 @@ def test_ellipses_dataset_bad_input():
         EllipsesDataset(10, 64, seed=-1)
     with pytest.raises(TypeError):
         EllipsesDataset(10, 64.5)
+    with pytest.raises(ValueError, match="style"):
+        EllipsesDataset(10, 64, style="squares")
     ds = EllipsesDataset(3, 32)
     with pytest.raises(IndexError):
         ds[3]
