@@ -86,8 +86,9 @@ SMALL_EPOCHS = 2 if QUICK else 3         # small CNNs (direct, residual, L1)
 UNET_WIDTH = 16 if QUICK else 32         # channels at the U-Net's first level
 UNET_EPOCHS = 4 if QUICK else 20         # at most; early stopping may end sooner
 PATIENCE = 5                             # early stopping: epochs without improvement
+SEEDS = (0, 1, 2)                        # repeat the small-CNN comparisons with 3 seeds
 TINY_TRAIN, TINY_EPOCHS = 2, 30 if QUICK else 60   # the over-fitting experiment
-TEST_NOISE_LEVELS = (0.0, 0.015, 0.03, 0.05, 0.08, 0.12)
+TEST_NOISE_LEVELS = (0.0, 0.0125, 0.025, 0.05, 0.075, 0.1)   # the setting's is 0.025
 
 setting = cu.SparseViewSetting()
 train, val, test = setting.train, setting.val, setting.test
@@ -129,8 +130,9 @@ cu.show_images(
     + [f"input: FBP, {float(cu.psnr(train.x_fbp[k], train.x[k], data_range=1.0)):.1f} dB"
        for k in examples]
     + ["artefacts: FBP − x" for _ in examples], ncols=3, size=2.6);
-print(f"FBP ({setting.fbp_filter} filter, chosen on validation) on the {len(test)} test "
-      f"images: PSNR {float(fbp_psnr.mean()):.2f} ± {float(fbp_psnr.std()):.2f} dB")
+fbp_mean, fbp_half = cu.mean_interval(fbp_psnr)
+print(f"{setting.fbp_name}, filter and cut-off chosen on validation, on the {len(test)} "
+      f"test images: PSNR {fbp_mean:.2f} ± {fbp_half:.2f} dB (95 % interval of the mean)")
 
 # %% [markdown]
 # The artefact images (bottom row) are what the network must remove: thin streaks along
@@ -442,11 +444,51 @@ axes[1].axhline(float(cu.psnr(val.x_fbp, val.x, data_range=1.0).mean()), color="
                 ls="--", label="FBP (the input)")
 axes[1].legend()
 plt.show()
-gain = row_residual["PSNR (dB)"] - row_direct["PSNR (dB)"]
 print(f"test PSNR: direct {row_direct['PSNR (dB)']:.2f} dB, residual "
-      f"{row_residual['PSNR (dB)']:.2f} dB ({gain:+.2f} dB), FBP {float(fbp_psnr.mean()):.2f} dB")
-assert gain > 0.5, "residual learning should beat the direct network"
-assert row_residual["PSNR (dB)"] > float(fbp_psnr.mean()) + 0.5
+      f"{row_residual['PSNR (dB)']:.2f} dB, FBP {fbp_mean:.2f} dB")
+print(cu.paired_difference(row_residual, row_direct))
+
+# %% [markdown]
+# The residual network is far ahead — in this run. But one training run is one random
+# draw: the initial weights and the order of the mini-batches come from the seed, and
+# another seed gives another network. Before calling the difference a result we train
+# both networks twice more, with seeds 1 and 2 and the same budget, and compare them on
+# the same test images, seed by seed. Each comparison is **paired**: the difference of the
+# two networks' PSNR image by image, its mean and its 95 % confidence interval
+# (`cu.paired_difference`). Some phantoms are simply harder than others for every method;
+# that spread cancels in the differences, so the paired interval is much narrower than the
+# intervals of the two means.
+
+# %%
+def train_small(net, seed, loss="mse"):
+    """Train a small CNN quietly with this section's budget, from the given seed."""
+    cu.train(net, (train.x_fbp, train.x), (val.x_fbp, val.x), loss=loss,
+             epochs=SMALL_EPOCHS, batch_size=BATCH_SIZE, lr=LR, device=device, seed=seed,
+             live_plot=False, progress=False)
+    return net
+
+
+nets = {"direct": {0: cnn_direct}, "residual": {0: cnn_residual}}
+seed_rows = {"direct": {0: row_direct}, "residual": {0: row_residual}}
+for seed in SEEDS[1:]:
+    for kind in ("direct", "residual"):
+        cu.seed_everything(seed)                         # the initial weights
+        body = prelu_cnn()
+        nets[kind][seed] = train_small(body if kind == "direct" else Residual(body), seed)
+        seed_rows[kind][seed] = score(nets[kind][seed], f"small CNN, {kind}, seed {seed}")
+
+residual_gain = {seed: cu.paired_difference(seed_rows["residual"][seed],
+                                            seed_rows["direct"][seed]) for seed in SEEDS}
+residual_vs_fbp = {seed: cu.paired_difference(seed_rows["residual"][seed]["PSNR per image"],
+                                              fbp_psnr) for seed in SEEDS}
+for seed in SEEDS:
+    print(f"seed {seed}: direct {seed_rows['direct'][seed]['PSNR (dB)']:.2f} dB, residual "
+          f"{seed_rows['residual'][seed]['PSNR (dB)']:.2f} dB; residual - direct "
+          f"{residual_gain[seed].mean:+.2f} dB [{residual_gain[seed].low:+.2f}, "
+          f"{residual_gain[seed].high:+.2f}]; residual - FBP {residual_vs_fbp[seed].mean:+.2f} "
+          f"dB [{residual_vs_fbp[seed].low:+.2f}, {residual_vs_fbp[seed].high:+.2f}]")
+assert all(d.low > 2.0 for d in residual_gain.values()), "residual should beat direct"
+assert all(d.low > 2.0 for d in residual_vs_fbp.values()), "residual should beat its input"
 
 # %% [markdown]
 # The residual network starts where the direct one wants to arrive, at the FBP image,
@@ -540,14 +582,52 @@ cu.plot_curves({name: (thresholds, [float((e <= t).float().mean()) for t in thre
                title="All test pixels", ax=axes[2])
 axes[2].set_xscale("log")
 plt.show()
-stats = {name: dict(median=float(e.median()), within=float((e <= 0.01).float().mean()),
-                    p99=float(e.quantile(0.99))) for name, e in errors.items()}
-for name, row in (("MSE", row_residual), ("L1", row_l1)):
-    print(f"trained with {name:3s}: PSNR {row['PSNR (dB)']:.2f} dB, SSIM {row['SSIM']:.3f}, "
-          f"median |error| {stats[name]['median']:.4f}, {100 * stats[name]['within']:.0f} % "
-          f"of pixels within 0.01, 99th percentile of |error| {stats[name]['p99']:.3f}")
-assert stats["L1"]["median"] < stats["MSE"]["median"], "L1 should make typical errors smaller"
-assert stats["MSE"]["p99"] < stats["L1"]["p99"], "MSE should make the largest errors smaller"
+
+# %% [markdown]
+# One run again; so we train the L1 network with seeds 1 and 2 as well (the MSE networks of
+# those seeds are the residual ones of section 5) and measure, for each seed, the median
+# error, the share of pixels within 0.01 of the truth, and the 99th percentile of the
+# error, over all test pixels, along with PSNR and SSIM.
+
+# %%
+nets["L1"], seed_rows["L1"] = {0: cnn_l1}, {0: row_l1}
+for seed in SEEDS[1:]:
+    cu.seed_everything(seed)
+    nets["L1"][seed] = train_small(Residual(prelu_cnn()), seed, loss="l1")
+    seed_rows["L1"][seed] = score(nets["L1"][seed], f"small CNN, residual, L1 loss, seed {seed}")
+
+
+def error_stats(net):
+    """Median, share within 0.01 and 99th percentile of |error| over all test pixels."""
+    e = (denoise(net, test.x_fbp) - test.x).abs().flatten()
+    return dict(median=float(e.median()), within=float((e <= 0.01).float().mean()),
+                p99=float(e.quantile(0.99)))
+
+
+stats = {(loss, seed): error_stats(nets[key][seed])
+         for loss, key in (("MSE", "residual"), ("L1", "L1")) for seed in SEEDS}
+cu.results_table([{"loss": loss, "seed": seed,
+                   "PSNR (dB)": seed_rows[key][seed]["PSNR (dB)"],
+                   "SSIM": seed_rows[key][seed]["SSIM"],
+                   "median |error|": stats[loss, seed]["median"],
+                   "% within 0.01": 100 * stats[loss, seed]["within"],
+                   "99th percentile": stats[loss, seed]["p99"]}
+                  for loss, key in (("MSE", "residual"), ("L1", "L1")) for seed in SEEDS])
+
+# %%
+l1_psnr = {seed: cu.paired_difference(seed_rows["L1"][seed], seed_rows["residual"][seed])
+           for seed in SEEDS}
+l1_ssim = {seed: cu.paired_difference(seed_rows["L1"][seed], seed_rows["residual"][seed],
+                                      metric="SSIM") for seed in SEEDS}
+for seed in SEEDS:
+    print(f"seed {seed}, L1 - MSE: PSNR {l1_psnr[seed].mean:+.2f} dB [{l1_psnr[seed].low:+.2f}, "
+          f"{l1_psnr[seed].high:+.2f}], SSIM {l1_ssim[seed].mean:+.3f} "
+          f"[{l1_ssim[seed].low:+.3f}, {l1_ssim[seed].high:+.3f}]")
+assert all(stats["L1", k]["median"] < stats["MSE", k]["median"] for k in SEEDS), \
+    "L1 should make typical errors smaller"
+assert all(stats["MSE", k]["p99"] < stats["L1", k]["p99"] for k in SEEDS), \
+    "MSE should make the largest errors smaller"
+assert all(d.low > 0 for d in l1_ssim.values()), "L1 should give the higher SSIM"
 
 # %% [markdown]
 # The two networks make different *kinds* of errors. The L1 network gets more pixels
@@ -609,11 +689,16 @@ for name, f in fields.items():
           f"{int(cols.max() - cols.min()) + 1} pixel region of the input")
 
 # %%
-psnr_unet, psnr_fbp = row_unet["PSNR (dB)"], float(fbp_psnr.mean())
+psnr_unet, psnr_fbp = row_unet["PSNR (dB)"], fbp_mean
+unet_vs_fbp = cu.paired_difference(row_unet["PSNR per image"], fbp_psnr)
+unet_vs_cnn = cu.paired_difference(row_unet, row_residual)
 print(f"test PSNR: FBP {psnr_fbp:.2f} dB, small residual CNN {row_residual['PSNR (dB)']:.2f} "
-      f"dB, U-Net {psnr_unet:.2f} dB ({psnr_unet - psnr_fbp:+.2f} dB over FBP)")
-assert psnr_unet > psnr_fbp + 2.0, "FBPConvNet should beat FBP by at least 2 dB"
-assert psnr_unet > row_residual["PSNR (dB)"] + 1.0, "the U-Net should beat the small CNN"
+      f"dB, U-Net {psnr_unet:.2f} dB")
+print(f"U-Net - FBP: {unet_vs_fbp.mean:+.2f} dB, 95 % CI [{unet_vs_fbp.low:+.2f}, "
+      f"{unet_vs_fbp.high:+.2f}]")
+print(unet_vs_cnn)
+assert unet_vs_fbp.low > 2.0, "FBPConvNet should beat FBP by at least 2 dB"
+assert unet_vs_cnn.low > 1.0, "the U-Net should beat the small CNN by at least 1 dB"
 
 # %% [markdown]
 # The U-Net sees almost the whole image, and it removes the streaks that the small
@@ -634,7 +719,8 @@ tiny_targets = train.x[:TINY_TRAIN].repeat(8, 1, 1, 1)
 cu.seed_everything(0)
 unet_tiny = cu.UNet(width=8)
 history_tiny = cu.train(unet_tiny, (tiny_inputs, tiny_targets), (val.x_fbp[:16], val.x[:16]),
-                        epochs=TINY_EPOCHS, lr=1e-2, batch_size=TINY_TRAIN, device=device)
+                        epochs=TINY_EPOCHS, lr=1e-2, batch_size=TINY_TRAIN, device=device,
+                        live_plot=False)              # the curves are drawn below
 best = history_tiny.best_epoch
 print(history_tiny)
 
@@ -679,7 +765,7 @@ assert train_drop > 2 and val_rise > 1.05
 # %%
 classical = cu.classical_methods(setting)           # tuned on validation, kept
 tv_name, tv = [(name, method) for name, method in classical.items() if name.startswith("TV")][0]
-robustness = {"FBP": [], "small CNN (residual)": [], "U-Net": [], tv_name: []}
+robustness = {"FBP": {}, "small CNN (residual)": {}, "U-Net": {}, tv_name: {}}
 outputs = {}                                         # for the widget below
 for level in TEST_NOISE_LEVELS:
     split = setting.split("test", noise_level=level)
@@ -688,28 +774,34 @@ for level in TEST_NOISE_LEVELS:
     for name, x_hat in [("FBP", split.x_fbp),
                         ("small CNN (residual)", denoise(cnn_residual, split.x_fbp)),
                         ("U-Net", x_unet), (tv_name, tv(split.y))]:
-        robustness[name].append(float(cu.psnr(x_hat, split.x, data_range=1.0).mean()))
+        robustness[name][level] = cu.psnr(x_hat, split.x, data_range=1.0).flatten()
 
 levels_percent = [100 * level for level in TEST_NOISE_LEVELS]
-ax = cu.plot_curves({name: (levels_percent, values) for name, values in robustness.items()},
-                    xlabel="test noise level (%)", ylabel="mean test PSNR (dB)",
-                    title="Trained (and tuned) at 3 % noise, tested at other levels")
-ax.axvline(3, color="gray", ls=":")
+ax = cu.plot_curves({name: (levels_percent, [float(v.mean()) for v in values.values()])
+                     for name, values in robustness.items()},
+                    xlabel="test noise level (% of mean |y|)", ylabel="mean test PSNR (dB)",
+                    title=f"Trained (and tuned) at {100 * setting.noise_level:g} % noise, "
+                          f"tested at other levels")
+ax.axvline(100 * setting.noise_level, color="gray", ls=":")
 plt.show()
 for name, values in robustness.items():
-    print(f"{name:22s}" + "  ".join(f"{lv:4.1f} %: {v:5.2f}" for lv, v in
-                                    zip(levels_percent, values)))
+    print(f"{name:22s}" + "  ".join(f"{lv:5.2f} %: {float(v.mean()):5.2f}" for lv, v in
+                                    zip(levels_percent, values.values())))
 
 # %%
-at = {level: i for i, level in enumerate(TEST_NOISE_LEVELS)}
-unet_drop = robustness["U-Net"][at[0.03]] - robustness["U-Net"][at[0.12]]
-gain_at_3 = robustness["U-Net"][at[0.03]] - robustness["FBP"][at[0.03]]
-gain_at_12 = robustness["U-Net"][at[0.12]] - robustness["FBP"][at[0.12]]
-gain_at_0 = robustness["U-Net"][at[0.0]] - robustness["FBP"][at[0.0]]
-print(f"U-Net: {unet_drop:.1f} dB lost from 3 % to 12 % noise; gain over FBP "
-      f"{gain_at_0:+.1f} dB at 0 %, {gain_at_3:+.1f} dB at 3 %, {gain_at_12:+.1f} dB at 12 %")
-assert unet_drop > 3, "more noise than in training should cost the network several dB"
-assert gain_at_12 < gain_at_3 - 1, "the network's advantage should shrink off its training noise"
+TRAINED, HIGH = setting.noise_level, max(TEST_NOISE_LEVELS)
+unet_psnr, fbp_at = robustness["U-Net"], robustness["FBP"]
+unet_drop = cu.paired_difference(unet_psnr[TRAINED], unet_psnr[HIGH])
+gain = {level: unet_psnr[level] - fbp_at[level] for level in TEST_NOISE_LEVELS}
+gain_shrinks = cu.paired_difference(gain[TRAINED], gain[HIGH])
+print(f"U-Net, {100 * TRAINED:g} % minus {100 * HIGH:g} % noise: {unet_drop.mean:.2f} dB "
+      f"[{unet_drop.low:.2f}, {unet_drop.high:.2f}]")
+print("U-Net minus FBP: " + ", ".join(f"{float(g.mean()):+.2f} dB at {100 * lv:g} %"
+                                      for lv, g in gain.items()))
+print(f"the gain at {100 * TRAINED:g} % minus the gain at {100 * HIGH:g} %: "
+      f"{gain_shrinks.mean:+.2f} dB [{gain_shrinks.low:+.2f}, {gain_shrinks.high:+.2f}]")
+assert unet_drop.low > 3, "more noise than in training should cost the network several dB"
+assert gain_shrinks.low > 1, "the network's advantage should shrink off its training noise"
 
 # %% [markdown]
 # Every method here was tuned at 3 %, and every one suffers away from it, each in its
@@ -755,7 +847,7 @@ x_real = F.interpolate(cu.ct_slice(normalize=True)[None, None], size=(N, N), mod
 
 
 def reconstruct_all(x, seed=7):
-    """Scan x with 3 % noise (fixed seed); FBP, U-Net and TV reconstructions."""
+    """Scan x with the setting's noise (fixed seed); FBP, U-Net and TV reconstructions."""
     y = setting.measure(x, generator=torch.Generator().manual_seed(seed))
     x_fbp = setting.fbp(y)
     return {"FBP": x_fbp, "U-Net": denoise(unet, x_fbp), "TV": tv(y)}
@@ -786,17 +878,22 @@ cu.show_images(images, titles, ncols=5, size=2.8);
 # %%
 above = (slice(None), slice(None), slice(12 * N // 64, 22 * N // 64),
          slice(24 * N // 64, 37 * N // 64))
-ghost = {m: float((recon_bars[m] - recon_plain[m])[above].abs().mean())
-         for m in ("FBP", "U-Net", "TV")}
+caused = {m: recon_bars[m] - recon_plain[m] for m in ("FBP", "U-Net", "TV")}
+kept = {m: float(d[bars].mean() / (x_bars - x_plain)[bars].mean()) for m, d in caused.items()}
+ghost = {m: float(d[above].abs().mean()) for m, d in caused.items()}
 real_gain = float(cu.psnr(recon_real["U-Net"], x_real, data_range=1.0)
                   - cu.psnr(recon_real["FBP"], x_real, data_range=1.0))
-print("ghost bars above the real ones (mean |difference| caused by the bars there): "
+test_gain = row_unet["PSNR per image"] - fbp_psnr
+print("share of the bars' contrast kept: "
+      + ", ".join(f"{m} {v:.2f}" for m, v in kept.items()))
+print("change caused by the bars in the region above them (mean |difference|): "
       + ", ".join(f"{m} {v:.4f}" for m, v in ghost.items()))
-print(f"real CT slice: U-Net {real_gain:+.2f} dB over FBP (ellipse test set: "
-      f"{psnr_unet - psnr_fbp:+.2f} dB)")
-assert ghost["U-Net"] > ghost["FBP"], "the U-Net should sharpen the ghost bars of its input"
-assert ghost["U-Net"] > 2 * ghost["TV"], "the U-Net should keep the ghost bars that TV removes"
-assert real_gain < psnr_unet - psnr_fbp - 3, "on a real slice the gain should collapse"
+print(f"real CT slice: U-Net {real_gain:+.2f} dB over FBP (ellipse test images: "
+      f"{float(test_gain.min()):+.2f} to {float(test_gain.max()):+.2f} dB, median "
+      f"{float(test_gain.median()):+.2f} dB)")
+assert max(kept.values()) < 0.5, "no method should get the thin bars back"
+assert kept["U-Net"] < kept["FBP"] + 0.05, "the network cannot restore what its input lost"
+assert 0 < real_gain < float(test_gain.median()), "on a real slice the gain should shrink"
 
 # %% [markdown]
 # On the real slice the network trained on ellipses does *worse* than FBP (about 3 dB in
@@ -819,7 +916,7 @@ assert real_gain < psnr_unet - psnr_fbp - 3, "on a real slice the gain should co
 # section 9; the widget only draws.
 
 # %%
-def show_denoising(noise_level=0.03, index=0):
+def show_denoising(noise_level=setting.noise_level, index=0):
     """FBP input, U-Net output, error and truth for one test image and noise level."""
     x = test.x[index, 0]
     x_fbp = outputs[noise_level]["fbp"][index, 0]
@@ -834,17 +931,19 @@ def show_denoising(noise_level=0.03, index=0):
         ax.set_title(title)
         ax.set_axis_off()
         fig.colorbar(im, ax=ax, shrink=0.8)
-    fig.suptitle(f"test noise {100 * noise_level:g} % (training noise: 3 %)")
+    fig.suptitle(f"test noise {100 * noise_level:g} % (training noise: "
+                 f"{100 * setting.noise_level:g} %)")
     plt.show()
 
 
-show_denoising(0.08, 0)
+show_denoising(0.075, 0)
 
 # %%
 widgets.interact(
     show_denoising,
     noise_level=widgets.SelectionSlider(
-        options=[(f"{100 * level:g} %", level) for level in TEST_NOISE_LEVELS], value=0.03,
+        options=[(f"{100 * level:g} %", level) for level in TEST_NOISE_LEVELS],
+        value=setting.noise_level,
         description="noise"),
     index=widgets.IntSlider(value=0, min=0, max=len(test) - 1, description="test image"));
 
@@ -865,7 +964,12 @@ cu.results_table(rows)
 tv_row = [row for row in rows if row["method"].startswith("TV")][0]
 print(f"U-Net {psnr_unet:.2f} dB in {row_unet['time / image (ms)']:.2f} ms per image; "
       f"TV {tv_row['PSNR (dB)']:.2f} dB in {tv_row['time / image (ms)']:.1f} ms per image")
-assert psnr_unet > psnr_fbp + 2.0
+unet_vs_tv = {metric: cu.paired_difference(row_unet, tv_row, metric=metric)
+              for metric in ("PSNR (dB)", "SSIM")}
+for d in unet_vs_tv.values():
+    print(d)
+if QUICK:     # in quick mode TV is ahead (see the text below); full mode: see the benchmark
+    assert unet_vs_tv["PSNR (dB)"].high < 0, "in quick mode TV should be ahead in PSNR"
 
 # %%
 chosen = [0, 5, 9]

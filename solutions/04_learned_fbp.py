@@ -17,8 +17,9 @@
 # trained: a convolution along the detector (the filter) followed by a fixed linear layer
 # (the backprojection), without any nonlinearity. Its one design choice, the filter, was
 # derived for ideal data: continuous projections from every angle, without noise. Our
-# scanner has 30 angles, a pixel grid and 3 % noise, and in lesson 01 we could only pick
-# among four windows of the ramp. In this lesson we keep the backprojection — the physics
+# scanner has 30 angles and a pixel grid, its data are not made by our model of it, and
+# they carry noise; in lesson 01 we could only pick among four windows of the ramp and a
+# cut-off frequency. In this lesson we keep the backprojection — the physics
 # we know — and **learn the filter**, every one of its frequency weights, by
 # back-propagating through the backprojection. We train it twice: **supervised**, against
 # ground-truth images, and **self-supervised**, only from the measured sinograms through
@@ -56,9 +57,11 @@
 # ## 0. Set-up
 #
 # The data are the shared sparse-view experiment of the learned lessons,
-# `cu.SparseViewSetting()`: random-ellipse phantoms, parallel beam with 30 angles, 3 %
-# Gaussian noise; 64 x 64 images and 512 training sinograms in quick mode, 128 x 128 and
-# 2000 in full mode. A learned filter has a few hundred parameters and its training is a
+# `cu.SparseViewSetting()`, dival's "ellipses" benchmark: random-ellipse phantoms, a
+# parallel beam with 30 angles, line integrals computed on a 4 times finer grid (so not
+# with the $A$ we reconstruct with: no inverse crime), and Gaussian noise with a standard
+# deviation of 2.5 % of the mean absolute value of each sinogram; 64 x 64 images and 512
+# training sinograms in quick mode, 128 x 128 and 2000 in full mode. A learned filter has a few hundred parameters and its training is a
 # few sparse matrix products per batch, so this lesson computes on the CPU even when a
 # GPU is there.
 
@@ -121,16 +124,20 @@ print(f"{EPOCHS} epochs, learning rate {LR}, batches of {BATCH}")
 # `cu.fbp` does exactly these steps: `cu.filter_sinogram` is the first layer and
 # `cu.backproject_fbp` the second, $(\pi / n_\theta)\, B q$, a fixed, differentiable
 # linear layer (a stored sparse matrix): gradients flow through it back to whatever
-# produced $q$.
+# produced $q$. One detail: the ramp is measured in cycles per *image* pixel, and the
+# setting's detector pixels are a little narrower than the image pixels (width $\tau$,
+# 0.973 in quick mode, 0.989 in full mode, as in dival), so the ramp is scaled by
+# $1/\tau$: `cu.filter_response(n_det, "ram-lak", tau)`.
 
 # %%
 backproject_fbp = cu.backproject_fbp
 x_fbp = cu.fbp(val.y, A)                                        # the usual call
-x_layers = backproject_fbp(cu.filter_sinogram(val.y, "ram-lak"), A)   # layer 1, layer 2
+tau = geometry.detector_spacing                                 # detector pixel width
+x_layers = backproject_fbp(cu.filter_sinogram(val.y, "ram-lak", tau), A)   # layers 1 and 2
 print("FBP layer by layer equals cu.fbp:", torch.allclose(x_layers, x_fbp, atol=1e-6))
 assert torch.allclose(x_layers, x_fbp, atol=1e-6)
 
-ramp = cu.filter_response(geometry.n_detectors, "ram-lak")
+ramp = cu.filter_response(geometry.n_detectors, "ram-lak", tau)
 n_fft = 2 * (len(ramp) - 1)
 nu = torch.fft.rfftfreq(n_fft)                                   # cycles per pixel
 n_nonzeros = 2 * N * N * geometry.n_angles
@@ -142,15 +149,20 @@ print(f"B: {N * N} pixels x {geometry.n_angles * geometry.n_detectors} readings,
 # %% [markdown]
 # The filters of lesson 01 are points in this 129-dimensional space (257 in full mode):
 # the ramp, and the ramp times a window that lowers the high frequencies, where there is
-# little signal and much noise. `setting.fbp_filter` is the window that does best on the
-# validation images; learning will search the whole space.
+# little signal and much noise; a cut-off below 1 stretches the window over a lower band
+# and sets everything above it to zero. The setting's FBP, `setting.fbp_name`, is the
+# window and cut-off (4 windows x 15 cut-offs) that do best on the validation images;
+# learning will search the whole space.
 
 # %%
 fig, ax = plt.subplots(figsize=(6.5, 3.6), layout="constrained")
 for name in cu.FILTERS:
-    ax.plot(nu, cu.filter_response(geometry.n_detectors, name), label=name)
+    ax.plot(nu, cu.filter_response(geometry.n_detectors, name, tau), label=name)
+ax.plot(nu, cu.filter_response(geometry.n_detectors, setting.fbp_filter, tau,
+                               cutoff=setting.fbp_cutoff), "k:", lw=2,
+        label=f"{setting.fbp_filter}, cut-off {setting.fbp_cutoff:g}")
 ax.set(xlabel="frequency ν (cycles per pixel)", ylabel="response w(ν)",
-       title=f"The classical FBP filters (best on validation: {setting.fbp_filter})")
+       title=f"The classical FBP filters (best on validation: {setting.fbp_name})")
 ax.grid(alpha=0.4)
 ax.legend()
 plt.show()
@@ -163,7 +175,7 @@ plt.show()
 # gradient on the filtered sinogram, and from there on the filter weights.
 
 # %%
-q = cu.filter_sinogram(val.y[:4], "ram-lak").requires_grad_()
+q = cu.filter_sinogram(val.y[:4], "ram-lak", tau).requires_grad_()
 b_fbp = cu.backproject_fbp(q, A) * (geometry.n_angles / math.pi)   # without the FBP weight
 with torch.no_grad():
     b_adjoint = A.T(q)
@@ -239,8 +251,8 @@ cu.checks.learned_filter(LearnedFilter);
 # $w(\nu)$ divided by the ramp, initialised at 1, and the response is the ramp times the
 # window. It
 # matters for the optimiser. Adam moves every parameter by about its learning rate at each
-# step, whatever the parameter's size; the ramp's weights range from 0.002 at $\nu = 0$ to
-# 0.5 at $\nu = 1/2$, so a step that is a small change at high frequencies more than
+# step, whatever the parameter's size; the ramp's weights range from less than 0.001 at
+# $\nu = 0$ to 0.51 at $\nu = 1/2$, so a step that is a small change at high frequencies more than
 # doubles the weight at zero frequency, and with it the mean of the image. (In our runs,
 # training the response directly made the filter worse than Ram-Lak during the first
 # epoch.) The window is of order one at every frequency, so every step is a relative
@@ -258,9 +270,10 @@ class LearnedFBP(nn.Module):
     def __init__(self, A, init="ram-lak"):
         super().__init__()
         self.A = A
-        ramp = cu.filter_response(A.geometry.n_detectors, "ram-lak")
+        n_det, tau = A.geometry.n_detectors, A.geometry.detector_spacing
+        ramp = cu.filter_response(n_det, "ram-lak", tau)
         self.register_buffer("ramp", ramp)          # fixed, moves with the model
-        self.window = nn.Parameter(cu.filter_response(A.geometry.n_detectors, init) / ramp)
+        self.window = nn.Parameter(cu.filter_response(n_det, init, tau) / ramp)
         self.n_fft = 2 * (len(ramp) - 1)
 
     @property
@@ -430,7 +443,7 @@ responses = {"supervised": supervised.response.detach(),
              "self-supervised": self_supervised.response.detach()}
 windows = {name: (nu[1:], response[1:] / ramp[1:]) for name, response in responses.items()}
 windows.update({f"{name} (lesson 01)": (nu[1:], cu.filter_response(geometry.n_detectors,
-                                                                    name)[1:] / ramp[1:])
+                                                                    name, tau)[1:] / ramp[1:])
                 for name in cu.FILTERS})
 
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.8), layout="constrained")
@@ -467,8 +480,12 @@ assert damping["supervised"] < 0.6     # the supervised filter damps high freque
 # ### 5.2 Who reproduces the data best?
 #
 # The self-supervised filter was trained to make $A\hat x$ match $y$. How closely does it,
-# compared with the others, and compared with the **true image**, whose misfit
-# $\|Ax^* - y\|^2 = \|e\|^2$ is exactly the noise?
+# compared with the others? Two references help. The data are $y = y_0 + e$, clean line
+# integrals $y_0$ plus noise $e$, so $\|y_0 - y\|^2 = \|e\|^2$ is the misfit of the
+# noise alone. And the **true image** $x^*$ has the misfit $\|Ax^* - y\|^2$, which is a
+# little larger than the noise: our data were simulated on a finer grid, so even the truth,
+# projected with the $A$ we reconstruct with, does not give back $y_0$ exactly (the model
+# error of lesson 01's inverse-crime section).
 
 # %%
 def misfit_per_reading(x, y):
@@ -478,21 +495,25 @@ def misfit_per_reading(x, y):
 
 with torch.no_grad():
     val_images = {"Ram-Lak FBP": cu.fbp(val.y, A),
-                  f"{setting.fbp_filter} FBP": cu.fbp(val.y, A, setting.fbp_filter),
+                  setting.fbp_name: setting.fbp(val.y),
                   "learned, supervised": supervised(val.y),
                   "learned, self-supervised": self_supervised(val.y)}
-noise_misfit = misfit_per_reading(val.x, val.y)           # the true images: only noise
+y_clean = setting.split("val", noise_level=0).y           # the same sinograms, no noise
+noise_misfit = float(F.mse_loss(y_clean, val.y))            # the noise alone, ‖e‖² / m
 rows = [{"method": name,
          "PSNR (dB)": float(cu.psnr(x, val.x, data_range=1.0).mean()),
          "data misfit / noise": misfit_per_reading(x, val.y) / noise_misfit}
         for name, x in val_images.items()]
-rows.append({"method": "true image", "data misfit / noise": 1.0})
+rows.append({"method": "true image x*",
+             "data misfit / noise": misfit_per_reading(val.x, val.y) / noise_misfit})
+rows.append({"method": "clean data y0 (the noise alone)", "data misfit / noise": 1.0})
 cu.results_table(rows)
 
 # %%
 misfit = {row["method"]: row["data misfit / noise"] for row in rows}
 assert misfit["learned, self-supervised"] < misfit["learned, supervised"]
-assert misfit["learned, self-supervised"] < 0.9       # closer to y than the truth itself
+assert misfit["learned, self-supervised"] < misfit["true image x*"]  # closer than the truth
+assert misfit["learned, self-supervised"] < 1.0       # ... and closer than the noise allows
 
 # %% [markdown]
 # The self-supervised filter fits the measured data **more closely than the true image
@@ -502,13 +523,14 @@ assert misfit["learned, self-supervised"] < 0.9       # closer to y than the tru
 # ### 5.3 Why: the noise terms of the two losses
 #
 # Any FBP, learned or not, is a linear map $\hat x = R y$. Write the data as
-# $y = A x^* + e$ with white noise, $\mathbb{E}[e e^T] = \sigma^2 I$, independent of
-# $x^*$. Averaging the two losses over the noise (the cross terms vanish because
-# $\mathbb{E}[e] = 0$, and $\mathbb{E}\|M e\|^2 = \sigma^2 \|M\|_F^2$ for any matrix $M$):
+# $y = y_0 + e$: clean line integrals $y_0$ (close to $A x^*$, not equal to it) and white
+# noise, $\mathbb{E}[e e^T] = \sigma^2 I$, independent of $x^*$. Averaging the two losses
+# over the noise (the cross terms vanish because $\mathbb{E}[e] = 0$, and
+# $\mathbb{E}\|M e\|^2 = \sigma^2 \|M\|_F^2$ for any matrix $M$):
 #
-# $$\mathbb{E}\,\|R y - x^*\|^2 = \|(RA - I)\,x^*\|^2 + \sigma^2\, \|R\|_F^2 ,$$
+# $$\mathbb{E}\,\|R y - x^*\|^2 = \|R y_0 - x^*\|^2 + \sigma^2\, \|R\|_F^2 ,$$
 #
-# $$\mathbb{E}\,\|A R y - y\|^2 = \|(AR - I)\,A x^*\|^2 + \sigma^2\, \|AR - I\|_F^2 .$$
+# $$\mathbb{E}\,\|A R y - y\|^2 = \|(AR - I)\,y_0\|^2 + \sigma^2\, \|AR - I\|_F^2 .$$
 #
 # The first terms are about the signal. The second terms are about the noise, and they
 # pull in different directions:
@@ -561,8 +583,10 @@ cu.checks.noise_terms(noise_terms);
 # For our reconstructions the notebook estimates the same two numbers in another way,
 # from the identity $\mathbb{E}\|Me\|^2 = \sigma^2\|M\|_F^2$ itself: reconstruct a few
 # hundred sinograms of pure white noise with $\sigma = 1$ and average. (The exact way of
-# Exercise 3 takes $m$ reconstructions, 2760 in quick mode; for Ram-Lak FBP the two agree
-# to 0.2 %.)
+# Exercise 3 takes $m$ reconstructions, 2790 in quick mode; for Ram-Lak FBP the two agree
+# to 0.03 %.) Our $\sigma$ is 2.5 % of each sinogram's mean absolute value, so it differs a
+# little from one sinogram to the next; averaged over the images, the noise terms are
+# $\mathbb{E}[\sigma^2]$ times these numbers.
 
 # %%
 pure_noise = torch.randn(256, 1, geometry.n_angles, geometry.n_detectors,
@@ -580,7 +604,7 @@ def estimated_noise_terms(reconstruct):
 
 
 reconstructions = {"Ram-Lak FBP": lambda y: cu.fbp(y, A),
-                   f"{setting.fbp_filter} FBP": lambda y: cu.fbp(y, A, setting.fbp_filter),
+                   setting.fbp_name: setting.fbp,
                    "learned, supervised": supervised,
                    "learned, self-supervised": self_supervised}
 terms = {name: estimated_noise_terms(r) for name, r in reconstructions.items()}
@@ -608,46 +632,57 @@ assert terms["learned, self-supervised"][1] < terms["learned, supervised"][1]
 # setting), 10 %.
 
 # %%
+CUTOFFS = [round(0.3 + 0.05 * k, 2) for k in range(15)]   # the setting's grid, 0.3 ... 1
+
+
+def tuned_fbp(split):
+    """The classical FBP (filter and cut-off) of the best PSNR on a validation split."""
+    with torch.no_grad():
+        scores = {(name, cutoff): float(cu.psnr(cu.fbp(split.y, A, name, cutoff), split.x,
+                                                data_range=1.0).mean())
+                  for name in cu.FILTERS for cutoff in CUTOFFS}
+    return max(scores, key=scores.get)
+
+
 study = {}
 for level in NOISE_LEVELS:
-    train_l, val_l = (setting.split("train", noise_level=level),
-                      setting.split("val", noise_level=level))
+    train_l, val_l, test_l = (setting.split(name, noise_level=level)
+                              for name in ("train", "val", "test"))
     if level == setting.noise_level:
         models = {"supervised": supervised, "self-supervised": self_supervised}
-    else:
+    else:                                   # same budget as in sections 3 and 4
         models = {"supervised": LearnedFBP(A), "self-supervised": LearnedFBP(A)}
         cu.train(models["supervised"], (train_l.y, train_l.x), loss="mse", epochs=EPOCHS,
                  batch_size=BATCH, lr=LR, live_plot=False, progress=False)
         cu.train(models["self-supervised"], (train_l.y, train_l.y), loss=data_misfit,
                  epochs=EPOCHS, batch_size=BATCH, lr=LR, live_plot=False, progress=False)
-    with torch.no_grad():
-        scores = {name: float(cu.psnr(model(val_l.y), val_l.x, data_range=1.0).mean())
-                  for name, model in models.items()}
-        classical = {name: float(cu.psnr(cu.fbp(val_l.y, A, name), val_l.x,
-                                         data_range=1.0).mean()) for name in cu.FILTERS}
-    best_window = max(classical, key=classical.get)
-    scores["Ram-Lak FBP"] = classical["ram-lak"]
-    scores[f"best window FBP ({best_window})"] = classical[best_window]
-    study[level] = {"scores": scores, "best window": classical[best_window],
+    best_filter, best_cutoff = tuned_fbp(val_l)            # chosen on validation
+    tuned_label = f"FBP ({best_filter}, cut-off {best_cutoff:g})"
+    scored = {name: cu.evaluate(model, test_l, name=name) for name, model in models.items()}
+    scored["Ram-Lak FBP"] = cu.evaluate(lambda y: cu.fbp(y, A), test_l, name="Ram-Lak FBP")
+    scored["tuned FBP"] = cu.evaluate(lambda y: cu.fbp(y, A, best_filter, best_cutoff),
+                                      test_l, name=tuned_label)
+    study[level] = {"rows": scored, "tuned FBP": tuned_label,
                     "noise power": {name: estimated_noise_terms(model)[0]
                                     for name, model in models.items()},
                     "windows": {name: model.response.detach()[1:] / ramp[1:]
                                 for name, model in models.items()}}
-    print(f"validation, noise {level:4.0%}: "
-          + ", ".join(f"{k} {v:.2f} dB" for k, v in scores.items()))
+    print(f"test, noise {level:5.1%}: "
+          + ", ".join(f"{row['method']} {row['PSNR (dB)']:.2f} dB" for row in scored.values()))
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.6), layout="constrained", sharey=True)
 for ax, name in zip(axes, ("supervised", "self-supervised")):
-    cu.plot_curves({f"trained at {level:.0%} noise": (nu[1:], study[level]["windows"][name])
+    cu.plot_curves({f"trained at {level:.1%} noise": (nu[1:], study[level]["windows"][name])
                     for level in NOISE_LEVELS}, ax=ax, title=f"{name}: learned window",
                    xlabel="frequency ν (cycles per pixel)", ylabel="w(ν) / ramp(ν)")
 plt.show()
 
-cu.results_table([{"noise": f"{level:.0%}",
-                   **{f"{name} (dB)": study[level]["scores"][name]
-                      for name in ("supervised", "self-supervised", "Ram-Lak FBP")},
-                   "best window FBP (dB)": study[level]["best window"],
+cu.results_table([{"noise": f"{level:.1%}",
+                   **{f"{name} (dB)": study[level]["rows"][name]["PSNR (dB)"]
+                      for name in ("supervised", "self-supervised", "Ram-Lak FBP",
+                                   "tuned FBP")},
+                   "tuned FBP (on validation)": study[level]["tuned FBP"],
                    "‖R‖², supervised": study[level]["noise power"]["supervised"],
                    "‖R‖², self-supervised": study[level]["noise power"]["self-supervised"]}
                   for level in NOISE_LEVELS])
@@ -655,19 +690,30 @@ cu.results_table([{"noise": f"{level:.0%}",
 # %%
 low, mid, high_noise = NOISE_LEVELS
 power = {level: study[level]["noise power"] for level in NOISE_LEVELS}
-gap = {level: study[level]["scores"]["supervised"] - study[level]["scores"]["self-supervised"]
+per_image = {level: {name: row["PSNR per image"] for name, row in study[level]["rows"].items()}
+             for level in NOISE_LEVELS}
+gap = {level: cu.paired_difference(per_image[level]["supervised"],
+                                   per_image[level]["self-supervised"])
        for level in NOISE_LEVELS}
-print("supervised minus self-supervised (dB):",
-      {f"{level:.0%}": round(value, 2) for level, value in gap.items()})
+growth = cu.paired_difference(   # how much the gap grows from the setting's noise to the most
+    per_image[high_noise]["supervised"] - per_image[high_noise]["self-supervised"],
+    per_image[mid]["supervised"] - per_image[mid]["self-supervised"])
+versus_fbp = {level: cu.paired_difference(per_image[level]["supervised"],
+                                          per_image[level]["tuned FBP"])
+              for level in NOISE_LEVELS}
+for level in NOISE_LEVELS:
+    print(f"noise {level:5.1%}: supervised - self-supervised {gap[level].mean:+.2f} dB "
+          f"[{gap[level].low:+.2f}, {gap[level].high:+.2f}]; supervised - tuned FBP "
+          f"{versus_fbp[level].mean:+.2f} dB [{versus_fbp[level].low:+.2f}, "
+          f"{versus_fbp[level].high:+.2f}]")
+print(f"growth of the gap from {mid:.1%} to {high_noise:.0%}: {growth.mean:+.2f} dB "
+      f"[{growth.low:+.2f}, {growth.high:+.2f}]")
 # The supervised filter lets ever less noise through as the data get noisier ...
 assert power[high_noise]["supervised"] < 0.5 * power[low]["supervised"]
-# ... the self-supervised one does not (it even lets a little more through) ...
+# ... the self-supervised one does not ...
 assert power[high_noise]["self-supervised"] > 0.8 * power[low]["self-supervised"]
 # ... and the price of not knowing grows with the noise.
-assert gap[high_noise] > 2.0 and gap[high_noise] > gap[mid] + 1.0 and gap[mid] > 0
-# The supervised filter beats the best classical window at every noise level.
-assert all(study[level]["scores"]["supervised"] > study[level]["best window"] + 0.1
-           for level in NOISE_LEVELS)
+assert gap[high_noise].low > 2.0 and growth.low > 1.0 and gap[mid].low > 0
 
 # %% [markdown]
 # Without noise the two filters are almost the same, and both beat every classical window:
@@ -683,7 +729,7 @@ assert all(study[level]["scores"]["supervised"] > study[level]["best window"] + 
 # ### 5.5 What no filter can learn: the null space
 #
 # Our images have more pixels than the sinograms have readings (in quick mode $64^2 = 4096$
-# against $30 \times 92 = 2760$), so $A$ has a null space of at least their difference in
+# against $30 \times 93 = 2790$), so $A$ has a null space of at least their difference in
 # dimensions: images $v$ with $Av = 0$, invisible to the scanner. Split a true image into
 # the part the data determine (the minimum-norm solution of $Ax = Ax^*$, which lies in the
 # range of $A^T$; CGLS started at zero converges to it) and the rest:
@@ -783,7 +829,7 @@ tv_name = next(name for name in methods if name.startswith("TV"))
 x_test, y_test = test.x[:1], test.y[:1]
 with torch.no_grad():
     shown = {"FBP (ram-lak)": cu.fbp(y_test, A),
-             f"FBP ({setting.fbp_filter})": cu.fbp(y_test, A, setting.fbp_filter),
+             setting.fbp_name: setting.fbp(y_test),
              "learned, self-supervised": self_supervised(y_test),
              "learned, supervised": supervised(y_test),
              tv_name: methods[tv_name](y_test)}
@@ -795,18 +841,20 @@ cu.show_images([x - x_test for x in shown.values()], [f"error, {name}" for name 
                ncols=5, vmin=-0.25, vmax=0.25, size=2.6);
 
 # %%
-table = {row["method"]: row["PSNR (dB)"] for row in rows}
-fbp_best = table[f"FBP ({setting.fbp_filter})"]
-learned_sup = table["learned FBP, supervised"]
-learned_self = table["learned FBP, self-supervised"]
-print(f"supervised learned FBP: {learned_sup - table['FBP (ram-lak)']:+.2f} dB over Ram-Lak, "
-      f"{learned_sup - fbp_best:+.2f} dB over the best window, "
-      f"{learned_sup - learned_self:+.2f} dB over the self-supervised filter; "
-      f"TV: {table[tv_name] - learned_sup:+.2f} dB over it")
-assert learned_sup > table["FBP (ram-lak)"] + 1.0      # the issue's requirement
-assert learned_sup > fbp_best + 0.1                   # better than any window of lesson 01
-assert learned_sup > learned_self + 0.1               # images teach more than data alone
-assert table[tv_name] > learned_sup + 2.0             # but a filter is still only a filter
+table = {row["method"]: row for row in rows}
+sup, own = table["learned FBP, supervised"], table["learned FBP, self-supervised"]
+versus = {"Ram-Lak": cu.paired_difference(sup, table["FBP (ram-lak)"]),
+          "tuned FBP": cu.paired_difference(sup, table[setting.fbp_name]),
+          "self-supervised": cu.paired_difference(sup, own),
+          "self-supervised vs Ram-Lak": cu.paired_difference(own, table["FBP (ram-lak)"]),
+          "self-supervised vs tuned FBP": cu.paired_difference(own, table[setting.fbp_name]),
+          "TV": cu.paired_difference(table[tv_name], sup)}
+for d in versus.values():
+    print(d)
+assert versus["Ram-Lak"].low > 1.0              # learning the filter pays
+assert versus["tuned FBP"].low > 0              # more than choosing a window and a cut-off
+assert versus["self-supervised"].low > 0        # images teach more than data alone
+assert versus["TV"].low > 2.0                   # but a filter is still only a filter
 
 # %% [markdown]
 # The supervised filter gains about 1.5 dB over Ram-Lak and a few tenths of a dB over the
@@ -832,13 +880,13 @@ assert table[tv_name] > learned_sup + 2.0             # but a filter is still on
 #   reproducing the noisy data, $\sigma^2\|AR - I\|_F^2$, where the supervised loss
 #   penalises noise in the image, $\sigma^2\|R\|_F^2$. The gap grows with the noise.
 # - Fitting the data more closely than the noise level means fitting noise; and the
-#   null space of $A$ (at least 1336 dimensions with 30 angles at 64 x 64) is invisible to
+#   null space of $A$ (at least 1306 dimensions with 30 angles at 64 x 64) is invisible to
 #   any data loss. Knowledge of images — a regulariser or training on images — fills it.
 #
 # ## What to try next
 #
 # - Train the self-supervised filter on a **single** sinogram, as in Reader's workshop:
-#   2760 readings for 129 weights. Does it learn the same filter as from 512 sinograms?
+#   2790 readings for 129 weights. Does it learn the same filter as from 512 sinograms?
 # - The supervised loss is a least-squares problem in $w$: build the 129 images
 #   "backprojection of frequency $k$ alone" for some training sinograms and solve the
 #   normal equations. Compare with Adam — and look at how wild the exact weights are at

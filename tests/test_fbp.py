@@ -1,5 +1,7 @@
 """Filtered backprojection: filters, scaling, both geometries, gradients, errors."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -117,3 +119,22 @@ def test_fbp_is_fast_because_its_backprojection_is_a_stored_sparse_matrix():
     B = _PixelDrivenBackprojection(A.geometry, 32)
     assert B.to_matrix() is _PixelDrivenBackprojection(A.geometry, 32).to_matrix()
     assert B.check_adjoint(torch.float64) < 1e-12
+
+
+def test_cutoff_removes_high_frequencies():
+    """cutoff c stretches the window over [0, c] Nyquist and zeroes the rest (ODL's
+    frequency_scaling); c = 1 is the plain filter."""
+    full = cu.filter_response(64, "hann")
+    assert torch.equal(cu.filter_response(64, "hann", cutoff=1.0), full)
+    half = cu.filter_response(64, "hann", cutoff=0.5)
+    nu = torch.fft.rfftfreq(2 * (len(half) - 1), dtype=torch.float64)
+    assert float(half[nu > 0.25 + 1e-9].abs().max()) == 0.0
+    ramp = cu.filter_response(64, "ram-lak").double()
+    window = 0.5 * (1 + torch.cos(2 * math.pi * nu / 0.5))
+    kept = nu <= 0.25
+    assert torch.allclose(half.double()[kept], (ramp * window)[kept], atol=1e-6)
+    for bad in (0, 1.5, -0.2):
+        with pytest.raises(ValueError, match="cutoff"):
+            cu.filter_response(64, "hann", cutoff=bad)
+    with pytest.raises(TypeError, match="cutoff"):
+        cu.filter_response(64, "hann", cutoff="low")

@@ -51,7 +51,7 @@ def test_losses_match_their_formulas():
 
 
 def test_train_gan_is_deterministic_and_records_losses():
-    images = cu.EllipsesDataset(8, 64, seed=0).tensors()
+    images = cu.EllipsesDataset(8, 64, seed=0, style="disc").tensors()
 
     def run():
         torch.manual_seed(0)
@@ -97,7 +97,7 @@ def test_latent_reconstruction_prior_shrinks_z_and_checks_input():
     torch.manual_seed(0)
     G = cu.Generator(latent_dim=8, width=4).eval().requires_grad_(False)
     A = cu.RadonTransform(image_size=64, geometry=cu.ParallelBeam(n_angles=4, n_detectors=92))
-    y = A(cu.EllipsesDataset(1, 64, seed=2).tensors())
+    y = A(cu.EllipsesDataset(1, 64, seed=2, style="disc").tensors())
     small = cu.latent_reconstruction(G, A, y, n_iter=20, mu=1e4, n_restarts=1)["z"]
     free = cu.latent_reconstruction(G, A, y, n_iter=20, mu=0.0, n_restarts=1)["z"]
     assert float(small.norm()) < float(free.norm())

@@ -195,3 +195,16 @@ def test_disc_phantoms_keep_a_zero_background():
     corners = s.test.x[..., :2, :2]
     assert float(corners.abs().max()) == 0.0
     assert "disc" in repr(s)
+
+
+def test_point_sampled_variant_is_dival_construction():
+    """sampling="point": one sample per pixel, data from the image enlarged 4 times."""
+    s = small(sampling="point", n_test=3)
+    phantoms = cu.EllipsesDataset(3, 32, seed=2)
+    assert torch.allclose(s.test.x[1, 0], phantoms.point_sampled(1))
+    clean = s.split("test", noise_level=0.0).y
+    assert torch.allclose(clean, s.clean_sinogram(s.test.x), atol=1e-5)
+    assert not torch.allclose(s.test.x, small(n_test=3).test.x, atol=1e-3)
+    assert "point-sampled" in repr(s)
+    with pytest.raises(ValueError, match="sampling"):
+        small(sampling="exact")

@@ -1,0 +1,293 @@
+"""The course's methods on dival's "ellipses" benchmark, next to the published table.
+
+Runs the full-mode shared setting (``cu.SparseViewSetting(size=128)``: 128 x 128 dival
+ellipses, 30 angles, 183 detector pixels, 2.5 % noise, data simulated on a 4x finer
+grid) and scores every method on the first 100 test images with dival's metrics (PSNR
+and SSIM with the data range max - min of each ground-truth image, which is 1 here).
+Every hyper-parameter is tuned on the validation split.  It prints, and writes as CSV
+and Markdown, one row per method in the columns of the cone-beam lecture's results
+table: PSNR and SSIM (mean ± std and the 95 % interval of the mean), time per image,
+training time, peak memory, parameters and training images, next to the published
+numbers of Baguer, Leuschner and Schmidt (2020), Table 1 ("ellipses").
+
+Run::
+
+    python benchmarks/ellipses.py --budget small          # CPU, under an hour
+    python benchmarks/ellipses.py --budget full           # GPU: more images and epochs
+    python benchmarks/ellipses.py --methods FBP TV        # only these rows
+    python benchmarks/ellipses.py --sampling point        # dival's own construction
+
+Results go to ``benchmarks/results/ellipses_<budget>_<sampling>.csv`` and ``.md``.  A
+row already in the CSV is not computed again, so an interrupted run resumes where it
+stopped (delete the CSV, or pass ``--fresh``, to start over).
+
+The learned rows are trained here with the stated budget (epochs, training images);
+their numbers are what that budget gives, not the published ones, which used all
+32,000 training images of dival and a GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import math
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+import course_utils as cu  # noqa: E402
+
+#: Baguer, Leuschner and Schmidt (2020), Table 1, "ellipses" (PSNR dB, SSIM), first 100
+#: test images of dival's ellipses data set.
+PUBLISHED = {
+    "FBP": (24.18, 0.594),
+    "TV": (27.96, 0.862),
+    "DIP": (28.24, 0.862),
+    "DIP + TV": (28.94, 0.886),
+    "FBP + U-Net": (29.36, 0.899),
+    "learned gradient descent": (30.30, 0.916),
+    "learned primal-dual": (32.27, 0.940),
+}
+
+#: Training budgets: images, epochs (U-Net and learned primal-dual).
+BUDGETS = {
+    "small": dict(n_train=2000, unet_epochs=8, lpd_epochs=4, lpd_iterations=5, lpd_width=16),
+    "full": dict(n_train=2000, unet_epochs=50, lpd_epochs=30, lpd_iterations=10,
+                 lpd_width=32),
+}
+
+COLUMNS = ["method", "family", "PSNR (dB)", "PSNR std", "PSNR ±95%", "SSIM", "SSIM std",
+           "SSIM ±95%", "time / image (ms)", "training time (s)", "peak memory (MB)",
+           "parameters", "training images", "budget", "published PSNR", "published SSIM"]
+
+
+# --- learned primal-dual (Adler and Öktem 2018), as in lesson 07 ----------------------
+class _Block(nn.Sequential):
+    def __init__(self, channels_in, channels_out, width):
+        super().__init__(nn.Conv2d(channels_in, width, 3, padding=1), nn.PReLU(width),
+                         nn.Conv2d(width, width, 3, padding=1), nn.PReLU(width),
+                         nn.Conv2d(width, channels_out, 3, padding=1))
+
+
+class LearnedPrimalDual(nn.Module):
+    """Unrolled primal-dual with 5 primal and 5 dual memory channels (Adler & Öktem)."""
+
+    def __init__(self, A, fbp, n_iterations=10, width=32, memory=5):
+        super().__init__()
+        self.A, self.fbp, self.memory = A, fbp, memory
+        self.dual = nn.ModuleList(_Block(memory + 2, memory, width)
+                                  for _ in range(n_iterations))
+        self.primal = nn.ModuleList(_Block(memory + 1, memory, width)
+                                    for _ in range(n_iterations))
+        self.scale = 1.0 / A.norm()      # keeps A and A^T of order one inside the network
+
+    def forward(self, y):
+        x = self.fbp(y).repeat(1, self.memory, 1, 1)
+        h = torch.zeros(y.shape[0], self.memory, *y.shape[-2:], dtype=y.dtype,
+                        device=y.device)
+        for dual, primal in zip(self.dual, self.primal):
+            h = h + dual(torch.cat([h, self.scale * self.A(x[:, 1:2]), y * self.scale], 1))
+            x = x + primal(torch.cat([x, self.scale * self.A.T(h[:, :1])], 1))
+        return x[:, :1]
+
+
+# --- helpers ---------------------------------------------------------------------------
+def _peak_memory_mb(device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    # the process's peak resident memory (Linux reports kilobytes)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _row(name, family, scores, *, training_time=0.0, parameters=0, training_images=0,
+         budget="", published=None, device=None):
+    p, s = scores["PSNR per image"], scores["SSIM per image"]
+    row = {
+        "method": name, "family": family,
+        "PSNR (dB)": float(p.mean()), "PSNR std": float(p.std()),
+        "PSNR ±95%": scores["PSNR ±95%"],
+        "SSIM": float(s.mean()), "SSIM std": float(s.std()), "SSIM ±95%": scores["SSIM ±95%"],
+        "time / image (ms)": scores["time / image (ms)"],
+        "training time (s)": training_time,
+        "peak memory (MB)": _peak_memory_mb(device),
+        "parameters": parameters, "training images": training_images, "budget": budget,
+        "published PSNR": published[0] if published else "",
+        "published SSIM": published[1] if published else "",
+    }
+    return row
+
+
+def _dival_scores(reconstruct, split, name, parameters=0):
+    """cu.evaluate with dival's data range (max - min of each ground truth)."""
+    row = cu.evaluate(reconstruct, split, name=name, parameters=parameters)
+    ranges = (split.x.amax(dim=(-2, -1)) - split.x.amin(dim=(-2, -1))).flatten()
+    if not torch.allclose(ranges, torch.ones_like(ranges)):
+        raise RuntimeError("the ground truths do not span [0, 1]: rescore with their ranges")
+    return row
+
+
+# --- the methods ----------------------------------------------------------------------
+def classical_rows(setting, budget, device):
+    methods = cu.classical_methods(setting)
+    tuning = setting.cache["classical_tuning"]
+    rows = []
+    for label, method in methods.items():
+        short = label.split()[0]
+        scores = _dival_scores(method, setting.test, label)
+        note = {"FBP": "filter and cut-off tuned on validation",
+                "SIRT": "iterations tuned on validation",
+                "CGLS": "iterations tuned on validation",
+                "TV": f"λ tuned on validation (grid ratio 1.19), to convergence "
+                      f"(tol 1e-4); {len(tuning['TV scores'])} weights tried"}[short]
+        rows.append(_row(label, "classical", scores, budget=note,
+                         published=PUBLISHED.get(short), device=device))
+    return rows
+
+
+def unet_row(setting, budget, device):
+    cu.seed_everything(0)
+    unet = cu.UNet(width=32).to(device)
+    start = time.perf_counter()
+    history = cu.train(unet, (setting.train.x_fbp, setting.train.x),
+                       (setting.val.x_fbp, setting.val.x), epochs=budget["unet_epochs"],
+                       batch_size=16, lr=1e-3, live_plot=False, device=device)
+    training_time = time.perf_counter() - start
+    unet.eval()
+    scores = _dival_scores(lambda y: unet(setting.fbp(y).to(device)).cpu(), setting.test,
+                           "FBP + U-Net", parameters=cu.count_parameters(unet))
+    return [_row("FBP + U-Net", "post-processing", scores, training_time=training_time,
+                 parameters=cu.count_parameters(unet), training_images=len(setting.train),
+                 budget=f"{budget['unet_epochs']} epochs, best of them on validation "
+                        f"(epoch {history.best_epoch})",
+                 published=PUBLISHED["FBP + U-Net"], device=device)]
+
+
+def lpd_row(setting, budget, device):
+    cu.seed_everything(0)
+    A = cu.RadonTransform(image_size=setting.image_size, geometry=setting.geometry,
+                          device=device)
+    fbp = lambda y: cu.fbp(y, A, setting.fbp_filter, setting.fbp_cutoff)  # noqa: E731
+    lpd = LearnedPrimalDual(A, fbp, budget["lpd_iterations"], budget["lpd_width"]).to(device)
+    start = time.perf_counter()
+    history = cu.train(lpd, (setting.train.y, setting.train.x),
+                       (setting.val.y, setting.val.x), epochs=budget["lpd_epochs"],
+                       batch_size=8, lr=1e-3, live_plot=False, device=device)
+    training_time = time.perf_counter() - start
+    scores = _dival_scores(lambda y: lpd(y.to(device)).cpu(), setting.test,
+                           "learned primal-dual", parameters=cu.count_parameters(lpd))
+    return [_row("learned primal-dual", "learned iterative", scores,
+                 training_time=training_time, parameters=cu.count_parameters(lpd),
+                 training_images=len(setting.train),
+                 budget=f"{budget['lpd_iterations']} iterations x {budget['lpd_width']} "
+                        f"channels, {budget['lpd_epochs']} epochs, best on validation "
+                        f"(epoch {history.best_epoch})",
+                 published=PUBLISHED["learned primal-dual"], device=device)]
+
+
+METHODS = {"classical": classical_rows, "unet": unet_row, "lpd": lpd_row}
+
+
+# --- output ----------------------------------------------------------------------------
+def _read(path: Path) -> list:
+    if not path.exists():
+        return []
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def _write(path: Path, rows: list) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _fmt(value, digits):
+    try:
+        return f"{float(value):.{digits}f}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def markdown(rows: list, header: str) -> str:
+    lines = [header, "",
+             "| method | PSNR (dB), mean ± std [95 % CI] | SSIM, mean ± std | published PSNR / SSIM "
+             "| time / image (ms) | training (s) | peak memory (MB) | parameters "
+             "| training images | budget |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        half = float(r["PSNR ±95%"])
+        mean = float(r["PSNR (dB)"])
+        published = (f"{_fmt(r['published PSNR'], 2)} / {_fmt(r['published SSIM'], 3)}"
+                     if r["published PSNR"] not in ("", None) else "")
+        lines.append(
+            f"| {r['method']} | {mean:.2f} ± {_fmt(r['PSNR std'], 2)} "
+            f"[{mean - half:.2f}, {mean + half:.2f}] | {_fmt(r['SSIM'], 3)} ± "
+            f"{_fmt(r['SSIM std'], 3)} | {published} | {_fmt(r['time / image (ms)'], 1)} | "
+            f"{_fmt(r['training time (s)'], 0)} | {_fmt(r['peak memory (MB)'], 0)} | "
+            f"{int(float(r['parameters'])):,} | {r['training images']} | {r['budget']} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", choices=sorted(BUDGETS), default="small")
+    parser.add_argument("--methods", nargs="*", default=list(METHODS),
+                        help=f"which groups of rows (default all): {list(METHODS)}")
+    parser.add_argument("--sampling", choices=("area", "point"), default="area",
+                        help="ground truth: pixel averages (the course's) or point "
+                             "samples (dival's own)")
+    parser.add_argument("--n-test", type=int, default=100)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--fresh", action="store_true", help="ignore earlier results")
+    args = parser.parse_args()
+
+    budget = BUDGETS[args.budget]
+    device = cu.device()
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.out / f"ellipses_{args.budget}_{args.sampling}"
+    csv_path, md_path = stem.with_suffix(".csv"), stem.with_suffix(".md")
+    rows = [] if args.fresh else _read(csv_path)
+    done = {r["method"].split()[0] if r["family"] == "classical" else r["method"]
+            for r in rows}
+    print(f"device {device}; {len(rows)} rows already in {csv_path.name}", flush=True)
+
+    start = time.perf_counter()
+    setting = cu.SparseViewSetting(size=128, n_train=budget["n_train"], n_val=100,
+                                   n_test=args.n_test, sampling=args.sampling, device="cpu")
+    print(setting, f"({time.perf_counter() - start:.0f} s to describe)", flush=True)
+    wanted = {"classical": {"FBP", "SIRT", "CGLS", "TV"}, "unet": {"FBP + U-Net"},
+              "lpd": {"learned primal-dual"}}
+    for group in args.methods:
+        if group not in METHODS:
+            raise SystemExit(f"unknown method group {group!r}; choose from {list(METHODS)}")
+        if wanted[group] <= done:
+            print(f"{group}: already done", flush=True)
+            continue
+        t0 = time.perf_counter()
+        new = METHODS[group](setting, budget, device)
+        rows = [r for r in rows if r["method"] not in {n["method"] for n in new}] + new
+        _write(csv_path, rows)
+        print(f"{group}: {time.perf_counter() - t0:.0f} s", flush=True)
+
+    when = datetime.date.today().isoformat()
+    machine = (f"{platform.machine()}, {torch.get_num_threads()} torch threads, "
+               f"{torch.cuda.get_device_name(0) if device.type == 'cuda' else 'no GPU'}, "
+               f"torch {torch.__version__}")
+    header = (f"Ellipses benchmark, budget `{args.budget}`, sampling `{args.sampling}`, "
+              f"{args.n_test} test images; {when}; {machine}.")
+    text = markdown(_read(csv_path), header)
+    md_path.write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
