@@ -41,8 +41,8 @@
 # **Prerequisites.** Lesson 01 (the Radon transform, backprojection and FBP);
 # matrix-vector products, transposes and the idea of a least-squares fit.
 #
-# **Estimated run time.** CPU quick mode (`COURSE_QUICK=1`, 64 x 64): about 15 s;
-# CPU full mode (128 x 128): about 35 s; no GPU needed (measured with nbval on a
+# **Estimated run time.** CPU quick mode (`COURSE_QUICK=1`, 64 x 64): about 1 min;
+# CPU full mode (128 x 128): about 3 min; no GPU needed (measured with nbval on a
 # 2-core CPU). If it runs many times slower on a busy machine, PyTorch's threads are
 # spinning while they wait for each other: set the environment variable
 # `OMP_WAIT_POLICY=PASSIVE` (or call `torch.set_num_threads(1)`) before starting.
@@ -737,7 +737,7 @@ for lam in lams:
     x_tv, seconds = timed(cu.tv_pdhg, A, y, lam, N_ITER["tv"])
     tv_results[lam] = dict(x=x_tv.cpu(), psnr=psnr_of(x_tv), seconds=seconds,
                            misfit=float(torch.linalg.vector_norm(A(x_tv) - y)))
-    print(f"lambda = {lam:6.3f}: PSNR {tv_results[lam]['psnr']:.2f} dB, misfit / noise "
+    print(f"lambda = {lam:6.3f}: PSNR {tv_results[lam]['psnr']:.2f} dB, misfit / error "
           f"level {tv_results[lam]['misfit'] / delta:.3f}  ({seconds:.1f} s)")
 lam_oracle = max(lams, key=lambda lam: tv_results[lam]["psnr"])
 
@@ -835,15 +835,15 @@ for name in ("SIRT", "MLEM", "TV"):
     assert choices[name]["psnr"] > psnr_of(x_fbp) + 1, name
 
 # %% [markdown]
-# Without ever looking at the true image, the discrepancy principle stops CGLS and MLEM
-# — the methods that over-fit when run too long — within about a dB of the best
-# iteration. For SIRT with non-negativity and for TV it errs on the safe side: it stops
-# early or picks a $\lambda$ larger than the best one. The reason is visible in the TV
-# table: the best images fit the data *more* closely than the noise level (misfit
-# around 0.7 to 0.9 $\delta$), because with fewer readings than pixels a good
-# reconstruction can explain part of the noise without visible damage. The rule needs
-# a trustworthy noise level, and other rules — the L-curve corner, generalised
-# cross-validation, Stein's unbiased risk estimate — trade different assumptions.
+# Without ever looking at the true image, the discrepancy principle picks the best
+# iteration of CGLS and the best $\lambda$ of TV on our grid, and stops SIRT and MLEM
+# within about a dB of their best iteration (SIRT at 71 iterations instead of 97, MLEM
+# at 33 instead of 21, in quick mode). It only works because $\delta$ includes the
+# model error: with the noise alone ($\delta \approx 11.8$ here, against a model
+# error of 21.7) no candidate comes within the level, and the rule would run every
+# method to its last, noisiest iterate. The rule needs a trustworthy error level, and
+# other rules — the L-curve corner, generalised cross-validation, Stein's unbiased
+# risk estimate — trade different assumptions.
 # Deep learning does not remove the question: the deep image prior (lesson 05)
 # semi-converges just like CGLS and needs a stopping rule too.
 
@@ -945,20 +945,30 @@ flattery = {(level, name): cu.paired_difference(crime_psnr[level, True, name],
             for level in (0.0, crime_setting.noise_level) for name in ("FBP", "CGLS", "TV")}
 for (level, name), d in flattery.items():
     print(f"noise {level:.1%}: {d}")
-# Without noise the crime is worth many dB to the model-based methods; FBP, which does
-# not fit the data, gains far less.
-assert flattery[0.0, "TV"].low > 2 and flattery[0.0, "CGLS"].low > 2
-assert flattery[0.0, "TV"].mean > flattery[0.0, "FBP"].mean + 1
+# Without noise the crime is worth several dB to the methods that fit the data; FBP,
+# which does not fit the data, gains far less.
+assert flattery[0.0, "TV"].low > 2 and flattery[0.0, "CGLS"].low > 1
+assert flattery[0.0, "TV"].low > flattery[0.0, "FBP"].high + 1
+# With the benchmark's noise the effect on TV is much smaller (and can change sign).
+level = crime_setting.noise_level
+assert abs(flattery[level, "TV"].mean) < flattery[0.0, "TV"].low
 
 # %% [markdown]
-# With clean data the crime is worth several dB to CGLS and TV, the methods that fit
-# the data: a perfect model lets them reproduce the image almost exactly, and the
-# comparison with FBP (which gains much less) is distorted. With the benchmark's
-# 2.5 % noise the noise dominates the model error and the flattery shrinks, but it
-# does not change sign. The lesson for the rest of the course: a learned method
-# trained and tested on criminal data never has to learn the model error that it would
-# meet on a real scanner, and a model-based baseline on criminal data is an unfairly
-# strong one. Neither happens here.
+# With clean data the crime is worth several dB to TV (about 6.6 dB in quick mode) and
+# about 2 dB to CGLS, the methods that fit the data: a perfect model lets them
+# reproduce the image almost exactly, while FBP, which does not fit the data, gains
+# only 0.2 dB. The comparison between the methods is distorted, not only their scores.
+#
+# With the benchmark's 2.5 % noise the noise is about five times the model error
+# (0.5 % of the data at 64 x 64), and the picture changes: here the criminal data even
+# give TV about 0.8 dB *less*. Our reading (not proven here): $A$ interpolates between
+# pixel averages, so $A x$ is a blurrier sinogram than the line integrals of the sharp
+# ellipses, while the noise is equally white in both; the honest data carry a little
+# more signal at high frequencies, where TV places its edges. So the crime does not
+# always flatter; it always *changes* the experiment. A learned method trained and
+# tested on criminal data never meets the model error it would meet on a real scanner,
+# and a model-based baseline on criminal data is measured on a problem no scanner
+# poses. Neither happens in this course.
 
 # %% [markdown]
 # ## 6. Results: the classical baselines
