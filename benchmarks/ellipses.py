@@ -57,10 +57,12 @@ PUBLISHED = {
     "learned primal-dual": (32.27, 0.940),
 }
 
-#: Training budgets: images, epochs (U-Net and learned primal-dual).
+#: Training budgets: images, widths and epochs (U-Net and learned primal-dual).  "small"
+#: fits a 2-core CPU in about an hour; "full" is for a GPU.
 BUDGETS = {
-    "small": dict(n_train=2000, unet_epochs=8, lpd_epochs=4, lpd_iterations=5, lpd_width=16),
-    "full": dict(n_train=2000, unet_epochs=50, lpd_epochs=30, lpd_iterations=10,
+    "small": dict(n_train=2000, unet_width=16, unet_epochs=6, lpd_epochs=3, lpd_iterations=5,
+                  lpd_width=16),
+    "full": dict(n_train=2000, unet_width=32, unet_epochs=50, lpd_epochs=30, lpd_iterations=10,
                  lpd_width=32),
 }
 
@@ -173,7 +175,7 @@ def classical_rows(setting, budget, device):
 
 def unet_row(setting, budget, device):
     cu.seed_everything(0)
-    unet = cu.UNet(width=32).to(device)
+    unet = cu.UNet(width=budget["unet_width"]).to(device)
     start = time.perf_counter()
     history = cu.train(unet, (setting.train.x_fbp, setting.train.x),
                        (setting.val.x_fbp, setting.val.x), epochs=budget["unet_epochs"],
@@ -184,8 +186,8 @@ def unet_row(setting, budget, device):
                            "FBP + U-Net", parameters=cu.count_parameters(unet))
     return [_row("FBP + U-Net", "post-processing", scores, training_time=training_time,
                  parameters=cu.count_parameters(unet), training_images=len(setting.train),
-                 budget=f"{budget['unet_epochs']} epochs, best of them on validation "
-                        f"(epoch {history.best_epoch})",
+                 budget=f"width {budget['unet_width']}, {budget['unet_epochs']} epochs, "
+                        f"best on validation (epoch {history.best_epoch})",
                  published=PUBLISHED["FBP + U-Net"], device=device)]
 
 
