@@ -39,7 +39,8 @@
 # - train the network end to end through the differentiable operator, with the operator
 #   scaled so that the signals stay of order one;
 # - compare it with FBP, TV, FBP + U-Net (lesson 03) and learned FBP (lesson 04) on the
-#   shared test set: image quality, parameters, time;
+#   shared test set, image by image (paired differences with their 95 % intervals), with
+#   every training budget stated: image quality, parameters, time;
 # - measure the memory of training as the number of unrolled iterations grows, with and
 #   without gradient checkpointing, and explain how invertible networks (LIRE) avoid
 #   storing activations at all.
@@ -48,22 +49,24 @@
 # the U-Net, `cu.train`) and lesson 04 (learned FBP). PyTorch modules and autograd.
 #
 # **Estimated run time.** CPU quick mode (`COURSE_QUICK=1`, 64 x 64 images, a 5-iteration
-# network of 16 channels trained for 3 epochs with batches of one): about 90 to 100 s of
-# CPU time on one thread (what the tests run; measured), two thirds of it training learned
-# primal-dual; on a busy machine the wall time can be several times longer. CPU full mode
-# (128 x 128, 2000 training images, 10 iterations of 32 channels for 10 epochs, a U-Net
-# of width 32 for 20 epochs): about 5 hours on one thread, estimated from the cost per
-# image (not measured); on a GPU expect well under an hour (not measured). If a cell runs
-# many times slower than that, PyTorch's threads may be fighting over the cores: set
+# network of 16 channels trained for 3 epochs with batches of one): about 2 minutes of
+# CPU time on one thread (what the tests run; 165 to 190 s of wall time measured on a
+# busy 2-core machine), more than half of it training learned primal-dual. CPU full
+# mode (128 x 128, 2000 training images, 10 iterations of 32 channels for 10 epochs, a
+# U-Net of width 32 for 20 epochs): about 4 to 5 hours on one thread, estimated from
+# the measured cost of three epochs of the quick-mode network at 128 x 128 (not measured
+# end to end); on a GPU expect well under an hour (not measured). If a cell runs many
+# times slower than that, PyTorch's threads may be fighting over the cores: set
 # `OMP_NUM_THREADS=1` before starting Jupyter.
 
 # %% [markdown]
 # ## Set-up
 #
-# The shared sparse-view experiment of the learned lessons: random ellipses, parallel
-# beam with 30 angles, 3 % Gaussian noise, fixed training, validation and test splits.
-# The networks train on `device` (a GPU if there is one): the operator is moved there
-# too, because it sits inside the network.
+# The shared sparse-view experiment of the learned lessons (lesson 03): dival's random
+# ellipses, parallel beam with 30 angles, Gaussian noise of 2.5 % of the mean absolute
+# sinogram value, the data simulated on a 4 times finer grid (no inverse crime), fixed
+# training, validation and test splits. The networks train on `device` (a GPU if there
+# is one): the operator is moved there too, because it sits inside the network.
 
 # %%
 import math
@@ -94,15 +97,25 @@ CHANNELS = 16 if QUICK else 32       # hidden channels of every block
 N_PRIMAL = N_DUAL = 5                # memory channels, as in Adler and Öktem (2018)
 LPD_EPOCHS = 3 if QUICK else 10
 LPD_LR, LPD_BATCH = (3e-3, 1) if QUICK else (1e-3, 4)
-UNET_WIDTH, UNET_EPOCHS = (16, 3) if QUICK else (32, 20)
-FBP_EPOCHS = 10 if QUICK else 20
+UNET_WIDTH, UNET_EPOCHS, UNET_BATCH = (16, 3, 8) if QUICK else (32, 20, 8)
+FBP_EPOCHS, FBP_BATCH = (30, 32) if QUICK else (20, 32)
 MEMORY_ITERATIONS = (1, 2, 4, 8, 16)
+
+
+def optimiser_steps(epochs, batch):
+    """Adam steps of a training run on the training split."""
+    return epochs * math.ceil(len(train) / batch)
+
+
 print(f"QUICK={QUICK}, device={device}")
 print(f"learned primal-dual: {N_ITER} iterations, {CHANNELS} channels, {N_PRIMAL} + "
       f"{N_DUAL} memory channels, {LPD_EPOCHS} epochs (batches of {LPD_BATCH}, Adam, "
-      f"learning rate {LPD_LR:g} with a cosine schedule)")
-print(f"baselines retrained here: U-Net width {UNET_WIDTH} for {UNET_EPOCHS} epochs, "
-      f"learned FBP for {FBP_EPOCHS} epochs")
+      f"learning rate {LPD_LR:g} with a cosine schedule): "
+      f"{optimiser_steps(LPD_EPOCHS, LPD_BATCH)} steps")
+print(f"baselines retrained here: U-Net width {UNET_WIDTH} for {UNET_EPOCHS} epochs "
+      f"({optimiser_steps(UNET_EPOCHS, UNET_BATCH)} steps of {UNET_BATCH}), learned FBP "
+      f"for {FBP_EPOCHS} epochs ({optimiser_steps(FBP_EPOCHS, FBP_BATCH)} steps of "
+      f"{FBP_BATCH})")
 display(Markdown(setting.describe()))
 
 # %% [markdown]
@@ -155,11 +168,13 @@ display(Markdown(setting.describe()))
 #
 # Below, gradient descent (Landweber, lesson 02) and PDHG for TV (`cu.tv_pdhg`, with the
 # $\lambda$ the validation split chose) on a validation image: both need many steps.
+# (`cu.classical_methods` tunes FBP, SIRT, CGLS and TV on the validation split, with
+# every TV run to convergence; it takes a little while the first time.)
 
 # %%
 methods = cu.classical_methods(setting)
 tv_name = next(name for name in methods if name.startswith("TV"))
-tv_lambda = float(tv_name.split("=")[1].rstrip(")"))
+tv_lambda = setting.cache["classical_tuning"]["TV weight"]   # chosen on validation
 x_one, y_one = val.x[:1], val.y[:1]
 curves = {}
 for name, algorithm in (("gradient descent (Landweber)", lambda **kw: cu.landweber(
@@ -172,17 +187,22 @@ for name, algorithm in (("gradient descent (Landweber)", lambda **kw: cu.landweb
 fbp_one = float(cu.psnr(setting.fbp(y_one), x_one, data_range=1.0))
 ax = cu.plot_curves(curves, xlabel="iteration", ylabel="PSNR (dB)",
                     title="Classical iterations on one validation image")
-ax.axhline(fbp_one, color="grey", ls="--", label=f"FBP ({setting.fbp_filter})")
+ax.axhline(fbp_one, color="grey", ls="--", label=setting.fbp_name)
 ax.legend()
 plt.show()
-print("after 5 iterations: " + ", ".join(f"{name} {values[4]:.1f} dB"
-                                          for name, (_, values) in curves.items()))
+for name, (_, values) in curves.items():
+    best = max(range(len(values)), key=values.__getitem__)
+    print(f"{name}: {values[4]:.1f} dB after 5 iterations, best {values[best]:.1f} dB "
+          f"after {best + 1}, {values[-1]:.1f} dB after {len(values)}")
+print(f"{setting.fbp_name}: {fbp_one:.1f} dB")
 
 # %% [markdown]
-# Gradient descent climbs slowly and then falls again as it starts fitting noise (the
-# semi-convergence of lesson 02); PDHG with TV climbs to a much better image, but only
-# after a hundred or more iterations, each with a projection and a backprojection. A
-# learned method will get further in **five** iterations.
+# On this image gradient descent climbs to 27.2 dB after 27 iterations and then falls
+# again (21.9 dB after 300) as it starts fitting the noise: the semi-convergence of
+# lesson 02. PDHG with TV climbs to a much better image, 30.3 dB, but it needs 50 to 100
+# iterations, each with a projection and a backprojection; after **five** iterations
+# both are still below the FBP (21.5 and 19.3 dB, against 23.6 dB). Learned
+# primal-dual, below, stops after five iterations, and has to make each of them count.
 #
 # ### 1.3 Learned primal-dual
 #
@@ -211,15 +231,17 @@ print("after 5 iterations: " + ", ".join(f"{name} {values[4]:.1f} dB"
 #
 # Three practical details:
 #
-# 1. **Scale.** Our $A$ has norm $\|A\| \approx 43$: a projection is about 43 times
+# 1. **Scale.** Our $A$ has norm $\|A\| \approx 44$: a projection is about 44 times
 #    larger than the image it came from. Convolutions with small random weights work best
 #    when their inputs are of order one, so the network uses the normalised operator
 #    $\hat A = A / \|A\|$ (and $\hat A^T = A^T / \|A\|$) and the data $g = y / \|A\|$; it
 #    is the same model, with signals of the same size in both spaces.
 # 2. **Start.** Adler and Öktem start from zero memories. On a short training budget it
 #    is much better to start from the FBP image (every primal channel) and a zero dual
-#    memory (in our runs, one epoch from zero reached 21 dB, from the FBP 32), and to set the last convolution of every block to zero: an untrained network then
-#    returns the FBP, and training only has to learn corrections.
+#    memory (in one run of each in quick mode, one epoch from zero reached 22.7 dB on
+#    the validation split, from the FBP 29.3 dB), and to set the last convolution of
+#    every block to zero: an untrained network then returns the FBP, and training only
+#    has to learn corrections.
 # 3. **No shared weights.** Each iteration has its own blocks ($\theta_k$ depends on
 #    $k$). Ducros's slides mention both choices; with separate weights an early block can
 #    remove streaks and a late one refine edges.
@@ -371,15 +393,16 @@ class LearnedPrimalDual(nn.Module):
     """Learned primal-dual (Adler and Öktem, 2018): sinograms (B, 1, n_angles, n_det) ->
     images (B, 1, N, N), with the normalised operator A / ||A|| inside.
 
-    Starts from the FBP image (every primal channel) and a zero dual memory.
+    Starts from the setting's FBP image (every primal channel) and a zero dual memory.
     """
 
     def __init__(self, A, n_iter=N_ITER, channels=CHANNELS, n_primal=N_PRIMAL,
-                 n_dual=N_DUAL, fbp_filter=setting.fbp_filter):
+                 n_dual=N_DUAL, fbp_filter=setting.fbp_filter,
+                 fbp_cutoff=setting.fbp_cutoff):
         super().__init__()
         self.A, self.n_primal, self.n_dual = A, n_primal, n_dual
         self.scale = 1.0 / float(A.norm())
-        self.fbp_filter = fbp_filter
+        self.fbp_filter, self.fbp_cutoff = fbp_filter, fbp_cutoff
         self.dual_blocks = nn.ModuleList(conv_block(n_dual + 2, n_dual, channels)
                                          for _ in range(n_iter))
         self.primal_blocks = nn.ModuleList(conv_block(n_primal + 1, n_primal, channels)
@@ -388,7 +411,8 @@ class LearnedPrimalDual(nn.Module):
 
     def start(self, y):
         """The scaled data g and the starting memories f (FBP) and h (zero)."""
-        f = cu.fbp(y, self.A, self.fbp_filter).repeat(1, self.n_primal, 1, 1)
+        f = cu.fbp(y, self.A, self.fbp_filter, self.fbp_cutoff)
+        f = f.repeat(1, self.n_primal, 1, 1)
         h = y.new_zeros(y.shape[0], self.n_dual, *y.shape[2:])
         return y * self.scale, f, h
 
@@ -419,6 +443,7 @@ print(f"learned primal-dual: {cu.count_parameters(lpd):,} parameters in {N_ITER}
       f"blocks ({cu.count_parameters(lpd.dual_blocks[0]):,} per dual block, "
       f"{cu.count_parameters(lpd.primal_blocks[0]):,} per primal block); "
       f"U-Net of width {UNET_WIDTH}: {unet_size:,}")
+print(f"inside it, the operator is scaled by 1 / ||A|| = 1 / {float(A.norm()):.1f}")
 with torch.no_grad():
     assert torch.allclose(lpd(val.y[:4].to(device)).cpu(), val.x_fbp[:4], atol=1e-5)
 print("untrained, the network returns the FBP image, as designed")
@@ -430,12 +455,14 @@ print("untrained, the network returns the FBP image, as designed")
 # error on the output $f_K^{(1)}$, Adam. The gradient of the loss flows back through
 # every block and through every $\hat A$ and $\hat A^T$ (our operator is a differentiable
 # PyTorch function whose gradient is the other one). On our short budget two choices
-# matter most (we tried several). Small batches: more steps for the same work; in quick
-# mode three epochs reach about 35.1 dB on the test images with batches of 4 and 36.6 dB
-# with batches of 1. And a learning rate that starts high and decays along a cosine to
-# zero, so that the last steps refine instead of jumping around (started at $10^{-2}$,
-# training diverged). More iterations with fewer channels (8 x 12 or 10 x 8 instead of
-# 5 x 16, for about the same work) learned more slowly. `cu.train` takes any optimiser;
+# matter most, and we made both on the **validation** split (one run of each, quick mode,
+# three epochs). Small batches: more steps for the same work; batches of 4 reached
+# 29.15 dB, batches of 2 29.91 dB and batches of 1 30.38 dB (for 44, 53 and 71 s of
+# CPU time on one thread). And a learning rate that
+# starts high and decays along a cosine to zero, so that the last steps refine instead
+# of jumping around: started at $3 \cdot 10^{-3}$ it reached 30.38 dB, at $10^{-3}$
+# 30.29 dB, and at $10^{-2}$ training diverged. The full-mode values (batches of 4,
+# $10^{-3}$) were set by hand and not tuned. `cu.train` takes any optimiser;
 # the small wrapper below makes Adam's learning rate follow the cosine, step by step.
 
 # %%
@@ -642,6 +669,7 @@ lpd.eval()
 with torch.no_grad():
     iterates = [(f.cpu(), h.cpu()) for f, h in lpd(y_shown.to(device), return_iterates=True)]
 iterate_psnr = [float(cu.psnr(f, x_shown, data_range=1.0)) for f, _ in iterates]
+print("PSNR of the iterates: " + ", ".join(f"{v:.2f}" for v in iterate_psnr) + " dB")
 
 
 def show_iterate(k=N_ITER):
@@ -675,24 +703,33 @@ widgets.interact(show_iterate, k=widgets.IntSlider(value=N_ITER, min=0, max=N_IT
 
 # %% [markdown]
 # Things to look for: the streaks of the FBP fade over the iterations and the edges
-# sharpen; the PSNR climbs, but not evenly — on this image the last step gains the most
-# (about 2 dB in quick mode). Only the last iterate is in the loss, so the intermediate
-# images need not be good reconstructions themselves: the network is free to use them as
-# working space. The dual channel is no plain residual $A f - g$ either; it holds
-# whatever the next primal block finds useful to backproject. Can you still see the
-# sinusoids of the ellipses' edges (lesson 01) in it?
+# sharpen; the PSNR climbs, but not evenly — on this image, in quick mode, from 22.1 dB
+# (the FBP start) to 27.0 dB, with the first two steps gaining less than 1 dB together
+# and the third and fourth about 1.6 and 2.0 dB. Only the last iterate is in the loss,
+# so the intermediate images need not be good reconstructions themselves: the network is
+# free to use them as working space. The dual channel is no plain residual $A f - g$
+# either; it holds whatever the next primal block finds useful to backproject. Can you
+# still see the sinusoids of the ellipses' edges (lesson 01) in it?
 #
 # ## 6. Results on the shared test split
 #
-# The baselines of earlier lessons, retrained here briefly so that this notebook runs on
-# its own: FBP + U-Net post-processing (lesson 03) and learned FBP (lesson 04, a learned
-# window of the ramp filter, then the fixed backprojection `cu.backproject_fbp`).
+# The baselines of earlier lessons, retrained here so that this notebook runs on its own.
+# Like learned primal-dual, each keeps the weights of its epoch with the best validation
+# loss, and each is scored on the same test images:
+#
+# - FBP + U-Net post-processing (lesson 03). In quick mode it sees as many images as
+#   learned primal-dual (three epochs), but in batches of 8, so it makes 8 times fewer
+#   Adam steps; in full mode both make 5000 steps (20 epochs in batches of 8 against 10
+#   in batches of 4).
+# - Learned FBP (lesson 04): a learned window of the ramp filter, then the fixed
+#   backprojection `cu.backproject_fbp`. It has one weight per frequency and trains in
+#   seconds, so it gets enough epochs for its validation PSNR to stop changing.
 
 # %%
 cu.seed_everything(0)
 unet = cu.UNet(width=UNET_WIDTH).to(device)
 unet_history = cu.train(unet, (train.x_fbp, train.x), (val.x_fbp, val.x),
-                        epochs=UNET_EPOCHS, batch_size=8, lr=2e-3, live_plot=False)
+                        epochs=UNET_EPOCHS, batch_size=UNET_BATCH, lr=2e-3, live_plot=False)
 
 
 class LearnedFBP(nn.Module):
@@ -714,35 +751,70 @@ class LearnedFBP(nn.Module):
 cu.seed_everything(0)
 learned_fbp = LearnedFBP(A)
 fbp_history = cu.train(learned_fbp, (train.y, train.x), (val.y, val.x), epochs=FBP_EPOCHS,
-                       batch_size=32, lr=1e-2, live_plot=False, progress=False)
-print(f"U-Net: {max(unet_history.val_psnr):.2f} dB, learned FBP: "
-      f"{max(fbp_history.val_psnr):.2f} dB on validation")
+                       batch_size=FBP_BATCH, lr=1e-2, live_plot=False, progress=False)
+for name, history in (("U-Net", unet_history), ("learned FBP", fbp_history)):
+    print(f"{name}: validation PSNR " + ", ".join(f"{v:.2f}" for v in history.val_psnr)
+          + f" dB; best epoch {history.best_epoch} ({history.time:.0f} s)")
 
 # %%
 unet.eval()                 # batch normalisation: use the running statistics from now on
+lpd_name = f"learned primal-dual ({N_ITER} it.)"
 rows = cu.classical_baselines(setting)
 rows.append(cu.evaluate(learned_fbp, test, name="learned FBP (lesson 04)"))
 rows.append(cu.evaluate(lambda y: unet(setting.fbp(y).to(device)).cpu(), test,
                         name="FBP + U-Net (lesson 03)", parameters=cu.count_parameters(unet)))
-rows.append(cu.evaluate(lambda y: lpd(y.to(device)).cpu(), test,
-                        name=f"learned primal-dual ({N_ITER} it.)",
+rows.append(cu.evaluate(lambda y: lpd(y.to(device)).cpu(), test, name=lpd_name,
                         parameters=cu.count_parameters(lpd)))
+budgets = {"learned FBP (lesson 04)": (FBP_EPOCHS, FBP_BATCH, fbp_history),
+           "FBP + U-Net (lesson 03)": (UNET_EPOCHS, UNET_BATCH, unet_history),
+           lpd_name: (LPD_EPOCHS, LPD_BATCH, lpd_history)}
+for row in rows:                         # the training budget of every learned row
+    if row["method"] in budgets:
+        epochs, batch, history = budgets[row["method"]]
+        row["epochs (best)"] = f"{epochs} ({history.best_epoch})"
+        row["Adam steps x batch"] = f"{optimiser_steps(epochs, batch)} x {batch}"
+        row["training (s)"] = history.time
 cu.results_table(rows)
+
+# %% [markdown]
+# The learned rows were trained with different budgets, and the table says which: the
+# number of epochs (and, in brackets, the epoch of the best validation loss, whose
+# weights each row uses), the number of Adam steps and the batch size, and the wall time
+# of training on this machine. Every row is scored on the same 32 test images (100 in
+# full mode), so we compare them **image by image**: for each pair of methods the mean of
+# the per-image differences and its 95 % interval (`cu.paired_difference`). Some
+# phantoms are harder than others for every method; that spread cancels in the
+# differences, and the interval says what these test images can and cannot tell.
 
 # %%
 table = {row["method"]: row for row in rows}
-psnr_of = {name: row["PSNR (dB)"] for name, row in table.items()}
-fbp_name = f"FBP ({setting.fbp_filter})"
-lpd_name = f"learned primal-dual ({N_ITER} it.)"
-print(f"learned primal-dual: {psnr_of[lpd_name]:.2f} dB — "
-      f"{psnr_of[lpd_name] - psnr_of[fbp_name]:+.2f} dB over FBP, "
-      f"{psnr_of[lpd_name] - psnr_of[tv_name]:+.2f} dB over TV, "
-      f"{psnr_of[lpd_name] - psnr_of['FBP + U-Net (lesson 03)']:+.2f} dB over the U-Net; "
-      f"{table[lpd_name]['time / image (ms)']:.1f} ms per image against "
-      f"{table[tv_name]['time / image (ms)']:.1f} ms for TV")
-assert psnr_of[lpd_name] > psnr_of[fbp_name] + 4.0     # the issue asks for 2 dB; we see 6.6
-assert psnr_of[lpd_name] > psnr_of["FBP + U-Net (lesson 03)"]
-assert psnr_of[lpd_name] > psnr_of[tv_name]             # a narrow win in quick mode (0.2 dB)
+others = [setting.fbp_name, "learned FBP (lesson 04)", "FBP + U-Net (lesson 03)", tv_name]
+paired = {name: cu.paired_difference(table[lpd_name], table[name]) for name in others}
+
+
+def verdict(d):
+    """What a paired interval supports: ahead, behind, or no visible difference."""
+    if d.low > 0:
+        return "learned primal-dual is ahead"
+    if d.high < 0:
+        return "learned primal-dual is behind"
+    return "the interval contains zero: no difference these images can show"
+
+
+for name in others:
+    print(f"{paired[name]}\n    -> {verdict(paired[name])}; SSIM: "
+          f"{cu.paired_difference(table[lpd_name], table[name], metric='SSIM').mean:+.3f}")
+print(f"time per image: {table[lpd_name]['time / image (ms)']:.1f} ms for learned "
+      f"primal-dual, {table['FBP + U-Net (lesson 03)']['time / image (ms)']:.1f} ms for "
+      f"FBP + U-Net, {table[tv_name]['time / image (ms)']:.0f} ms for TV")
+# Asserted in both modes: with the operator inside, the network gains several dB over
+# filtered backprojection, tuned or learned (quick mode: lower ends +5.3 and +3.1 dB;
+# full size, benchmarks/README.md: this network after 3 epochs is 4.6 dB above FBP).
+assert paired[setting.fbp_name].low > 2.0
+assert paired["learned FBP (lesson 04)"].low > 1.0
+if QUICK:   # what the text below reports for quick mode; full mode: benchmarks/README.md
+    assert paired[tv_name].high < 0, "quick mode: TV is ahead of learned primal-dual"
+    assert paired["FBP + U-Net (lesson 03)"].low < 0, "quick mode: no win over the U-Net"
 
 # %%
 chosen = [0, 5, 9]
@@ -762,22 +834,41 @@ for i, k in enumerate(chosen):
 cu.show_images(images, titles, ncols=5, vmin=0, vmax=1, size=2.8);
 
 # %% [markdown]
-# **Where learned primal-dual stands.** With the physics inside, a small network goes
-# past everything else in the table, even after a few minutes of training on a CPU: in
-# quick mode we measured 36.7 dB, 6.6 dB above FBP, about 1 dB above the U-Net (which has
-# three times more parameters and sees the data only through the FBP) and, by a small
-# margin of about 0.2 dB, above TV — whose piecewise-constant prior fits these
-# ellipses almost perfectly and which was tuned on the validation split. It needs $K$
-# projections and backprojections per image, so it is slower than FBP + U-Net, but
-# faster than TV's hundred iterations.
+# **Where learned primal-dual stands.** In quick mode the table does not show the win
+# this method is known for, and we should say so plainly. From one training run (seed
+# 0), learned primal-dual reaches 30.31 dB: 5.68 dB above the FBP it starts from (95 %
+# interval of the paired difference [+5.26, +6.10] dB), 3.35 dB above learned FBP
+# ([+3.11, +3.60]) and well above SIRT and CGLS, with 40,290 parameters. But **TV is
+# ahead**, by 0.67 dB (interval [0.55, 0.79] dB) and by 0.014 in SSIM, and the U-Net is
+# slightly ahead too, by 0.14 dB ([0.07, 0.21] dB), although it got 8 times fewer Adam
+# steps (192 against 1536) and a quarter of the training time. Given as many steps as
+# learned primal-dual (24 epochs, about 140 s of CPU time), the U-Net reached 31.09 dB on
+# the validation split in one run (best epoch 9), against 30.38 dB for learned
+# primal-dual: with equal steps the gap would grow, not close. Three reasons, all of them
+# in this setting rather than in the method:
 #
-# The short training is the weak point of this comparison: every learned row improves
-# with more epochs, and the validation PSNR of learned primal-dual was still rising
-# when training stopped. Adler and Öktem (2018), who trained for hours on a GPU, found on
-# their ellipse data learned primal-dual several dB ahead of FBP + U-Net, and both far
-# ahead of TV; the full mode of this notebook (128 x 128, ten iterations of 32 channels)
-# moves towards that setting. A fair study trains each method to convergence and
-# chooses its epochs on the validation split.
+# - dival's ellipses are piecewise constant, which is *exactly* the image model TV
+#   assumes, and its weight $\lambda$ was tuned on validation with every run converged:
+#   on these phantoms its hand-made prior is close to perfect;
+# - 512 training images of 64 x 64 are few for a network to learn that prior from;
+# - three epochs (about 70 s of CPU time on one thread) are short: the validation PSNR
+#   of learned primal-dual rose at every epoch and was still rising when training
+#   stopped, and a network of 5 iterations and 16 channels is small.
+#
+# With much more data and training the order turns, at least in the published
+# benchmark: on dival's full setting (128 x 128, the first 100 test images), with all
+# 32,000 training pairs, Baguer et al. (2020) report 32.27 dB for learned primal-dual,
+# 30.30 dB for learned gradient descent, 29.36 dB for FBP + U-Net and 27.96 dB for TV.
+# The course's own full-mode rows are in `benchmarks/README.md`, section "The ellipses
+# benchmark", each with its training budget: a few epochs on 2000 images on a CPU are
+# far from the published training, and TV lands above its published figure there (that
+# section says why), so read the two tables side by side rather than expect the
+# published order. In full mode this notebook asserts only the gain over FBP and learned
+# FBP; its comparisons with TV and the U-Net are printed above with their intervals.
+#
+# Speed is the other side: learned primal-dual needs $K$ projections and backprojections
+# per image, so it is slower than FBP + U-Net (in our runs 10 to 12 ms against 5 to
+# 8 ms per image), but several times faster than TV run to convergence (50 to 60 ms).
 #
 # ## Takeaways
 #
@@ -789,9 +880,14 @@ cu.show_images(images, titles, ncols=5, vmin=0, vmax=1, size=2.8);
 #   an untrained network is the FBP, and training only learns corrections.
 # - Scale the operator to norm one ($A/\|A\|$, data $y/\|A\|$) so that every block sees
 #   signals of order one.
-# - Physics in every iteration buys image quality with few parameters: here learned
-#   primal-dual beats FBP, the U-Net and (narrowly, after a short training) TV, with a
-#   third of the U-Net's weights.
+# - Physics in every iteration buys image quality with few parameters: learned
+#   primal-dual gains 5.7 dB over the FBP it starts from with a third of the U-Net's
+#   weights. After a minute or two of training on 512 images it does not beat TV on
+#   these piecewise-constant phantoms, nor the U-Net; with dival's 32,000 training
+#   images and long training it is the best method in the published benchmark table.
+# - Compare methods image by image, on the lower end of the paired interval, and state
+#   every training budget: a 0.2 dB difference of two means from one training run is
+#   not a result.
 # - Training memory grows linearly with the number of iterations. Gradient checkpointing
 #   stores only each iteration's inputs and recomputes the rest, for one extra forward
 #   pass; invertible blocks (LIRE) store nothing per iteration.
@@ -805,8 +901,13 @@ cu.show_images(images, titles, ncols=5, vmin=0, vmax=1, size=2.8);
 # - Build **learned gradient descent** from the same pieces: drop the dual memory and
 #   give the primal block $\hat A^T(\hat A f^{(1)} - g)$ instead of $\hat A^T h^{(1)}$.
 #   How far behind learned primal-dual is it?
-# - Train on 3 % noise and test at 1 % and 8 % (`setting.split("test", noise_level=...)`),
-#   as lesson 03 did for the U-Net: does the operator inside make the network more robust?
+# - Train longer (`LPD_EPOCHS = 10`) or with more iterations and channels: when does
+#   learned primal-dual pass the U-Net and TV in quick mode, and what does it cost?
+#   Decide on the validation split, and train with three seeds or more before you call
+#   a difference a result.
+# - Train on 2.5 % noise and test at 1 % and 8 %
+#   (`setting.split("test", noise_level=...)`), as lesson 03 did for the U-Net: does the
+#   operator inside make the network more robust?
 # - Write an invertible primal block with an additive coupling and check that you can
 #   recover its input from its output to float precision.
 #
@@ -841,5 +942,11 @@ cu.show_images(images, titles, ncols=5, vmin=0, vmax=1, size=2.8);
 #   primal-dual reconstruction, the learned primal-dual block, and LIRE's memory problem.
 # - G. Ongie (2019). *Deep learning in biomedical imaging: analysis and reconstruction*
 #   (guest lecture, University of Chicago): unrolled gradient descent.
+# - J. Leuschner, M. Schmidt, D. Otero Baguer and P. Maass. *dival: deep inversion
+#   validation library*, https://github.com/jleuschn/dival. (The "ellipses" data set and
+#   its geometry, our shared setting.)
+# - D. Otero Baguer, J. Leuschner and M. Schmidt (2020). Computed tomography
+#   reconstruction using deep image prior and learned reconstruction methods. *Inverse
+#   Problems* 36(9), 094004. (The published results on dival's ellipses.)
 # - N. Ducros. *A short intro to deep learning for image reconstruction* (lecture,
 #   CREATIS Lyon): unrolled methods need fewer parameters than direct ones.
