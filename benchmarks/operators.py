@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 import course_utils as cu
-from course_utils.radon import _RECENT
+from course_utils.operators.radon import _RECENT
 
 
 def timed(fn, repeats: int, sync=None) -> float:

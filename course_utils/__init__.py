@@ -1,47 +1,85 @@
 """Shared helpers of the course *Deep learning for tomographic image reconstruction*.
 
-Every notebook starts with ``import course_utils as cu``.  The package is small on
-purpose; each module is one idea and can be read on its own:
+Every notebook starts with ``import course_utils as cu`` and then uses flat names such
+as ``cu.RadonTransform`` or ``cu.fbp``.  Where a name lives follows from the folder names:
 
-==================  ==========================================================
-``config``          ``QUICK`` mode, ``device()``, ``seed_everything()``
-``arrays``          tensors in, tensors out; NumPy in, NumPy out
-``linear_operator`` ``A(x)``, ``A.T(y)``, ``A.norm()``, adjointness test, matrix
-``geometry``        ``ParallelBeam`` and ``FanBeam``: what the scanner looks like
-``radon``           ``RadonTransform``: the differentiable projector
-``fbp``             filtered backprojection and its filters
-``algorithms``      Landweber, SIRT, CGLS, MLEM, TV by Chambolle-Pock
-``phantoms``        Shepp-Logan, random ellipses, a real CT slice
-``noise``           Gaussian and low-dose Poisson noise
-``metrics``         PSNR and SSIM
-``plotting``        images, sinograms and curves with one consistent look
-``setting``         the shared sparse-view experiment of the learned lessons
-``networks``        the U-Net (FBPConvNet) and small building blocks
-``training``        a training loop with progress bar, live plot, early stopping
-``evaluation``      PSNR / SSIM / time / parameters over a test set, as a table
-``gan``             a small GAN, the shipped generator, latent reconstruction
-``checks``          automatic feedback on the exercises
-``release``         ``python -m course_utils.release``: student copies from solutions
-``grade``           ``python -m course_utils.grade``: grade a class's notebooks
-``doctor``          ``python -m course_utils.doctor``: is this computer ready?
-==================  ==========================================================
+=====================  ==========================================================
+``config``             ``QUICK`` mode, ``device()``, ``seed_everything()``
+``arrays``             tensors in, tensors out; NumPy in, NumPy out; input checks
+``metrics``            PSNR and SSIM
+``plotting``           images, sinograms, curves, results tables, widgets
+``operators/``         what a scanner measures, as a linear operator ``A``:
+                       ``linear_operator`` (``A(x)``, ``A.T(y)``, adjoint test),
+                       ``geometry`` (parallel and fan beam), ``radon`` (Joseph's
+                       projector), ``sparse`` (sparse matrices and their cache),
+                       ``astra`` (the ASTRA backend), ``finite_differences``
+                       (the image gradient ``D``)
+``reconstruction/``    classical inversion: ``fbp`` (filtered backprojection) and
+                       ``algorithms`` (Landweber, SIRT, CGLS, MLEM, TV)
+``simulation/``        data: ``phantoms``, ``noise``, and ``setting`` (the shared
+                       sparse-view experiment of the learned lessons)
+``learning/``          ``networks`` (U-Net), ``training`` (the loop),
+                       ``checkpoints``, ``evaluation`` (tables with intervals),
+                       ``gan``
+``checks/``            automatic feedback on the exercises, one file per lesson
+``tools/``             instructor and workshop commands (``dltomo doctor``,
+                       ``dltomo release``, ``dltomo grade``, ``dltomo generator``)
+=====================  ==========================================================
+
+``import course_utils`` itself is cheap: the maths (and with it PyTorch and matplotlib)
+is imported the first time a name such as ``cu.fbp`` is used.  That is why the
+workshop doctor (``dltomo doctor``) still starts on a computer whose PyTorch is broken.
 """
 
-from . import checks
-from .algorithms import *  # noqa: F401,F403
-from .config import QUICK, device, seed_everything
-from .evaluation import *  # noqa: F401,F403
-from .fbp import *  # noqa: F401,F403
-from .gan import *  # noqa: F401,F403
-from .geometry import *  # noqa: F401,F403
-from .linear_operator import LinearOperator, MatrixOperator
-from .metrics import *  # noqa: F401,F403
-from .networks import *  # noqa: F401,F403
-from .noise import *  # noqa: F401,F403
-from .phantoms import *  # noqa: F401,F403
-from .plotting import *  # noqa: F401,F403
-from .radon import *  # noqa: F401,F403
-from .setting import *  # noqa: F401,F403
-from .training import *  # noqa: F401,F403
+import importlib as _importlib
 
 __version__ = "0.1.0"
+
+#: The modules whose public names (their ``__all__``) make up ``cu.*``, in import order.
+_PUBLIC_MODULES = (
+    "config", "arrays", "metrics", "plotting",
+    "operators.linear_operator", "operators.geometry", "operators.sparse",
+    "operators.radon", "operators.finite_differences",
+    "reconstruction.fbp", "reconstruction.algorithms",
+    "simulation.phantoms", "simulation.noise", "simulation.setting",
+    "learning.networks", "learning.checkpoints", "learning.training",
+    "learning.evaluation", "learning.gan",
+)
+
+#: Names that a module exports for the package but that stay out of ``cu.*``.
+_NOT_FLAT = {"arrays": {"as_tensor", "numpy_compatible", "check_floating", "check_number",
+                        "check_int"}}
+
+_loaded = False
+
+
+def _load() -> None:
+    """Import every public module and copy its ``__all__`` names into this package."""
+    global _loaded
+    if _loaded:
+        return
+    names = {}
+    for module_name in _PUBLIC_MODULES:
+        module = _importlib.import_module(f"{__name__}.{module_name}")
+        hidden = _NOT_FLAT.get(module_name, set())
+        names.update({name: getattr(module, name) for name in module.__all__
+                      if name not in hidden})
+    names["checks"] = _importlib.import_module(f"{__name__}.checks")
+    globals().update(names)
+    _loaded = True
+
+
+def __getattr__(name: str):
+    # Called only for names not yet in the package (PEP 562): load the maths once.
+    if name.startswith("__"):
+        raise AttributeError(name)
+    _load()
+    try:
+        return globals()[name]
+    except KeyError:
+        raise AttributeError(f"module 'course_utils' has no attribute {name!r}") from None
+
+
+def __dir__():
+    _load()
+    return sorted(globals())

@@ -51,7 +51,7 @@
 # in-notebook GAN training, 32 validation and 32 test images, 8 restarts and 400 steps of
 # latent optimisation). On a GPU, a few minutes. **Both modes work at 64 x 64 pixels**:
 # that is the size of the shipped pretrained generator, `data/gan_generator_64.pt`, which
-# the command `python -m course_utils.gan` rebuilds in about 16 minutes on a 2-core CPU
+# the command `dltomo generator` rebuilds in about 16 minutes on a 2-core CPU
 # (see `data/README.md`).
 
 # %% [markdown]
@@ -815,7 +815,7 @@ assert lesion_tests["TV, lesion − control"].low > 0, \
 # ## What to try next
 #
 # - Rebuild the generator with more steps or a wider network
-#   (`python -m course_utils.gan --steps 20000 --width 16 --out my_generator.pt`, best on
+#   (`dltomo generator --steps 20000 --width 16 --out my_generator.pt`, best on
 #   a GPU) and load it with `cu.load_generator("my_generator.pt")`: how much closer does
 #   the GAN prior come to TV?
 # - Change `MU` (0, 0.1, 10) and `RESTARTS` (1, 16): when does the prior on $z$ help,

@@ -8,7 +8,7 @@ import torch
 from skimage.metrics import structural_similarity
 
 from course_utils.metrics import psnr, ssim
-from course_utils.phantoms import shepp_logan
+from course_utils.simulation.phantoms import shepp_logan
 
 
 # --- PSNR -------------------------------------------------------------------------------

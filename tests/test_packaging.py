@@ -59,7 +59,7 @@ def test_readme_quick_start_has_a_lab_command():
 
 
 def test_readme_has_colab_and_binder_badges_for_every_lesson():
-    from course_utils.release import repository_url
+    from course_utils.tools.release import repository_url
     readme = (ROOT / "README.md").read_text()
     owner_repo = repository_url().split("github.com/")[1]
     lessons = sorted(p.name for p in (ROOT / "lessons").glob("[0-9][0-9]_*.ipynb"))

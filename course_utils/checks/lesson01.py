@@ -20,12 +20,12 @@ import math
 import numpy as np
 import torch
 
-from ..fbp import _backproject
-from ..fbp import fbp as _course_fbp
-from ..fbp import filter_sinogram as _course_filter_sinogram
-from ..geometry import ParallelBeam
-from ..phantoms import shepp_logan
-from ..radon import RadonTransform
+from ..reconstruction.fbp import _backproject
+from ..reconstruction.fbp import fbp as _course_fbp
+from ..reconstruction.fbp import filter_sinogram as _course_filter_sinogram
+from ..operators.geometry import ParallelBeam
+from ..simulation.phantoms import shepp_logan
+from ..operators.radon import RadonTransform
 from ._feedback import CheckFailed, _to_numpy, compare_arrays, exercise_check, expect
 
 __all__ = ["backproject", "ramp_filter_projections", "fbp"]

@@ -14,9 +14,9 @@ import numbers
 import numpy as np
 import torch
 
-from ..geometry import ParallelBeam
-from ..linear_operator import MatrixOperator
-from ..radon import RadonTransform
+from ..operators.geometry import ParallelBeam
+from ..operators.linear_operator import MatrixOperator
+from ..operators.radon import RadonTransform
 from ._feedback import CheckFailed, compare_arrays, exercise_check, expect
 
 __all__ = ["system_matrix", "landweber_step", "mlem_update", "discrepancy_principle"]

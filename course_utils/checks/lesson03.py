@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..metrics import psnr
-from ..setting import DataSplit
+from ..simulation.setting import DataSplit
 from ._feedback import CheckFailed, exercise_check, expect
 
 __all__ = ["small_cnn", "cnn_train_step", "test_set_psnr"]

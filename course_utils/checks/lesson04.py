@@ -23,10 +23,10 @@ import numbers
 import torch
 from torch import nn
 
-from ..fbp import filter_response, filter_sinogram
-from ..geometry import ParallelBeam
-from ..linear_operator import MatrixOperator
-from ..radon import RadonTransform
+from ..reconstruction.fbp import filter_response, filter_sinogram
+from ..operators.geometry import ParallelBeam
+from ..operators.linear_operator import MatrixOperator
+from ..operators.radon import RadonTransform
 from ._feedback import CheckFailed, compare_arrays, exercise_check, expect
 
 __all__ = ["learned_filter", "self_supervised_loss", "noise_terms"]

@@ -15,10 +15,10 @@ import copy
 import torch
 from torch import nn
 
-from ..algorithms import image_gradient
-from ..geometry import ParallelBeam
-from ..linear_operator import MatrixOperator
-from ..radon import RadonTransform
+from ..reconstruction.algorithms import image_gradient
+from ..operators.geometry import ParallelBeam
+from ..operators.linear_operator import MatrixOperator
+from ..operators.radon import RadonTransform
 from ._feedback import CheckFailed, compare_arrays, exercise_check, expect
 
 __all__ = ["fit_dip", "dip_tv_loss"]

@@ -12,9 +12,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..geometry import ParallelBeam
-from ..linear_operator import MatrixOperator
-from ..radon import RadonTransform
+from ..operators.geometry import ParallelBeam
+from ..operators.linear_operator import MatrixOperator
+from ..operators.radon import RadonTransform
 from ._feedback import CheckFailed, compare_arrays, exercise_check, expect
 
 __all__ = ["poisson_nll", "mlem_module", "unrolled_mlem_forward"]

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..linear_operator import MatrixOperator
+from ..operators.linear_operator import MatrixOperator
 from ._feedback import CheckFailed, exercise_check, expect
 
 __all__ = ["lpd_dual_block", "lpd_primal_block", "lpd_unrolled"]

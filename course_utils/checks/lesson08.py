@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..linear_operator import MatrixOperator
+from ..operators.linear_operator import MatrixOperator
 from ._feedback import CheckFailed, exercise_check, expect
 
 __all__ = ["gan_discriminator_step", "gan_generator_step", "latent_optimisation"]

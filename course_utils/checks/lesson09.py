@@ -24,7 +24,7 @@ import math
 import torch
 from torch import nn
 
-from ..geometry import ParallelBeam
+from ..operators.geometry import ParallelBeam
 from ._feedback import CheckFailed, compare_arrays, exercise_check, expect
 
 __all__ = ["fourier_features", "render_rays", "fit_field"]

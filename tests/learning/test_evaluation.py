@@ -1,0 +1,150 @@
+"""Tests of course_utils.learning.evaluation: table rows and the classical baselines."""
+
+import math
+
+import pytest
+import torch
+
+import course_utils as cu
+
+COLUMNS = ["method", "PSNR (dB)", "PSNR ±95%", "SSIM", "SSIM ±95%", "time / image (ms)",
+           "parameters", "PSNR per image", "SSIM per image"]
+
+
+@pytest.fixture(scope="module")
+def setting():
+    return cu.SparseViewSetting(size=32, n_train=4, n_val=8, n_test=8)
+
+
+def test_row_of_fbp_and_oracle(setting):
+    test = setting.test
+    row = cu.evaluate(setting.fbp, test, name="FBP")
+    assert list(row) == COLUMNS
+    expected = cu.psnr(test.x_fbp, test.x, data_range=1.0).flatten()
+    assert row["PSNR (dB)"] == pytest.approx(float(expected.mean()), rel=1e-5)
+    assert torch.allclose(row["PSNR per image"], expected.double(), rtol=1e-5)
+    # the 95 % t-interval of the mean: t_{0.975, 7} = 2.365 for 8 images
+    half = 2.365 * float(expected.std()) / math.sqrt(len(expected))
+    assert row["PSNR ±95%"] == pytest.approx(half, rel=1e-3)
+    assert 0 < row["SSIM"] < 1 and row["time / image (ms)"] > 0 and row["parameters"] == 0
+
+    oracle = cu.evaluate(lambda y: test.x, test, name="oracle", batch_size=len(test))
+    assert math.isinf(oracle["PSNR (dB)"]) and oracle["SSIM"] == pytest.approx(1.0)
+
+    # a pair of tensors: score the FBP images themselves (identity on FBP)
+    same = cu.evaluate(lambda x: x, (test.x_fbp, test.x), name="identity on FBP")
+    assert same["PSNR (dB)"] == pytest.approx(row["PSNR (dB)"], rel=1e-5)
+    text = str(cu.results_table([row, same]))
+    assert "identity on FBP" in text and "time / image (ms)" in text
+    assert "PSNR ±95%" in text and "per image" not in text
+
+
+def test_module_mode_and_parameters(setting):
+    torch.manual_seed(0)
+    net = cu.UNet(depth=2, width=4)
+    net.train()
+    row = cu.evaluate(net, (setting.test.x_fbp, setting.test.x), batch_size=3)
+    assert row["method"] == "UNet" and row["parameters"] == cu.count_parameters(net)
+    assert net.training          # put back in training mode afterwards
+    # an untrained residual U-Net is the identity: it scores like FBP
+    fbp_row = cu.evaluate(setting.fbp, setting.test)
+    assert row["PSNR (dB)"] == pytest.approx(fbp_row["PSNR (dB)"], rel=1e-5)
+    wrapped = cu.evaluate(lambda y: net(setting.fbp(y)), setting.test, name="FBPConvNet",
+                          parameters=cu.count_parameters(net))
+    assert wrapped["parameters"] == row["parameters"]
+
+
+def test_bad_inputs(setting):
+    with pytest.raises(ValueError, match="targets' shape"):
+        cu.evaluate(lambda y: y, setting.test, name="sinogram out")
+    with pytest.raises(TypeError, match="data must be"):
+        cu.evaluate(setting.fbp, setting.test.y)
+    with pytest.raises(TypeError, match="reconstruct must be"):
+        cu.evaluate("FBP", setting.test)
+
+
+def test_classical_baselines_tv_beats_fbp():
+    """The claim of lesson 02 in the shared setting: TV (and SIRT) beat FBP clearly.
+
+    The validation and test images are those of the quick-mode default setting
+    (64 x 64), fewer of them to keep the test fast.
+    """
+    setting = cu.SparseViewSetting(size=64, n_train=0, n_val=8, n_test=8)
+    rows = cu.classical_baselines(setting, n_tune=8)
+    assert all(row["PSNR ±95%"] > 0 for row in rows)
+    names = [row["method"] for row in rows]
+    assert [name.split()[0] for name in names] == ["FBP", "SIRT", "CGLS", "TV"]
+    fbp, sirt, cgls, tv = (row["PSNR (dB)"] for row in rows)
+    assert cu.paired_difference(rows[3], rows[0]).low > 3      # measured: about 6 dB
+    assert cu.paired_difference(rows[1], rows[0]).low > 0.5    # measured: about 2 dB
+    assert rows[3]["SSIM"] > rows[0]["SSIM"] + 0.1
+    # tuned once per setting: a second call gives back the very same methods
+    methods = cu.classical_methods(setting, n_tune=8)
+    assert list(methods) == names
+    again = cu.classical_methods(setting, n_tune=8)
+    assert all(again[name] is methods[name] for name in names)
+    # and they are the methods that were scored
+    tv_row = cu.evaluate(methods[names[3]], setting.test, name=names[3])
+    assert tv_row["PSNR (dB)"] == pytest.approx(tv, abs=1e-4)
+
+
+def test_paired_difference():
+    a = [30.0, 31.0, 29.5, 30.2, 28.0]
+    b = [29.0, 30.1, 28.9, 29.0, 27.5]
+    d = cu.paired_difference(a, b)
+    diffs = torch.tensor(a, dtype=torch.float64) - torch.tensor(b, dtype=torch.float64)
+    half = 2.776 * float(diffs.std()) / math.sqrt(5)            # t_{0.975, 4} = 2.776
+    assert d.mean == pytest.approx(float(diffs.mean()))
+    assert d.low == pytest.approx(d.mean - half, rel=1e-3)
+    assert d.high == pytest.approx(d.mean + half, rel=1e-3)
+    assert d.n == 5 and d.low > 0
+    # pairing matters: the same scores shuffled give a wide, inconclusive interval
+    shuffled = cu.paired_difference(a, [b[4], b[2], b[0], b[3], b[1]])
+    assert shuffled.high - shuffled.low > 3 * (d.high - d.low)
+    assert "95 % CI" in str(d) and "dB" in str(d)
+    with pytest.raises(ValueError, match="same images"):
+        cu.paired_difference(a, b[:4])
+    with pytest.raises(ValueError, match="metric"):
+        cu.paired_difference(a, b, metric="MSE")
+    with pytest.raises(ValueError, match="per-image"):
+        cu.paired_difference({"method": "X", "PSNR (dB)": 3.0}, b)
+
+
+def test_paired_difference_of_rows(setting):
+    fbp = cu.evaluate(setting.fbp, setting.test, name="FBP")
+    ram_lak = cu.evaluate(lambda y: cu.fbp(y, setting.A), setting.test, name="Ram-Lak")
+    d = cu.paired_difference(fbp, ram_lak)
+    assert d.names == ("FBP", "Ram-Lak") and d.n == len(setting.test)
+    assert d.mean == pytest.approx(fbp["PSNR (dB)"] - ram_lak["PSNR (dB)"], abs=1e-9)
+    s = cu.paired_difference(fbp, ram_lak, metric="SSIM")
+    assert s.mean == pytest.approx(fbp["SSIM"] - ram_lak["SSIM"], abs=1e-9)
+
+
+def test_mean_interval():
+    mean, half = cu.mean_interval([1.0, 2.0, 3.0])
+    assert mean == pytest.approx(2.0) and half == pytest.approx(4.303 / math.sqrt(3), rel=1e-3)
+    assert math.isnan(cu.mean_interval([5.0])[1])
+    with pytest.raises(ValueError):
+        cu.mean_interval([])
+
+
+def test_tv_baseline_is_converged_and_finely_tuned():
+    """Quick mode: a twice finer weight grid, or twice the iterations, gains < 0.05 dB."""
+    setting = cu.SparseViewSetting(size=64, n_train=0, n_val=32, n_test=0)
+    val = setting.val
+    methods = cu.classical_methods(setting)
+    tuning = setting.cache["classical_tuning"]
+    lam, scores = tuning["TV weight"], tuning["TV scores"]
+    best = scores[lam]
+    # the best weight is interior, and its neighbours on the final grid are worse
+    assert min(scores) < lam < max(scores)
+    # twice finer grid around the optimum
+    finer, finer_scores = cu.tune_tv_weight(setting.A, val.y, val.x, start=lam,
+                                            finest_ratio=2 ** 0.125)
+    assert max(finer_scores.values()) - best < 0.05
+    # twice the iterations (and a tolerance ten times stricter)
+    longer = cu.tv_pdhg(setting.A, val.y, lam, 6000, tol=1e-5)
+    assert float(cu.psnr(longer, val.x, data_range=1.0).mean()) - best < 0.05
+    # the iteration-count baselines are interior too
+    assert 1 < tuning["SIRT iterations"] < 2000 and 1 < tuning["CGLS iterations"] < 60
+    assert len(methods) == 4
