@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-__all__ = ["as_tensor", "numpy_compatible", "check_floating", "check_number"]
+__all__ = ["as_tensor", "numpy_compatible", "check_floating", "check_number", "check_int"]
 
 
 def as_tensor(x: Any, name: str = "input") -> torch.Tensor:
@@ -56,6 +56,23 @@ def check_number(value, name: str, *, positive: bool) -> float:
     if not math.isfinite(value) or value < 0 or (positive and value == 0):
         expected = "positive" if positive else "non-negative"
         raise ValueError(f"{name} must be a finite {expected} number, got {value}")
+    return value
+
+
+def check_int(value, name: str, *, minimum: int | None = 1) -> int:
+    """An integer as a Python ``int``, at least ``minimum`` (``None``: any), with clear errors.
+
+    Accepts Python and NumPy integers and one-element integer tensors; rejects ``bool``
+    (``True`` is an ``int`` in Python, but never a count of iterations) and floats such
+    as ``3.0`` (a float where a count is expected is usually a mix-up of two arguments).
+    """
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_floating_point():
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
     return value
 
 
