@@ -158,7 +158,7 @@ def _dival_scores(reconstruct, split, name, parameters=0):
 # --- the methods ----------------------------------------------------------------------
 def classical_rows(setting, budget, device):
     methods = cu.classical_methods(setting)
-    tuning = setting.cache["classical_tuning"]
+    tuning = methods.tuning
     rows = []
     for label, method in methods.items():
         short = label.split()[0]
@@ -285,7 +285,8 @@ def main() -> None:
     start = time.perf_counter()
     setting = cu.SparseViewSetting(size=128, n_train=budget["n_train"], n_val=100,
                                    n_test=args.n_test, sampling=args.sampling, device="cpu")
-    print(setting, f"({time.perf_counter() - start:.0f} s to describe)", flush=True)
+    setting.tune_fbp()                 # FBP's filter and cut-off, on the validation split
+    print(setting, setting.fbp_name, f"({time.perf_counter() - start:.0f} s)", flush=True)
     wanted = {"classical": {"FBP", "SIRT", "CGLS", "TV"}, "unet": {"FBP + U-Net"},
               "lpd": {"learned primal-dual"}}
     for group in args.methods:

@@ -4,7 +4,9 @@
 * :func:`show_sinogram` — a sinogram with labelled axes (detector, angle in degrees);
 * :func:`plot_curves` — loss or error curves with a legend and a grid;
 * :func:`results_table` — a small table of results that looks good both in Jupyter and
-  in a terminal.
+  in a terminal;
+* :func:`interact` — sliders and menus that redraw a figure, like ``ipywidgets.interact``,
+  but safe to run headless (``nbconvert --execute``, papermill, ``nbclient``).
 
 The plotting functions accept tensors (also on a GPU or with gradients) and NumPy
 arrays.  They draw with ``matplotlib.pyplot``, so in Jupyter the figure appears at the
@@ -14,15 +16,21 @@ a second time as the cell's value.
 
 from __future__ import annotations
 
+import base64
 import html
+import inspect
+import io
 import math
-from typing import Any, Mapping, Sequence
+import sys
+import traceback
+from typing import Any, Callable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-__all__ = ["show_images", "show_sinogram", "plot_curves", "results_table", "ResultsTable"]
+__all__ = ["show_images", "show_sinogram", "plot_curves", "results_table", "ResultsTable",
+           "interact", "Interaction"]
 
 
 def _to_numpy(array: Any, name: str = "image") -> np.ndarray:
@@ -385,3 +393,313 @@ def results_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | No
     else:
         columns = list(columns)
     return ResultsTable(rows, [str(c) for c in columns])
+
+
+# --- interactive figures that never hang a headless run ------------------------------------
+
+def _kernel_shell():
+    """The IPython shell if this runs in a Jupyter kernel (which can show widgets), else None."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None or getattr(shell, "kernel", None) is None:   # plain Python, terminal IPython
+        return None
+    return shell
+
+
+def _inline_backend() -> bool:
+    import matplotlib
+    return "matplotlib_inline" in matplotlib.get_backend() or "backend_inline" in matplotlib.get_backend()
+
+
+def _new_figure_numbers(before: set) -> list:
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    return [] if pyplot is None else [n for n in pyplot.get_fignums() if n not in before]
+
+
+def _recorder_class():
+    """A display publisher that keeps, in order, what a call displays and prints."""
+    from IPython.core.displaypub import DisplayPublisher
+
+    class _Recorder(DisplayPublisher):
+        def __init__(self):
+            super().__init__()                       # no shell: nothing is sent anywhere
+            self.outputs: list[dict] = []            # {"data", "metadata", "display_id"}
+
+        def publish(self, data, metadata=None, source=None, *, transient=None, update=False,
+                    **kwargs):
+            display_id = (transient or {}).get("display_id")
+            output = {"data": dict(data), "metadata": dict(metadata or {}),
+                      "display_id": display_id}
+            if update:                               # the function updated its own display
+                for k, old in enumerate(self.outputs):
+                    if display_id is not None and old["display_id"] == display_id:
+                        self.outputs[k] = output
+                return
+            self.outputs.append(output)
+
+        def clear_output(self, wait=False):
+            self.outputs.clear()
+
+        def write(self, name: str, text: str) -> None:
+            """Printed text: one text output per run of writes to the same stream."""
+            last = self.outputs[-1] if self.outputs else None
+            if last is not None and last.get("stream") == name:
+                last["data"]["text/plain"] += text
+            else:
+                self.outputs.append({"data": {"text/plain": text}, "metadata": {},
+                                     "display_id": None, "stream": name})
+
+    return _Recorder
+
+
+class _Stream(io.TextIOBase):
+    """Stands in for ``sys.stdout`` / ``sys.stderr`` while a call is captured."""
+
+    def __init__(self, recorder, name: str):
+        self._recorder, self.name = recorder, name
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if text:
+            self._recorder.write(self.name, str(text))
+        return len(text)
+
+
+def _combine(outputs: list[dict]) -> dict:
+    """Several outputs as one HTML bundle (for a slot that must hold more than one)."""
+    parts, texts = [], []
+    for output in outputs:
+        data = output["data"]
+        texts.append(data.get("text/plain", ""))
+        if "text/html" in data:
+            parts.append(data["text/html"])
+        elif "image/svg+xml" in data:
+            parts.append(data["image/svg+xml"])
+        elif "image/png" in data or "image/jpeg" in data:
+            mime = "image/png" if "image/png" in data else "image/jpeg"
+            payload = data[mime]
+            if isinstance(payload, bytes):
+                payload = base64.b64encode(payload).decode("ascii")
+            parts.append(f'<img src="data:{mime};base64,{payload}"/>')
+        else:
+            parts.append(f"<pre>{html.escape(data.get('text/plain', ''))}</pre>")
+    return {"data": {"text/html": "\n".join(parts), "text/plain": "\n".join(texts)},
+            "metadata": {}}
+
+
+class Interaction:
+    """What :func:`interact` returns: the function, its controls, and its last result.
+
+    Attributes
+    ----------
+    function : callable
+        The function that draws.
+    controls : dict
+        ``name -> widget`` (an ``ipywidgets`` value widget, or ``ipywidgets.fixed``).
+    widget : ipywidgets.VBox or None
+        The box of controls shown in the notebook; ``None`` outside a Jupyter kernel.
+    result : object
+        What the last call of ``function`` returned.
+    calls : int
+        How many times ``function`` has been called.
+    """
+
+    def __init__(self, function: Callable, controls: Mapping[str, Any]):
+        self.function = function
+        self.controls = dict(controls)
+        self.widget = None
+        self.result = None
+        self.calls = 0
+        self._shell = None
+        self._handles: list = []
+
+    @property
+    def kwargs(self) -> dict:
+        """The current value of every control, as passed to the function."""
+        return {name: control.get_interact_value() for name, control in self.controls.items()}
+
+    def __repr__(self) -> str:
+        name = getattr(self.function, "__name__", repr(self.function))
+        return f"<cu.interact: {name}({', '.join(self.controls)})>"
+
+    # -- calling the function ------------------------------------------------------------
+
+    def _call(self):
+        self.calls += 1
+        self.result = self.function(**self.kwargs)
+        return self.result
+
+    def _captured_call(self) -> list[dict]:
+        """Call the function and return what it displayed and printed, in order.
+
+        Figures it leaves open are shown (as the inline backend would at the end of the
+        cell) and closed, so that nothing leaks into later cells; a value other than
+        ``None`` that it returns is shown last, as ``ipywidgets.interact`` does.
+        """
+        shell = self._shell
+        recorder = _recorder_class()()
+        pyplot = sys.modules.get("matplotlib.pyplot")
+        before = set(pyplot.get_fignums()) if pyplot is not None else set()
+        saved = shell.display_pub, sys.stdout, sys.stderr
+        shell.display_pub, sys.stdout, sys.stderr = (recorder, _Stream(recorder, "stdout"),
+                                                     _Stream(recorder, "stderr"))
+        try:
+            try:
+                result = self._call()
+                from IPython.display import display
+                new = _new_figure_numbers(before)
+                if new:
+                    pyplot = sys.modules["matplotlib.pyplot"]
+                    metadata = None
+                    if _inline_backend():
+                        from matplotlib_inline import backend_inline
+                        metadata = getattr(backend_inline, "_fetch_figure_metadata", None)
+                    for number in new:
+                        figure = pyplot.figure(number)
+                        display(figure, metadata=metadata(figure) if metadata else None)
+                if result is not None:
+                    display(result)
+            finally:
+                for number in _new_figure_numbers(before):
+                    sys.modules["matplotlib.pyplot"].close(number)
+        finally:
+            shell.display_pub, sys.stdout, sys.stderr = saved
+        return recorder.outputs
+
+    # -- showing and updating --------------------------------------------------------------
+
+    def _show(self, shell) -> None:
+        """First call: show the controls and the outputs, each in a display with an id."""
+        from IPython.display import display
+        from ipywidgets import DOMWidget, VBox
+
+        self._shell = shell
+        try:
+            from ipywidgets.widgets.interaction import show_inline_matplotlib_plots
+            show_inline_matplotlib_plots()   # figures of the cell so far go before the controls
+        except ImportError:   # pragma: no cover - an old ipywidgets
+            pass
+        outputs = self._captured_call()   # errors here fail the cell, as they should
+        self.widget = VBox([c for c in self.controls.values() if isinstance(c, DOMWidget)],
+                           _dom_classes=["widget-interact"])
+        display(self.widget)
+        self._handles = []
+        for output in outputs or [None]:   # at least one display, for later results
+            if output is None:
+                self._handles.append(display(display_id=True))
+            else:
+                self._handles.append(display(output["data"], metadata=output["metadata"],
+                                             raw=True, display_id=True))
+        for control in self.controls.values():
+            if hasattr(control, "observe"):   # ipywidgets.fixed has no value to watch
+                control.observe(self.update, names="value")
+
+    def update(self, change=None) -> None:
+        """Call the function with the controls' values and replace the displays' contents.
+
+        Registered as the controls' observer; ``change`` is ignored.  The number of
+        displays is fixed by the first call: fewer outputs leave the rest empty, more
+        are combined into the last display.  An error is shown, not raised (nobody
+        would see it raised from a slider).
+        """
+        if self._shell is None:   # outside a kernel: nothing to update
+            self._call()
+            return
+        try:
+            outputs = self._captured_call()
+        except Exception:   # noqa: BLE001 - shown to the student instead
+            text = "".join(traceback.format_exception(*sys.exc_info()))
+            outputs = [{"data": {"text/plain": text}, "metadata": {}}]
+        n = len(self._handles)
+        if len(outputs) > n:
+            outputs = outputs[:n - 1] + [_combine(outputs[n - 1:])]
+        for k, handle in enumerate(self._handles):
+            if k < len(outputs):
+                handle.update(outputs[k]["data"], metadata=outputs[k]["metadata"], raw=True)
+            else:
+                handle.update({}, raw=True)
+
+
+def _controls_from(function: Callable, controls: Mapping[str, Any]) -> dict:
+    """``name -> widget`` as ``ipywidgets.interact`` makes them (abbreviations included)."""
+    from ipywidgets import interactive
+
+    class _Signature:   # the two methods below need only ``self.signature()``
+        @staticmethod
+        def signature():
+            return inspect.signature(function)
+
+        widget_from_abbrev = interactive.widget_from_abbrev
+
+    abbreviations = interactive.find_abbreviations(_Signature, dict(controls))
+    try:
+        inspect.getcallargs(function, **{name: value for name, value, _ in abbreviations})
+    except TypeError as error:
+        raise TypeError(f"interact: the controls do not match {function.__name__}(): {error}") \
+            from None
+    widgets = interactive.widgets_from_abbreviations(_Signature, abbreviations)
+    return {widget._kwarg: widget for widget in widgets}
+
+
+def interact(function: Callable, **controls) -> Interaction:
+    """Sliders and menus that call ``function`` again when they move, like ``ipywidgets.interact``.
+
+    A drop-in for ``ipywidgets.interact(function, **controls)`` that never hangs a
+    notebook run headless (``jupyter nbconvert --execute``, papermill, ``nbclient``,
+    ``benchmarks/lessons.py``).  ``ipywidgets.interact`` draws into an ``Output``
+    widget; nbclient then mimics that widget by sending messages to the kernel while
+    it waits for the kernel's reply on the same channel, and from time to time the
+    reply never arrives: the run hangs forever at that cell with the kernel idle
+    (jupyter/nbclient#312, jupyter/nbconvert#2029; lesson 01 hung in 2 of 6 runs).
+
+    Here there is no ``Output`` widget.  ``function`` is called once, at once, with the
+    controls' initial values; what it shows (figures shown with ``plt.show()`` or left
+    open, printed text, a returned value) becomes ordinary outputs of the cell, each in
+    a display with an id, below the controls.  When a control moves, ``function`` is
+    called again and those displays are updated in place (``update_display_data``,
+    which JupyterLab applies without an executing cell).  So a headless run calls
+    ``function`` exactly once, as plain output, and nothing waits for a browser.
+    Outside a Jupyter kernel (a script, terminal IPython) ``function`` is just called
+    once.
+
+    Used by the "explore" cells of lessons 01 to 09.
+
+    Parameters
+    ----------
+    function : callable
+        Draws one state, e.g. with ``cu.show_images(...)`` and ``plt.show()``.
+    **controls
+        ``name=widget`` for arguments of ``function``: ``ipywidgets`` value widgets
+        (``IntSlider``, ``Dropdown``, ...), ``ipywidgets.fixed(value)``, or the
+        abbreviations of ``ipywidgets.interact`` (``(0, 10)``, ``["a", "b"]``, ``True``,
+        ...).  Arguments with a default and no control get one from the default, as in
+        ``ipywidgets.interact``.
+
+    Returns
+    -------
+    Interaction
+        With the ``controls``, the box of controls (``widget``) and the last ``result``.
+        (``ipywidgets.interact`` returns ``function``; end the line with ``;`` as usual.)
+
+    Notes
+    -----
+    The number of displays is set by the first call.  Errors of the first call are
+    raised (the cell fails, as a test should see); later errors are shown in place of
+    the figure.  Figures that ``function`` leaves open are shown and closed.
+
+    Examples
+    --------
+    >>> cu.interact(show_fbp, n_angles=widgets.IntSlider(value=60, min=10, max=180));  # doctest: +SKIP
+    """
+    interaction = Interaction(function, _controls_from(function, controls))
+    shell = _kernel_shell()
+    if shell is None:
+        result = interaction._call()
+        if result is not None:
+            from IPython.display import display
+            display(result)
+        return interaction
+    interaction._show(shell)
+    return interaction

@@ -27,17 +27,20 @@ from __future__ import annotations
 
 import math
 import time
+import weakref
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from ..reconstruction.algorithms import cgls, sirt, tv_pdhg
+from ..reconstruction.fbp import fbp
 from ..config import QUICK
 from ..metrics import psnr, ssim
 from .networks import count_parameters
 
-__all__ = ["evaluate", "classical_methods", "classical_baselines", "paired_difference",
+__all__ = ["evaluate", "classical_methods", "ClassicalMethods", "classical_baselines",
+           "paired_difference",
            "PairedDifference", "mean_interval", "tune_tv_weight"]
 
 
@@ -341,9 +344,11 @@ def classical_methods(setting, *, n_tune: int | None = None, max_sirt: int = 200
       refined to a ratio of :math:`2^{1/4} \\approx 1.19` around the optimum
       (:func:`tune_tv_weight`).
 
-    Tuning uses the first ``n_tune`` validation images (default: all of them) and is
-    done once per setting: a second call returns the same methods.  Nothing is tuned on
-    the test split.
+    Tuning uses the first ``n_tune`` validation images (default: all of them).  It is
+    remembered here, in this module, per setting and arguments (never inside the
+    setting): a second call in the same session returns the same methods at no cost.
+    Nothing is tuned on the test split.  FBP is tuned by ``setting.tune_fbp()`` if the
+    setting's FBP is not chosen yet.
 
     Parameters
     ----------
@@ -360,19 +365,24 @@ def classical_methods(setting, *, n_tune: int | None = None, max_sirt: int = 200
 
     Returns
     -------
-    dict
-        ``{label: reconstruct}`` in the order FBP, SIRT, CGLS, TV; each label holds the
-        chosen parameter (e.g. ``"TV (λ=3.36)"``) and each ``reconstruct`` maps sinograms
-        ``(..., n_angles, n_detectors)`` to images ``(..., N, N)``.  The tuning record
-        (every weight tried and its score, the iteration counts) is in
-        ``setting.cache["classical_tuning"]``.
+    ClassicalMethods
+        A dict ``{label: reconstruct}`` in the order FBP, SIRT, CGLS, TV; each label
+        holds the chosen parameter (e.g. ``"TV (λ=3.36)"``) and each ``reconstruct`` maps
+        sinograms ``(..., n_angles, n_detectors)`` to images ``(..., N, N)``.  Its
+        attribute ``tuning`` is the record of the choice: ``"SIRT iterations"``,
+        ``"CGLS iterations"``, ``"TV weight"``, ``"TV scores"`` (every weight tried and
+        its validation PSNR) and ``"FBP"`` (filter, cut-off).  Taught in lesson 03,
+        section 6, and used by lessons 04-09.
     """
     N = setting.image_size
     tv_start = N / 20 if tv_start is None else float(tv_start)
-    key = ("classical_methods", n_tune, max_sirt, max_cgls, tv_start, tv_tol, tv_max_iter,
-           tv_finest_ratio)
-    if key in setting.cache:
-        return dict(setting.cache[key])
+    key = (n_tune, max_sirt, max_cgls, tv_start, tv_tol, tv_max_iter, tv_finest_ratio,
+           setting.fbp_filter, setting.fbp_cutoff)
+    remembered = _TUNED.setdefault(setting, {})
+    if key in remembered:
+        return ClassicalMethods(remembered[key], remembered[key].tuning)
+    if setting.fbp_filter is None:
+        setting.tune_fbp()
 
     A, val = setting.A, setting.val if n_tune is None else setting.val[:n_tune]
     if len(val) == 0:
@@ -389,17 +399,28 @@ def classical_methods(setting, *, n_tune: int | None = None, max_sirt: int = 200
     def tv(y):
         return tv_pdhg(A, y, lam, tv_max_iter, tol=tv_tol)
 
-    methods = {
-        setting.fbp_name: setting.fbp,
+    filter, cutoff = setting.fbp_filter, setting.fbp_cutoff
+    methods = ClassicalMethods({
+        setting.fbp_name: lambda y: fbp(y, A, filter, cutoff),
         f"SIRT ({k_sirt} it.)": lambda y: sirt(A, y, k_sirt),
         f"CGLS ({k_cgls} it.)": lambda y: cgls(A, y, k_cgls),
         f"TV (λ={lam:.3g})": tv,
-    }
-    setting.cache[key] = methods
-    setting.cache["classical_tuning"] = {"SIRT iterations": k_sirt, "CGLS iterations": k_cgls,
-                                         "TV weight": lam, "TV scores": tv_scores,
-                                         "FBP": (setting.fbp_filter, setting.fbp_cutoff)}
-    return dict(methods)
+    }, {"SIRT iterations": k_sirt, "CGLS iterations": k_cgls, "TV weight": lam,
+        "TV scores": tv_scores, "FBP": (filter, cutoff)})
+    remembered[key] = methods
+    return ClassicalMethods(methods, methods.tuning)
+
+
+class ClassicalMethods(dict):
+    """``{label: reconstruct}`` of :func:`classical_methods`, with its ``tuning`` record."""
+
+    def __init__(self, methods, tuning: dict):
+        super().__init__(methods)
+        self.tuning = dict(tuning)
+
+
+# classical_methods' results, per setting (forgotten with the setting) and arguments
+_TUNED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def classical_baselines(setting, split: str = "test", **tuning) -> list:

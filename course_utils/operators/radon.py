@@ -1,8 +1,9 @@
 """The Radon transform as a differentiable linear operator: ``y = A(x)``, ``x_bp = A.T(y)``.
 
 The ``"torch"`` backend (the default) builds the **system matrix** :math:`A` once, with
-Joseph's method, and stores it as a sparse CSR tensor.  Projecting is then one sparse
-matrix product, :math:`y = A x`, and backprojecting is a product with the stored
+Joseph's method, and stores it as a sparse CSR tensor
+(:class:`~course_utils.operators.sparse.SparseMatrixOperator`).  Projecting is then one
+sparse matrix product, :math:`y = A x`, and backprojecting is a product with the stored
 transpose, :math:`A^T y`.  That makes the adjoint exact by construction, lets autograd
 flow through both (the gradient of :math:`A x` is :math:`A^T`, and back), and runs on the
 CPU and on CUDA, for a whole batch of images in one product.
@@ -13,28 +14,26 @@ interpolates linearly between the two nearest pixel centres in that column and w
 the result by the ray's length inside one column, :math:`1/|\\cos\\varphi|`.
 It is ASTRA's ``'linear'`` projector.
 
-The ``"astra"`` backend wraps the ASTRA toolbox's projectors (CPU, or CUDA when the
-operator lives on a GPU) in the same interface, for comparison.
+The ``"astra"`` backend (:mod:`course_utils.operators.astra`) computes the same
+operator with the ASTRA toolbox's projectors (CPU, or CUDA when the operator lives on a
+GPU), for comparison.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
-from collections import OrderedDict
 
 import numpy as np
 import torch
 
-from .geometry import FanBeam, ParallelBeam, _Geometry
-from .linear_operator import LinearOperator
+from ..arrays import check_int
+from .astra import AstraProjector
+from .geometry import FanBeam, _Geometry
+from .sparse import SparseMatrixOperator, csr_matrix
 
 __all__ = ["RadonTransform", "joseph_matrix"]
 
 _BACKENDS = ("torch", "astra")
-
-# Sparse CSR products are stable for what we use; the "beta" notice would only distract.
-warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
 
 
 def _steps_inside(offset, slope, n):
@@ -116,25 +115,7 @@ def joseph_matrix(image_size: int, points: torch.Tensor, directions: torch.Tenso
         columns[out, 0] = s_part + o_low.clamp(0, n - 1) * o_stride[ray]
         columns[out, 1] = s_part + (o_low + 1).clamp(0, n - 1) * o_stride[ray]
 
-    return torch.sparse_csr_tensor(crow.int(), columns.reshape(-1), weights.reshape(-1),
-                                   size=(n_rays, n * n), check_invariants=False)
-
-
-# Recently built matrices (float32, CPU), shared by operators with the same image size and
-# geometry, so that re-creating an operator (in a widget, say) costs nothing.
-_RECENT: OrderedDict = OrderedDict()
-_RECENT_MAX_WEIGHTS = 100_000_000   # about 800 MB
-
-
-def _recent(key, build):
-    """``build()``, or its result from an earlier call with the same ``key``."""
-    if key in _RECENT:
-        _RECENT.move_to_end(key)
-        return _RECENT[key]
-    _RECENT[key] = matrix = build()
-    while len(_RECENT) > 1 and sum(m._nnz() for m in _RECENT.values()) > _RECENT_MAX_WEIGHTS:
-        _RECENT.popitem(last=False)
-    return matrix
+    return csr_matrix(crow.int(), columns.reshape(-1), weights.reshape(-1), (n_rays, n * n))
 
 
 def _chunks(count, chunk):
@@ -146,90 +127,6 @@ def _chunks(count, chunk):
         stop = max(start + 1, int(torch.searchsorted(ends, done + chunk, right=True)))
         yield slice(start, stop)
         start = stop
-
-
-def _transpose_csr(matrix: torch.Tensor) -> torch.Tensor:
-    """The transpose of a CSR matrix, again in CSR form (one stable sort by column)."""
-    n_rows, n_cols = matrix.shape
-    crow, cols, values = matrix.crow_indices(), matrix.col_indices(), matrix.values()
-    rows = torch.repeat_interleave(torch.arange(n_rows, dtype=torch.int32,
-                                                device=cols.device), crow.diff())
-    order = torch.argsort(cols, stable=True)
-    new_crow = torch.zeros(n_cols + 1, dtype=torch.int64, device=cols.device)
-    new_crow[1:] = torch.cumsum(torch.bincount(cols, minlength=n_cols), 0)
-    return torch.sparse_csr_tensor(new_crow.int(), rows[order], values[order],
-                                   size=(n_cols, n_rows), check_invariants=False)
-
-
-class _Projection(torch.autograd.Function):
-    """``A x`` (or ``A^T x``) whose gradient is the product with the other one.
-
-    Because backward calls this same function, second derivatives work too.
-    """
-
-    @staticmethod
-    def forward(ctx, x, operator, adjoint):
-        ctx.operator, ctx.adjoint = operator, adjoint
-        return operator._product(x, adjoint)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return _Projection.apply(grad, ctx.operator, not ctx.adjoint), None, None
-
-
-class _SparseOperator(LinearOperator):
-    """An operator stored as a sparse matrix, built on first use and shared.
-
-    Subclasses give ``_build_matrix()`` (float32 CSR on the CPU) and ``_matrix_key()``
-    (what defines it, so operators describing the same thing share one matrix).  The
-    transpose is built when the adjoint is first needed.  Products are batched: the
-    batch becomes the columns of one dense matrix.
-    """
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._matrices = {}               # (transpose, dtype) -> CSR on the device
-
-    def _build_matrix(self) -> torch.Tensor:
-        raise NotImplementedError
-
-    def _matrix_key(self) -> tuple:
-        raise NotImplementedError
-
-    def _matrix(self, dtype=torch.float32, transpose=False) -> torch.Tensor:
-        key = (transpose, dtype)
-        if key not in self._matrices:
-            matrix = _recent((self._matrix_key(), False), self._build_matrix)
-            if transpose:
-                matrix = _recent((self._matrix_key(), True), lambda: _transpose_csr(matrix))
-            if dtype != torch.float32:
-                matrix = torch.sparse_csr_tensor(matrix.crow_indices(), matrix.col_indices(),
-                                                 matrix.values().to(dtype), size=matrix.shape,
-                                                 check_invariants=False)
-            # Apple GPUs (MPS) have no sparse products yet: compute on the CPU there.
-            storage = torch.device("cpu") if self.device.type == "mps" else self.device
-            self._matrices[key] = matrix.to(storage)
-        return self._matrices[key]
-
-    def _product(self, x, adjoint):
-        matrix = self._matrix(x.dtype, transpose=adjoint)
-        in_shape, out_shape = ((self.range_shape, self.domain_shape) if adjoint
-                               else (self.domain_shape, self.range_shape))
-        batch = x.shape[: x.dim() - len(in_shape)]
-        columns = x.reshape(-1, math.prod(in_shape)).T.to(matrix.device)
-        if columns.shape[1] > 1:
-            columns = columns.contiguous()
-        out = (matrix @ columns).T
-        return out.reshape(*batch, *out_shape).to(x.device)
-
-    def _apply(self, x):
-        return _Projection.apply(x, self, False)
-
-    def _apply_adjoint(self, y):
-        return _Projection.apply(y, self, True)
-
-    def to_matrix(self) -> torch.Tensor:
-        return self._matrix(torch.float32)
 
 
 class RadonTransform(_SparseOperator):
@@ -337,60 +234,3 @@ class RadonTransform(_SparseOperator):
     def __repr__(self):
         return (f"RadonTransform(image_size={self.image_size}, geometry={self.geometry!r}, "
                 f"backend={self.backend!r}, device='{self.device}')")
-
-
-class _AstraProjector:
-    """Thin wrapper around ASTRA's 2D projectors (imported only when used)."""
-
-    def __init__(self, image_size, geometry, device):
-        try:
-            import astra
-        except ImportError:
-            raise ImportError(
-                "backend='astra' needs the ASTRA toolbox: `pip install astra-toolbox` "
-                "(Linux, Windows) or `conda install -c astra-toolbox astra-toolbox`; "
-                "the default backend='torch' needs nothing extra") from None
-        self.astra = astra
-        angles = geometry.angles.numpy()
-        volume = astra.create_vol_geom(image_size, image_size)
-        if isinstance(geometry, ParallelBeam):
-            projection = astra.create_proj_geom("parallel", geometry.detector_spacing,
-                                                geometry.n_detectors, angles)
-            cpu_kind = "linear"
-        else:
-            projection = astra.create_proj_geom(
-                "fanflat", geometry.detector_spacing, geometry.n_detectors, angles,
-                geometry.source_distance, geometry.detector_distance)
-            cpu_kind = "line_fanflat"
-        use_gpu = device.type == "cuda" and astra.use_cuda()
-        self.projector = astra.create_projector("cuda" if use_gpu else cpu_kind,
-                                                projection, volume)
-        self.cpu_projector = (astra.create_projector(cpu_kind, projection, volume)
-                              if use_gpu else self.projector)
-
-    def project(self, image: np.ndarray) -> np.ndarray:
-        data_id, sinogram = self.astra.create_sino(image, self.projector)
-        self.astra.data2d.delete(data_id)
-        return sinogram
-
-    def backproject(self, sinogram: np.ndarray) -> np.ndarray:
-        data_id, image = self.astra.create_backprojection(sinogram, self.projector)
-        self.astra.data2d.delete(data_id)
-        return image
-
-    def matrix(self) -> torch.Tensor:
-        matrix_id = self.astra.projector.matrix(self.cpu_projector)
-        m = self.astra.matrix.get(matrix_id).tocsr()
-        self.astra.matrix.delete(matrix_id)
-        return torch.sparse_csr_tensor(torch.from_numpy(m.indptr).long(),
-                                       torch.from_numpy(m.indices).long(),
-                                       torch.from_numpy(m.data).float(), size=m.shape,
-                                       check_invariants=False)
-
-    def __del__(self):
-        try:
-            self.astra.projector.delete(self.projector)
-            if self.cpu_projector != self.projector:
-                self.astra.projector.delete(self.cpu_projector)
-        except Exception:  # interpreter shutting down
-            pass

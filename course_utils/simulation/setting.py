@@ -65,7 +65,8 @@ from .noise import gaussian_noise, poisson_noise
 from .phantoms import ELLIPSE_STYLES, FINE_FACTOR, MU_WATER, EllipsesDataset
 from ..operators.radon import RadonTransform
 
-__all__ = ["SparseViewSetting", "DataSplit", "dival_geometry", "fine_grid_sinogram"]
+__all__ = ["SparseViewSetting", "DataSplit", "dival_geometry", "fine_grid_sinogram",
+           "tune_fbp_filter"]
 
 #: The three splits, in the order that numbers their seeds (see SparseViewSetting).
 SPLITS = ("train", "val", "test")
@@ -80,6 +81,32 @@ FBP_CUTOFFS = tuple(round(0.3 + 0.05 * k, 2) for k in range(15))
 
 #: Images rendered, projected and pooled at once when a split is generated.
 _CHUNK = 32
+
+
+def tune_fbp_filter(A, y, x, filters=FILTERS, cutoffs=FBP_CUTOFFS) -> tuple:
+    """The FBP filter and cut-off with the best mean PSNR on a set of tuning images.
+
+    Parameters
+    ----------
+    A : RadonTransform
+        The operator whose geometry FBP inverts.
+    y : torch.Tensor, shape (n, 1, n_angles, n_detectors)
+        Sinograms of the tuning (validation) images.
+    x : torch.Tensor, shape (n, 1, N, N)
+        The tuning images, values in [0, 1] (data range 1 for the PSNR).
+    filters, cutoffs : sequences
+        The grid searched: by default the 4 filters of ``cu.FILTERS`` and 15 cut-offs
+        from 0.3 to 1.0 of Nyquist.
+
+    Returns
+    -------
+    (str, float)
+        The best filter and cut-off (lesson 03, section 1; lesson 02 tunes the filter the
+        same way by hand).
+    """
+    scores = {(f, c): float(psnr(fbp(y, A, f, c), x, data_range=1.0).mean())
+              for f in filters for c in cutoffs}
+    return max(scores, key=scores.get)
 
 
 def dival_geometry(image_size: int, n_angles: int = 30) -> ParallelBeam:
@@ -170,7 +197,8 @@ class DataSplit:
     y : torch.Tensor, shape (n, 1, n_angles, n_detectors)
         Noisy sinograms, float32.
     x_fbp : torch.Tensor, shape (n, 1, N, N)
-        FBP reconstructions of ``y`` with the setting's filter (computed on first use).
+        FBP reconstructions of ``y`` with the setting's filter and cut-off (computed on
+        first use, once :meth:`SparseViewSetting.tune_fbp` has chosen them).
 
     Indexing gives a smaller split: ``split[:8]`` holds the first 8 images and
     ``split[3]`` the fourth one (still with its batch dimension, ``(1, 1, N, N)``).
@@ -243,6 +271,10 @@ class SparseViewSetting:
         enlarged 4 times by bilinear interpolation.  Point-sampled ground truth has
         detail that no reconstruction from 30 views recovers; it costs TV about 1.8 dB
         and FBP about 0.6 dB (benchmarks/README.md).
+    fbp : (str, float), optional
+        FBP's filter (one of ``cu.FILTERS``) and cut-off, if you want to fix them;
+        default: none yet, call :meth:`tune_fbp` to choose them on the validation split
+        before using :meth:`fbp` or ``x_fbp`` (lesson 03 does, section 1).
     device : str or torch.device
         Where the operator and the data live.
 
@@ -262,9 +294,9 @@ class SparseViewSetting:
         used by the Poisson variant.
     train, val, test : DataSplit
         The three splits (generated on first use, then kept).
-    cache : dict
-        Where helpers keep results computed from this setting (e.g. the tuned methods
-        of :func:`cu.classical_methods`), so that a second call is free.
+    fbp_filter, fbp_cutoff : str or None, float or None
+        The FBP of :meth:`fbp` and of every split's ``x_fbp``: given as ``fbp=...``, or
+        chosen on the validation split by :meth:`tune_fbp`; ``None`` until then.
 
     Notes
     -----
@@ -276,7 +308,7 @@ class SparseViewSetting:
 
     def __init__(self, size=None, n_angles=30, *, phantoms="dival", noise="gaussian",
                  noise_level=0.025, photon_count=1e4, n_train=None, n_val=None,
-                 n_test=None, seed=0, sampling="area", device="cpu"):
+                 n_test=None, seed=0, sampling="area", fbp=None, device="cpu"):
         defaults = QUICK_SIZES if QUICK else FULL_SIZES
         self.image_size = _int(defaults["size"] if size is None else size, "size", 8)
         self.n_angles = _int(n_angles, "n_angles", 1)
@@ -306,8 +338,10 @@ class SparseViewSetting:
         self._A_fine = None
         self._splits: dict = {}
         self._phantoms: dict = {}
-        self._fbp_choice: tuple | None = None
-        self.cache: dict = {}
+        self.fbp_filter: str | None = None
+        self.fbp_cutoff: float | None = None
+        if fbp is not None:
+            self.use_fbp(*fbp)
 
     # --- the scanner -----------------------------------------------------------------
     @property
@@ -406,42 +440,56 @@ class SparseViewSetting:
         return self.noise_level * y.abs().mean(dim=(-2, -1)) * math.sqrt(m)
 
     def fbp(self, y: torch.Tensor) -> torch.Tensor:
-        """FBP with the setting's tuned filter and cut-off (:attr:`fbp_filter`).
+        """FBP with the setting's filter and cut-off (see :meth:`tune_fbp`).
 
         Sinograms ``(..., n_angles, n_detectors)`` to images ``(..., N, N)``; a
         reconstruction method in its own right, and the input of FBPConvNet.
         """
+        if self.fbp_filter is None:
+            raise RuntimeError(
+                "the setting's FBP filter is not chosen yet: call setting.tune_fbp() "
+                "(it picks the filter and cut-off of the best validation PSNR), or create "
+                "the setting with fbp=(filter, cutoff)")
         return fbp(y, self.A, self.fbp_filter, self.fbp_cutoff)
 
-    def _tune_fbp(self) -> tuple:
-        if self._fbp_choice is None:
-            val = self.split("val")
-            if len(val) == 0:
-                self._fbp_choice = ("hann", 1.0)
-            else:
-                scores = {(f, c): float(psnr(fbp(val.y, self.A, f, c), val.x,
-                                             data_range=1.0).mean())
-                          for f in FILTERS for c in FBP_CUTOFFS}
-                self._fbp_choice = max(scores, key=scores.get)
-        return self._fbp_choice
+    def use_fbp(self, filter: str, cutoff: float = 1.0) -> None:
+        """Fix the FBP of :meth:`fbp` and ``x_fbp`` (forgets the FBP images made so far)."""
+        if filter not in FILTERS:
+            raise ValueError(f"filter must be one of {FILTERS}, got {filter!r}")
+        cutoff = _number(cutoff, "cutoff", positive=True)
+        if cutoff > 1:
+            raise ValueError(f"cutoff is a fraction of Nyquist in (0, 1], got {cutoff}")
+        self.fbp_filter, self.fbp_cutoff = filter, cutoff
+        for split in self._splits.values():
+            split._x_fbp = None
 
-    @property
-    def fbp_filter(self) -> str:
-        """The FBP filter (one of ``cu.FILTERS``) of the best validation PSNR.
+    def tune_fbp(self) -> tuple:
+        """Choose FBP's filter and cut-off on the validation split, and use them.
 
-        Chosen together with :attr:`fbp_cutoff` on a grid of 4 filters x 15 cut-offs.
+        Tries the 4 filters of ``cu.FILTERS`` with 15 cut-offs (0.3 to 1.0 of Nyquist)
+        and keeps the pair of the best mean PSNR over the validation images (never the
+        test images).  Called explicitly, once, by every learned lesson (lesson 03,
+        section 1); a second call does the work again and gives the same answer.
+
+        Returns
+        -------
+        (str, float)
+            The filter and the cut-off, also in :attr:`fbp_filter` and
+            :attr:`fbp_cutoff`.
         """
-        return self._tune_fbp()[0]
-
-    @property
-    def fbp_cutoff(self) -> float:
-        """The FBP cut-off frequency (fraction of Nyquist) of the best validation PSNR."""
-        return self._tune_fbp()[1]
+        val = self.split("val")
+        if len(val) == 0:
+            raise ValueError("the setting has no validation images to tune FBP on (n_val=0): "
+                             "pass fbp=(filter, cutoff) instead")
+        self.use_fbp(*tune_fbp_filter(self.A, val.y, val.x))
+        return self.fbp_filter, self.fbp_cutoff
 
     @property
     def fbp_name(self) -> str:
-        """The tuned FBP as a table label, e.g. ``"FBP (hann, cut-off 0.65)"``."""
-        f, c = self._tune_fbp()
+        """The setting's FBP as a table label, e.g. ``"FBP (hann, cut-off 0.65)"``."""
+        if self.fbp_filter is None:
+            return "FBP (filter not chosen yet: call setting.tune_fbp())"
+        f, c = self.fbp_filter, self.fbp_cutoff
         return f"FBP ({f})" if c == 1.0 else f"FBP ({f}, cut-off {c:g})"
 
     # --- the data ------------------------------------------------------------------------

@@ -13,7 +13,9 @@ COLUMNS = ["method", "PSNR (dB)", "PSNR ±95%", "SSIM", "SSIM ±95%", "time / im
 
 @pytest.fixture(scope="module")
 def setting():
-    return cu.SparseViewSetting(size=32, n_train=4, n_val=8, n_test=8)
+    setting = cu.SparseViewSetting(size=32, n_train=4, n_val=8, n_test=8)
+    setting.tune_fbp()
+    return setting
 
 
 def test_row_of_fbp_and_oracle(setting):
@@ -78,11 +80,15 @@ def test_classical_baselines_tv_beats_fbp():
     assert cu.paired_difference(rows[3], rows[0]).low > 3      # measured: about 6 dB
     assert cu.paired_difference(rows[1], rows[0]).low > 0.5    # measured: about 2 dB
     assert rows[3]["SSIM"] > rows[0]["SSIM"] + 0.1
-    # tuned once per setting: a second call gives back the very same methods
+    # tuned once per setting: a second call gives back the very same methods, and the
+    # setting itself holds no scores (only the FBP it was asked to choose)
     methods = cu.classical_methods(setting, n_tune=8)
     assert list(methods) == names
     again = cu.classical_methods(setting, n_tune=8)
     assert all(again[name] is methods[name] for name in names)
+    assert again.tuning == methods.tuning and "TV weight" in methods.tuning
+    assert not hasattr(setting, "cache")
+    assert methods.tuning["FBP"] == (setting.fbp_filter, setting.fbp_cutoff)
     # and they are the methods that were scored
     tv_row = cu.evaluate(methods[names[3]], setting.test, name=names[3])
     assert tv_row["PSNR (dB)"] == pytest.approx(tv, abs=1e-4)
@@ -133,7 +139,7 @@ def test_tv_baseline_is_converged_and_finely_tuned():
     setting = cu.SparseViewSetting(size=64, n_train=0, n_val=32, n_test=0)
     val = setting.val
     methods = cu.classical_methods(setting)
-    tuning = setting.cache["classical_tuning"]
+    tuning = methods.tuning
     lam, scores = tuning["TV weight"], tuning["TV scores"]
     best = scores[lam]
     # the best weight is interior, and its neighbours on the final grid are worse

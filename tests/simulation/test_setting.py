@@ -17,7 +17,7 @@ def small(**kwargs):
 
 
 def test_shapes_and_geometry():
-    s = small()
+    s = small(fbp=("hann", 1.0))
     assert s.image_size == 32
     assert s.geometry.n_angles == 30
     assert s.geometry.n_detectors == 2 * math.ceil(32 / math.sqrt(2)) + 1 == 47
@@ -151,6 +151,13 @@ def test_measure_and_fbp():
     assert y.shape == (30, 47)
     y_again = s.measure(cu.shepp_logan(32), generator=torch.Generator().manual_seed(3))
     assert torch.equal(y, y_again)
+    # no hidden work: FBP is chosen only when asked, on validation
+    assert s.fbp_filter is None and "tune_fbp" in s.fbp_name
+    with pytest.raises(RuntimeError, match="tune_fbp"):
+        s.test.x_fbp
+    chosen = s.tune_fbp()
+    assert chosen == (s.fbp_filter, s.fbp_cutoff)
+    assert chosen == cu.tune_fbp_filter(s.A, s.val.y, s.val.x)
     assert s.fbp_filter in cu.FILTERS and 0 < s.fbp_cutoff <= 1
     assert s.fbp_filter in s.fbp_name
     assert torch.allclose(s.fbp(s.test.y), s.test.x_fbp)
@@ -158,6 +165,20 @@ def test_measure_and_fbp():
     fbp_psnr = float(cu.psnr(s.test.x_fbp, s.test.x, data_range=1.0).mean())
     flat = s.test.x.mean(dim=(-2, -1), keepdim=True).expand_as(s.test.x)
     assert fbp_psnr > float(cu.psnr(flat, s.test.x, data_range=1.0).mean()) + 3
+
+
+def test_fixed_fbp_and_its_errors():
+    s = small(fbp=("shepp-logan", 0.5))
+    assert (s.fbp_filter, s.fbp_cutoff) == ("shepp-logan", 0.5)
+    assert torch.allclose(s.test.x_fbp, cu.fbp(s.test.y, s.A, "shepp-logan", cutoff=0.5))
+    s.use_fbp("hann")                     # changing it recomputes the FBP images
+    assert torch.allclose(s.test.x_fbp, cu.fbp(s.test.y, s.A, "hann"))
+    with pytest.raises(ValueError, match="filter"):
+        s.use_fbp("ramp")
+    with pytest.raises(ValueError, match="cutoff"):
+        s.use_fbp("hann", 1.5)
+    with pytest.raises(ValueError, match="n_val=0"):
+        small(n_val=0).tune_fbp()
 
 
 def test_indexing_and_text():
