@@ -195,7 +195,7 @@ def lpd_row(setting, budget, device):
     cu.seed_everything(0)
     A = cu.RadonTransform(image_size=setting.image_size, geometry=setting.geometry,
                           device=device)
-    fbp = lambda y: cu.fbp(y, A, setting.fbp_filter, setting.fbp_cutoff)  # noqa: E731
+    fbp = lambda y: cu.fbp(A, y, setting.fbp_filter, setting.fbp_cutoff)  # noqa: E731
     lpd = LearnedPrimalDual(A, fbp, budget["lpd_iterations"], budget["lpd_width"]).to(device)
     start = time.perf_counter()
     history = cu.train(lpd, (setting.train.y, setting.train.x),

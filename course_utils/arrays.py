@@ -26,6 +26,8 @@ def as_tensor(x: Any, name: str = "input") -> torch.Tensor:
     ------
     TypeError
         If ``x`` is neither a tensor nor a NumPy array.
+
+    The input rule of every ``cu`` function (README, ``course_utils`` in one screen).
     """
     if isinstance(x, torch.Tensor):
         return x
@@ -37,7 +39,10 @@ def as_tensor(x: Any, name: str = "input") -> torch.Tensor:
 
 
 def check_floating(x: torch.Tensor, name: str = "input") -> torch.Tensor:
-    """Raise a clear ``TypeError`` unless ``x`` is a float32 or float64 tensor."""
+    """Raise a clear ``TypeError`` unless ``x`` is a float32 or float64 tensor.
+
+    The input rule of every ``cu`` function (README, ``course_utils`` in one screen).
+    """
     if x.dtype not in (torch.float32, torch.float64):
         raise TypeError(
             f"{name} must be float32 or float64, got {x.dtype}; "
@@ -47,7 +52,10 @@ def check_floating(x: torch.Tensor, name: str = "input") -> torch.Tensor:
 
 
 def check_number(value, name: str, *, positive: bool) -> float:
-    """A finite real number as a float: > 0 if ``positive``, else >= 0 (clear errors)."""
+    """A finite real number as a float: > 0 if ``positive``, else >= 0 (clear errors).
+
+    The input rule of every ``cu`` function (README, ``course_utils`` in one screen).
+    """
     if isinstance(value, torch.Tensor) and value.numel() == 1:
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -65,6 +73,8 @@ def check_int(value, name: str, *, minimum: int | None = 1) -> int:
     Accepts Python and NumPy integers and one-element integer tensors; rejects ``bool``
     (``True`` is an ``int`` in Python, but never a count of iterations) and floats such
     as ``3.0`` (a float where a count is expected is usually a mix-up of two arguments).
+
+    The input rule of every ``cu`` function (README, ``course_utils`` in one screen).
     """
     if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_floating_point():
         value = value.item()
@@ -94,6 +104,8 @@ def numpy_compatible(fn: Callable) -> Callable:
     If any positional or keyword argument is a NumPy array, all NumPy arguments become
     tensors before the call and every tensor in the result (also inside tuples, lists
     and dicts) becomes a NumPy array after it.  Tensor-only calls are untouched.
+
+    The input rule of every ``cu`` function (README, ``course_utils`` in one screen).
     """
 
     @functools.wraps(fn)

@@ -30,6 +30,8 @@ def device() -> torch.device:
     Returns
     -------
     torch.device
+
+    Used from lesson 01, section 0 (set-up), on.
     """
     if torch.cuda.is_available():
         return torch.device("cuda")
@@ -51,6 +53,8 @@ def seed_everything(seed: int = 0) -> torch.Generator:
     -------
     torch.Generator
         A CPU generator seeded with ``seed``, handy for noise and data functions.
+
+    Used from lesson 01, section 0 (set-up), on.
     """
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")

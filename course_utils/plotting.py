@@ -17,6 +17,7 @@ a second time as the cell's value.
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import inspect
 import io
@@ -408,7 +409,7 @@ def _kernel_shell():
 
 def _inline_backend() -> bool:
     import matplotlib
-    return "matplotlib_inline" in matplotlib.get_backend() or "backend_inline" in matplotlib.get_backend()
+    return "backend_inline" in matplotlib.get_backend()   # matplotlib_inline's, or ipykernel's
 
 
 def _new_figure_numbers(before: set) -> list:
@@ -416,6 +417,7 @@ def _new_figure_numbers(before: set) -> list:
     return [] if pyplot is None else [n for n in pyplot.get_fignums() if n not in before]
 
 
+@functools.lru_cache(maxsize=None)
 def _recorder_class():
     """A display publisher that keeps, in order, what a call displays and prints."""
     from IPython.core.displaypub import DisplayPublisher
@@ -626,19 +628,24 @@ def _controls_from(function: Callable, controls: Mapping[str, Any]) -> dict:
     """``name -> widget`` as ``ipywidgets.interact`` makes them (abbreviations included)."""
     from ipywidgets import interactive
 
-    class _Signature:   # the two methods below need only ``self.signature()``
+    # ipywidgets' own rules, without an ``interactive`` (it would make an Output widget):
+    # its find_abbreviations and widgets_from_abbreviations use only these of ``self``.
+    class _Signature:
         @staticmethod
         def signature():
             return inspect.signature(function)
 
         widget_from_abbrev = interactive.widget_from_abbrev
 
-    abbreviations = interactive.find_abbreviations(_Signature, dict(controls))
+    unused = dict(controls)   # find_abbreviations takes out what the function accepts
+    abbreviations = interactive.find_abbreviations(_Signature, unused)
+    label = getattr(function, "__name__", repr(function))
+    if unused:   # ipywidgets would ignore these silently: a typo would go unnoticed
+        raise TypeError(f"interact: {label}() has no argument {', '.join(map(repr, unused))}")
     try:
         inspect.getcallargs(function, **{name: value for name, value, _ in abbreviations})
     except TypeError as error:
-        raise TypeError(f"interact: the controls do not match {function.__name__}(): {error}") \
-            from None
+        raise TypeError(f"interact: the controls do not match {label}(): {error}") from None
     widgets = interactive.widgets_from_abbreviations(_Signature, abbreviations)
     return {widget._kwarg: widget for widget in widgets}
 
@@ -649,10 +656,11 @@ def interact(function: Callable, **controls) -> Interaction:
     A drop-in for ``ipywidgets.interact(function, **controls)`` that never hangs a
     notebook run headless (``jupyter nbconvert --execute``, papermill, ``nbclient``,
     ``benchmarks/lessons.py``).  ``ipywidgets.interact`` draws into an ``Output``
-    widget; nbclient then mimics that widget by sending messages to the kernel while
-    it waits for the kernel's reply on the same channel, and from time to time the
-    reply never arrives: the run hangs forever at that cell with the kernel idle
-    (jupyter/nbclient#312, jupyter/nbconvert#2029; lesson 01 hung in 2 of 6 runs).
+    widget; nbclient mimics that widget by sending messages to the kernel on the
+    channel on which it awaits the kernel's reply, and now and then it misses that
+    reply: the run waits, with the kernel idle, until the cell's time limit runs out,
+    or forever without one (jupyter/nbclient#312, jupyter/nbconvert#2029; lesson 01
+    hung in 2 of 6 runs, a small notebook with a large figure in 12 of 30).
 
     Here there is no ``Output`` widget.  ``function`` is called once, at once, with the
     controls' initial values; what it shows (figures shown with ``plt.show()`` or left
@@ -687,11 +695,13 @@ def interact(function: Callable, **controls) -> Interaction:
     -----
     The number of displays is set by the first call.  Errors of the first call are
     raised (the cell fails, as a test should see); later errors are shown in place of
-    the figure.  Figures that ``function`` leaves open are shown and closed.
+    the figure.  Figures that ``function`` leaves open are shown and closed: this is
+    made for matplotlib's inline backend (Jupyter's default), not ``%matplotlib widget``.
 
     Examples
     --------
-    >>> cu.interact(show_fbp, n_angles=widgets.IntSlider(value=60, min=10, max=180));  # doctest: +SKIP
+    >>> cu.interact(show_fbp,  # doctest: +SKIP
+    ...             n_angles=widgets.IntSlider(value=60, min=10, max=180));
     """
     interaction = Interaction(function, _controls_from(function, controls))
     shell = _kernel_shell()

@@ -591,7 +591,7 @@ for curve in ax.get_lines():
 plt.show()
 
 # %% [markdown]
-# From here on we use `cu.fbp(y, A, filter=...)`. Plain backprojection against FBP, and
+# From here on we use `cu.fbp(A, y, filter=...)`. Plain backprojection against FBP, and
 # our FBP against scikit-image's (on its own sinogram), all on the Shepp-Logan phantom.
 # We even give the backprojection its best possible scale, computed from the truth.
 
@@ -602,7 +602,7 @@ def best_scaled(image, reference):
 
 
 x_bp = best_scaled(math.pi / N_ANGLES * A.T(y), x_true)
-x_fbp = cu.fbp(y, A)
+x_fbp = cu.fbp(A, y)
 psnr_bp = float(cu.psnr(x_bp, x_true, data_range=1.0))
 psnr_fbp = float(cu.psnr(x_fbp, x_true, data_range=1.0))
 cu.show_images([x_true, x_bp, x_fbp, fbp_sk],
@@ -645,8 +645,8 @@ NOISE = 0.02
 y_ct_noisy = cu.gaussian_noise(y_ct, NOISE, generator=torch.Generator().manual_seed(1))
 filter_rows, noisy_images = [], []
 for name in cu.FILTERS:
-    clean = cu.fbp(y_ct, A_ct, filter=name)
-    noisy = cu.fbp(y_ct_noisy, A_ct, filter=name)
+    clean = cu.fbp(A_ct, y_ct, filter=name)
+    noisy = cu.fbp(A_ct, y_ct_noisy, filter=name)
     noisy_images.append(noisy)
     filter_rows.append({"filter": name,
                         "PSNR clean (dB)": float(cu.psnr(clean, x_ct, data_range=1.0)),
@@ -708,9 +708,9 @@ for n_angles in ANGLE_COUNTS:
     y_ct_sub, A_ct_sub = keep_angles(y_ct, A_ct, n_angles)
     y_ct_noisy_sub, _ = keep_angles(y_ct_noisy, A_ct, n_angles)
     for name, x_rec, x_ref in (
-            ("Shepp-Logan, clean", cu.fbp(y_sub, A_sub), x_true),
-            ("CT slice, clean", cu.fbp(y_ct_sub, A_ct_sub), x_ct),
-            (f"CT slice, {NOISE:.0%} noise, Hann", cu.fbp(y_ct_noisy_sub, A_ct_sub, "hann"),
+            ("Shepp-Logan, clean", cu.fbp(A_sub, y_sub), x_true),
+            ("CT slice, clean", cu.fbp(A_ct_sub, y_ct_sub), x_ct),
+            (f"CT slice, {NOISE:.0%} noise, Hann", cu.fbp(A_ct_sub, y_ct_noisy_sub, "hann"),
              x_ct)):
         psnr_by_angles[name].append(float(cu.psnr(x_rec, x_ref, data_range=1.0)))
 
@@ -728,7 +728,7 @@ streak_counts = [n for n in (N_ANGLES, 60, 30, 15) if n in ANGLE_COUNTS]
 streak_images, streak_titles = [], []
 for n_angles in streak_counts:
     y_sub, A_sub = keep_angles(y, A, n_angles)
-    x_rec = cu.fbp(y_sub, A_sub)
+    x_rec = cu.fbp(A_sub, y_sub)
     streak_images.append(x_rec)
     streak_titles.append(f"{n_angles} angles: {float(cu.psnr(x_rec, x_true, data_range=1.0)):.1f} dB")
 cu.show_images(streak_images, titles=streak_titles, vmin=0, vmax=1);
@@ -765,7 +765,7 @@ def show_fbp(phantom="Shepp-Logan", n_angles=60, filter="ram-lak", noise_level=0
     x_ref, y_all, A_all = SCANS[phantom]
     y_sub, A_sub = keep_angles(y_all, A_all, n_angles)
     y_noisy = cu.gaussian_noise(y_sub, noise_level, generator=torch.Generator().manual_seed(0))
-    x_rec = cu.fbp(y_noisy, A_sub, filter=filter)
+    x_rec = cu.fbp(A_sub, y_noisy, filter=filter)
     quality = float(cu.psnr(x_rec, x_ref, data_range=1.0))
     cu.show_images([x_ref, x_rec, x_rec - x_ref],
                    titles=[phantom, f"FBP ({filter}), {n_angles} angles, "
@@ -777,13 +777,13 @@ def show_fbp(phantom="Shepp-Logan", n_angles=60, filter="ram-lak", noise_level=0
 show_fbp("CT slice", n_angles=30, filter="hann", noise_level=0.02)
 
 # %%
-widgets.interact(show_fbp,
-                 phantom=widgets.Dropdown(options=list(SCANS), value="Shepp-Logan"),
-                 n_angles=widgets.SelectionSlider(options=ANGLE_COUNTS, value=60,
-                                                  description="angles"),
-                 filter=widgets.Dropdown(options=list(cu.FILTERS), value="ram-lak"),
-                 noise_level=widgets.FloatSlider(min=0.0, max=0.1, step=0.005, value=0.0,
-                                                 readout_format=".3f", description="noise"));
+cu.interact(show_fbp,
+            phantom=widgets.Dropdown(options=list(SCANS), value="Shepp-Logan"),
+            n_angles=widgets.SelectionSlider(options=ANGLE_COUNTS, value=60,
+                                             description="angles"),
+            filter=widgets.Dropdown(options=list(cu.FILTERS), value="ram-lak"),
+            noise_level=widgets.FloatSlider(min=0.0, max=0.1, step=0.005, value=0.0,
+                                            readout_format=".3f", description="noise"));
 
 # %% [markdown]
 # Things to look for: at 15 angles the streaks come from the bright skull edge; at 5 %
@@ -872,7 +872,7 @@ for n_angles in (N_ANGLES, 30):
     result_titles.append("ground truth")
     methods = {"backprojection (best scale)":
                lambda: best_scaled(math.pi / n_angles * A_sub.T(y_sub), x_ct)}
-    methods.update({f"FBP {name}": (lambda name=name: cu.fbp(y_sub, A_sub, filter=name))
+    methods.update({f"FBP {name}": (lambda name=name: cu.fbp(A_sub, y_sub, filter=name))
                     for name in cu.FILTERS})
     A_sub.T(y_sub)              # build the operator's matrix once, outside the timing
     for method, reconstruct in methods.items():
@@ -928,7 +928,7 @@ assert best_sparse < best_full - 3
 # - Add Poisson noise with `cu.poisson_noise(y, photon_count, scale=...)` instead of
 #   Gaussian noise, and find the best filter at 1e4 and 1e6 photons.
 # - Compare the run time of `cu.fbp` with `iradon` at 256 x 256 and 512 x 512.
-# - Read `course_utils/fbp.py` (half of it is documentation): the same three steps as your
+# - Read `course_utils/reconstruction/fbp.py` (half of it is documentation): the same three steps as your
 #   exercises, plus the few lines that make it work for a fan-beam scanner too.
 #
 # ## References

@@ -469,9 +469,9 @@ def timed(fn, *args, **kwargs):
     return result, time.perf_counter() - start
 
 
-fbp_psnr = {name: psnr_of(cu.fbp(y, A, filter=name)) for name in cu.FILTERS}
+fbp_psnr = {name: psnr_of(cu.fbp(A, y, filter=name)) for name in cu.FILTERS}
 fbp_filter = max(fbp_psnr, key=fbp_psnr.get)
-x_fbp, time_fbp = timed(cu.fbp, y, A, filter=fbp_filter)
+x_fbp, time_fbp = timed(cu.fbp, A, y, filter=fbp_filter)
 print("FBP PSNR by filter:", {k: round(v, 2) for k, v in fbp_psnr.items()},
       f"-> {fbp_filter}")
 
@@ -734,7 +734,7 @@ assert max(mlem_history["psnr"]) > mlem_history["psnr"][-1] + 1
 lams = [0.025 * 2**k for k in range(8)]             # 0.025 ... 3.2
 tv_results = {}
 for lam in lams:
-    x_tv, seconds = timed(cu.tv_pdhg, A, y, lam, N_ITER["tv"])
+    x_tv, seconds = timed(cu.tv_pdhg, A, y, N_ITER["tv"], lam=lam)
     tv_results[lam] = dict(x=x_tv.cpu(), psnr=psnr_of(x_tv), seconds=seconds,
                            misfit=float(torch.linalg.vector_norm(A(x_tv) - y)))
     print(f"lambda = {lam:6.3f}: PSNR {tv_results[lam]['psnr']:.2f} dB, misfit / error "
@@ -875,7 +875,7 @@ def show_choice(k=choices["CGLS"]["k"], lam=lam_dp):
 show_choice()
 
 # %%
-widgets.interact(
+cu.interact(
     show_choice,
     k=widgets.IntSlider(value=choices["CGLS"]["k"], min=1, max=len(cgls_history["iterates"]),
                         description="CGLS k"),
@@ -918,14 +918,14 @@ def tuned_methods(level, crime):
     y_val, x_val = scan("val", level, crime)
     score = lambda x: float(cu.psnr(x, x_val, data_range=1.0).mean())
     fbp_choice = max(((f, c) for f in cu.FILTERS for c in (0.4, 0.6, 0.8, 1.0)),
-                     key=lambda fc: score(cu.fbp(y_val, A_s, *fc)))
+                     key=lambda fc: score(cu.fbp(A_s, y_val, *fc)))
     cgls_scores = []
     cu.cgls(A_s, y_val, 100, callback=lambda k, x: cgls_scores.append(score(x)))
     k = 1 + int(np.argmax(cgls_scores))
     lam, _ = cu.tune_tv_weight(A_s, y_val, x_val, start=N / 20, finest_ratio=2 ** 0.5)
-    return {"FBP": lambda y: cu.fbp(y, A_s, *fbp_choice),
+    return {"FBP": lambda y: cu.fbp(A_s, y, *fbp_choice),
             "CGLS": lambda y: cu.cgls(A_s, y, k),
-            "TV": lambda y: cu.tv_pdhg(A_s, y, lam, 3000, tol=1e-4)}
+            "TV": lambda y: cu.tv_pdhg(A_s, y, 3000, lam=lam, tol=1e-4)}
 
 
 crime_rows, crime_psnr = [], {}
@@ -983,7 +983,7 @@ assert abs(flattery[level, "TV"].mean) < flattery[0.0, "TV"].low
 x_sirt_dp, time_sirt = timed(cu.sirt, A, y, choices["SIRT"]["k"])
 x_cgls_dp, time_cgls = timed(cu.cgls, A, y, choices["CGLS"]["k"])
 x_mlem_dp, time_mlem = timed(cu.mlem, A, y_poisson, choices["MLEM"]["k"])
-x_tv_dp, time_tv = timed(cu.tv_pdhg, A, y, lam_dp, N_ITER["tv"])
+x_tv_dp, time_tv = timed(cu.tv_pdhg, A, y, N_ITER["tv"], lam=lam_dp)
 
 recons = {"FBP": x_fbp, "SIRT": x_sirt_dp, "CGLS": x_cgls_dp, "MLEM": x_mlem_dp,
           "TV (Chambolle-Pock)": x_tv_dp}

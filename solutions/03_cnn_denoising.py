@@ -77,6 +77,12 @@
 # dival's own setting, 128 x 128 images, and trains longer and wider. The data stay on
 # the CPU; the networks train on `device` (a GPU if there is one: `cu.train` moves each
 # mini-batch there).
+#
+# The network's input is an FBP image, and FBP has a choice to make: its filter and
+# cut-off frequency. `setting.tune_fbp()` makes it in the open, the way every parameter
+# in this course is chosen: it tries the 4 filters with 15 cut-offs and keeps the pair
+# with the best mean PSNR on the **validation** split. Only then do the splits' FBP
+# images, `split.x_fbp`, exist.
 
 # %%
 import ipywidgets as widgets
@@ -102,6 +108,7 @@ TINY_TRAIN, TINY_EPOCHS = 2, 30 if QUICK else 60   # the over-fitting experiment
 TEST_NOISE_LEVELS = (0.0, 0.0125, 0.025, 0.05, 0.075, 0.1)   # the setting's is 0.025
 
 setting = cu.SparseViewSetting()
+setting.tune_fbp()          # FBP's filter and cut-off: the best PSNR on the validation split
 train, val, test = setting.train, setting.val, setting.test
 print(f"QUICK={QUICK}, device={device}")
 print(f"batches of {BATCH_SIZE}, learning rate {LR:g}; small CNNs: {SMALL_EPOCHS} epochs; "
@@ -337,7 +344,7 @@ cu.checks.cnn_train_step(train_step);
 
 # %% [markdown]
 # `cu.train` wraps this step in the loop a real experiment needs (read it in
-# `course_utils/training.py`, it is short): shuffled mini-batches, Adam, the
+# `course_utils/learning/training.py`, it is short): shuffled mini-batches, Adam, the
 # validation loss and PSNR after every epoch, a progress bar, a live plot of the curves,
 # and at the end it gives the model the weights of its **best validation epoch**. We use
 # batches of 8 and a learning rate of $2 \cdot 10^{-3}$: with a budget of a few epochs,
@@ -690,7 +697,7 @@ if QUICK:   # what the text below reports, in every seed (quick mode)
 # a coarse image that covers everything, and the decoder goes back up, with **skip
 # connections** that hand over the fine detail of each level. Jin et al. (2017) put it
 # after FBP, with the residual connection, and called it FBPConvNet; `cu.UNet` is that
-# network (read `course_utils/networks.py`). We use 3 levels and 16 channels at the
+# network (read `course_utils/learning/networks.py`). We use 3 levels and 16 channels at the
 # first level (32 in full mode).
 #
 # How far each network looks can be *measured*: the gradient of one output pixel with
@@ -1006,7 +1013,7 @@ def show_denoising(noise_level=setting.noise_level, index=0):
 show_denoising(0.075, 0)
 
 # %%
-widgets.interact(
+cu.interact(
     show_denoising,
     noise_level=widgets.SelectionSlider(
         options=[(f"{100 * level:g} %", level) for level in TEST_NOISE_LEVELS],

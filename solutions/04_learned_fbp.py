@@ -85,6 +85,7 @@ device = cu.device()
 QUICK = cu.QUICK
 
 setting = cu.SparseViewSetting()              # the shared experiment, on the CPU
+setting.tune_fbp()                            # FBP's filter and cut-off, chosen on validation
 A, geometry, N = setting.A, setting.geometry, setting.image_size
 train, val, test = setting.train, setting.val, setting.test
 
@@ -134,9 +135,9 @@ print(f"{EPOCHS} epochs, learning rate {LR}, batches of {BATCH}")
 
 # %%
 backproject_fbp = cu.backproject_fbp
-x_fbp = cu.fbp(val.y, A)                                        # the usual call
+x_fbp = cu.fbp(A, val.y)                                        # the usual call
 tau = geometry.detector_spacing                                 # detector pixel width
-x_layers = backproject_fbp(cu.filter_sinogram(val.y, "ram-lak", tau), A)   # layers 1 and 2
+x_layers = backproject_fbp(A, cu.filter_sinogram(val.y, "ram-lak", tau))   # layers 1 and 2
 print("FBP layer by layer equals cu.fbp:", torch.allclose(x_layers, x_fbp, atol=1e-6))
 assert torch.allclose(x_layers, x_fbp, atol=1e-6)
 
@@ -179,7 +180,7 @@ plt.show()
 
 # %%
 q = cu.filter_sinogram(val.y[:4], "ram-lak", tau).requires_grad_()
-b_fbp = cu.backproject_fbp(q, A) * (geometry.n_angles / math.pi)   # without the FBP weight
+b_fbp = cu.backproject_fbp(A, q) * (geometry.n_angles / math.pi)   # without the FBP weight
 with torch.no_grad():
     b_adjoint = A.T(q)
     difference = float(torch.linalg.vector_norm(b_fbp - b_adjoint)
@@ -290,13 +291,13 @@ class LearnedFBP(nn.Module):
         return filtered[..., : y.shape[-1]]
 
     def forward(self, y):
-        return backproject_fbp(self.filter(y), self.A)
+        return backproject_fbp(self.A, self.filter(y))
 
 
 untrained = LearnedFBP(A)
 print(f"LearnedFBP: {cu.count_parameters(untrained)} trainable parameters")
 with torch.no_grad():
-    assert torch.allclose(untrained(val.y), cu.fbp(val.y, A), atol=1e-6)   # = Ram-Lak FBP
+    assert torch.allclose(untrained(val.y), cu.fbp(A, val.y), atol=1e-6)   # = Ram-Lak FBP
 
 # %% [markdown]
 # ## 3. Supervised training: learn the filter from images
@@ -343,7 +344,7 @@ def train_filter(model, train_data, val_data, loss, epochs=EPOCHS, lr=LR):
 supervised = LearnedFBP(A)
 curves_sup, responses_sup = train_filter(supervised, (train.y, train.x), (val.y, val.x),
                                          loss="mse")
-psnr_ramlak_val = float(cu.psnr(cu.fbp(val.y, A), val.x, data_range=1.0).mean())
+psnr_ramlak_val = float(cu.psnr(cu.fbp(A, val.y), val.x, data_range=1.0).mean())
 print(f"validation PSNR: Ram-Lak FBP {psnr_ramlak_val:.2f} dB -> learned filter "
       f"{curves_sup['validation PSNR'][-1]:.2f} dB after {EPOCHS} epochs")
 
@@ -541,7 +542,7 @@ def misfit_per_reading(x, y):
 
 
 with torch.no_grad():
-    val_images = {"Ram-Lak FBP": cu.fbp(val.y, A),
+    val_images = {"Ram-Lak FBP": cu.fbp(A, val.y),
                   setting.fbp_name: setting.fbp(val.y),
                   "learned, supervised": supervised(val.y),
                   "learned, self-supervised": self_supervised(val.y)}
@@ -654,7 +655,7 @@ def estimated_noise_terms(reconstruct):
     return float(image_term), float(data_term)
 
 
-reconstructions = {"Ram-Lak FBP": lambda y: cu.fbp(y, A),
+reconstructions = {"Ram-Lak FBP": lambda y: cu.fbp(A, y),
                    setting.fbp_name: setting.fbp,
                    "learned, supervised": supervised,
                    "learned, self-supervised": self_supervised}
@@ -692,7 +693,7 @@ CUTOFFS = [round(0.3 + 0.05 * k, 2) for k in range(15)]   # the setting's grid, 
 def tuned_fbp(split):
     """The classical FBP (filter and cut-off) of the best PSNR on a validation split."""
     with torch.no_grad():
-        scores = {(name, cutoff): float(cu.psnr(cu.fbp(split.y, A, name, cutoff), split.x,
+        scores = {(name, cutoff): float(cu.psnr(cu.fbp(A, split.y, name, cutoff), split.x,
                                                 data_range=1.0).mean())
                   for name in cu.FILTERS for cutoff in CUTOFFS}
     return max(scores, key=scores.get)
@@ -713,8 +714,8 @@ for level in NOISE_LEVELS:
     best_filter, best_cutoff = tuned_fbp(val_l)            # chosen on validation
     tuned_label = f"FBP ({best_filter}, cut-off {best_cutoff:g})"
     scored = {name: cu.evaluate(model, test_l, name=name) for name, model in models.items()}
-    scored["Ram-Lak FBP"] = cu.evaluate(lambda y: cu.fbp(y, A), test_l, name="Ram-Lak FBP")
-    scored["tuned FBP"] = cu.evaluate(lambda y: cu.fbp(y, A, best_filter, best_cutoff),
+    scored["Ram-Lak FBP"] = cu.evaluate(lambda y: cu.fbp(A, y), test_l, name="Ram-Lak FBP")
+    scored["tuned FBP"] = cu.evaluate(lambda y: cu.fbp(A, y, best_filter, best_cutoff),
                                       test_l, name=tuned_label)
     study[level] = {"rows": scored, "tuned FBP": tuned_label,
                     "noise power": {name: estimated_noise_terms(model)[0]
@@ -864,8 +865,8 @@ def show_epoch(epoch=EPOCHS):
 show_epoch(EPOCHS)
 
 # %%
-widgets.interact(show_epoch, epoch=widgets.IntSlider(value=EPOCHS, min=0, max=EPOCHS,
-                                                     description="epoch"));
+cu.interact(show_epoch, epoch=widgets.IntSlider(value=EPOCHS, min=0, max=EPOCHS,
+                                                description="epoch"));
 
 # %% [markdown]
 # Things to look for: during the first epoch both filters lower the high frequencies
@@ -884,7 +885,7 @@ widgets.interact(show_epoch, epoch=widgets.IntSlider(value=EPOCHS, min=0, max=EP
 
 # %%
 rows = cu.classical_baselines(setting)
-rows.insert(0, cu.evaluate(lambda y: cu.fbp(y, A), test, name="FBP (ram-lak)"))
+rows.insert(0, cu.evaluate(lambda y: cu.fbp(A, y), test, name="FBP (ram-lak)"))
 rows.append(cu.evaluate(supervised, test, name="learned FBP, supervised"))
 rows.append(cu.evaluate(self_supervised, test, name="learned FBP, self-supervised"))
 budget = f"{EPOCHS} epochs, {EPOCHS * -(-len(train) // BATCH)} steps of {BATCH}"
@@ -897,7 +898,7 @@ methods = cu.classical_methods(setting)
 tv_name = next(name for name in methods if name.startswith("TV"))
 x_test, y_test = test.x[:1], test.y[:1]
 with torch.no_grad():
-    shown = {"FBP (ram-lak)": cu.fbp(y_test, A),
+    shown = {"FBP (ram-lak)": cu.fbp(A, y_test),
              setting.fbp_name: setting.fbp(y_test),
              "learned, self-supervised": self_supervised(y_test),
              "learned, supervised": supervised(y_test),

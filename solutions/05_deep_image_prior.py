@@ -96,6 +96,7 @@ if device.type == "cpu":
     torch.set_num_threads(1)
 
 setting = cu.SparseViewSetting(device=device)
+setting.tune_fbp()                   # FBP's filter and cut-off, chosen on validation
 A = setting.A
 N = setting.image_size
 N_SUBSET = 2 if QUICK else 6         # test images for the results table (DIP is slow)
@@ -512,7 +513,7 @@ cu.checks.dip_tv_loss(dip_tv_loss);
 
 # %%
 classical = cu.classical_methods(setting)       # FBP, SIRT, CGLS, TV: tuned on validation
-LAM_TV = setting.cache["classical_tuning"]["TV weight"]
+LAM_TV = classical.tuning["TV weight"]
 print(f"TV weight tuned on the validation split: λ = {LAM_TV:g}")
 dip_tv = run_dip(y, x_true, lam=LAM_TV, noise_norm=delta, desc="DIP + TV")
 x_tv = next(method for label, method in classical.items() if label.startswith("TV"))(y)
@@ -589,7 +590,7 @@ def show_step(k=k_start, method="DIP"):
 show_step()
 
 # %%
-widgets.interact(
+cu.interact(
     show_step,
     k=widgets.IntSlider(value=k_start, min=STORE_EVERY, max=N_ITER, step=STORE_EVERY,
                         description="step k", continuous_update=False),

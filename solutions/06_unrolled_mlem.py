@@ -174,7 +174,7 @@ cu.show_sinogram((COUNTS * y_clean0).cpu(), setting.geometry, ax=axes[1],
                  title="expected counts c·Px")
 cu.show_sinogram(counts[0, 0].cpu(), setting.geometry, ax=axes[2],
                  title="measured counts y")
-x_fbp0 = cu.fbp(y_test[:1], A, "hann")
+x_fbp0 = cu.fbp(A, y_test[:1], "hann")
 im = axes[3].imshow(x_fbp0[0, 0].cpu(), cmap="gray")
 axes[3].set_title(f"FBP (Hann): {float(cu.psnr(x_fbp0, x_test[:1], data_range=1.0)):.1f} dB")
 axes[3].set_axis_off()
@@ -392,7 +392,7 @@ assert psnr_best_val > scores["PSNR"][-1] + 3, "running on should cost several d
 
 # %%
 k_post, sigma_post = max(post, key=post.get)
-fbp_scores = {(f, c): float(cu.psnr(cu.fbp(y_val, A, f, cutoff=c), x_val,
+fbp_scores = {(f, c): float(cu.psnr(cu.fbp(A, y_val, f, cutoff=c), x_val,
                                     data_range=1.0).mean())
               for f in cu.FILTERS for c in np.arange(0.3, 1.001, 0.05).round(2)}
 fbp_filter, fbp_cutoff = max(fbp_scores, key=fbp_scores.get)
@@ -414,7 +414,7 @@ def mlem_filtered(y):
 
 
 def fbp_counts(y):
-    return cu.fbp(y, A, fbp_filter, cutoff=fbp_cutoff)
+    return cu.fbp(A, y, fbp_filter, cutoff=fbp_cutoff)
 
 # %% [markdown]
 # The filtered MLEM runs **longer** than the best unfiltered one: the filter removes the
@@ -642,7 +642,7 @@ def show_iteration(k=N_UNROLLED, index=0):
 show_iteration()
 
 # %%
-widgets.interact(
+cu.interact(
     show_iteration,
     k=widgets.IntSlider(value=N_UNROLLED, min=1, max=N_UNROLLED, description="iteration k"),
     index=widgets.IntSlider(value=0, min=0, max=N_SHOW - 1, description="test image"));

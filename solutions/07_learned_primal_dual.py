@@ -88,6 +88,7 @@ device = cu.device()
 QUICK = cu.QUICK
 
 setting = cu.SparseViewSetting()
+setting.tune_fbp()                   # FBP's filter and cut-off, chosen on validation
 A, N = setting.A, setting.image_size
 train, val, test = setting.train, setting.val, setting.test
 A_net = A.to(device) if device.type == "cuda" else A      # the operator inside the network
@@ -174,12 +175,12 @@ display(Markdown(setting.describe()))
 # %%
 methods = cu.classical_methods(setting)
 tv_name = next(name for name in methods if name.startswith("TV"))
-tv_lambda = setting.cache["classical_tuning"]["TV weight"]   # chosen on validation
+tv_lambda = methods.tuning["TV weight"]   # chosen on validation
 x_one, y_one = val.x[:1], val.y[:1]
 curves = {}
 for name, algorithm in (("gradient descent (Landweber)", lambda **kw: cu.landweber(
         A, y_one, 300, **kw)), (f"PDHG for TV (λ={tv_lambda:g})",
-                                lambda **kw: cu.tv_pdhg(A, y_one, tv_lambda, 300, **kw))):
+                                lambda **kw: cu.tv_pdhg(A, y_one, 300, lam=tv_lambda, **kw))):
     scores = []
     algorithm(callback=lambda k, x_k: scores.append(float(cu.psnr(x_k, x_one,
                                                                   data_range=1.0))))
@@ -411,7 +412,7 @@ class LearnedPrimalDual(nn.Module):
 
     def start(self, y):
         """The scaled data g and the starting memories f (FBP) and h (zero)."""
-        f = cu.fbp(y, self.A, self.fbp_filter, self.fbp_cutoff)
+        f = cu.fbp(self.A, y, self.fbp_filter, self.fbp_cutoff)
         f = f.repeat(1, self.n_primal, 1, 1)
         h = y.new_zeros(y.shape[0], self.n_dual, *y.shape[2:])
         return y * self.scale, f, h
@@ -698,8 +699,8 @@ def show_iterate(k=N_ITER):
 show_iterate(N_ITER)
 
 # %%
-widgets.interact(show_iterate, k=widgets.IntSlider(value=N_ITER, min=0, max=N_ITER,
-                                                   description="iteration"));
+cu.interact(show_iterate, k=widgets.IntSlider(value=N_ITER, min=0, max=N_ITER,
+                                              description="iteration"));
 
 # %% [markdown]
 # Things to look for: the streaks of the FBP fade over the iterations and the edges
@@ -745,7 +746,7 @@ class LearnedFBP(nn.Module):
     def forward(self, y):
         spectrum = torch.fft.rfft(y, n=self.n_fft, dim=-1) * (self.ramp * self.window)
         q = torch.fft.irfft(spectrum, n=self.n_fft, dim=-1)[..., : y.shape[-1]]
-        return cu.backproject_fbp(q, self.A)
+        return cu.backproject_fbp(self.A, q)
 
 
 cu.seed_everything(0)

@@ -93,6 +93,7 @@ N_ANGLES = 6
 setting = cu.SparseViewSetting(size=64, n_angles=N_ANGLES, phantoms="disc",
                                n_val=16 if QUICK else 32, n_test=8 if QUICK else 32,
                                device=device)
+setting.tune_fbp()                       # FBP's filter and cut-off, chosen on validation
 A = setting.A
 GAN_STEPS = 60 if QUICK else 1500        # steps of the GAN trained in this notebook
 LATENT_STEPS = 200 if QUICK else 400     # Adam steps of the latent optimisation
@@ -132,7 +133,7 @@ print(f"QUICK={QUICK}, device={device}, {torch.get_num_threads()} CPU thread(s);
 #   gradient vanishes exactly when the generator is bad and the discriminator rejects
 #   its images with confidence — at the start of training.
 #
-# **The networks** (`cu.Generator`, `cu.Discriminator` in `course_utils/gan.py`)
+# **The networks** (`cu.Generator`, `cu.Discriminator` in `course_utils/learning/gan.py`)
 # follow DCGAN (Radford et al., 2016), shrunk for a CPU: the generator maps $z$ to
 # 4 x 4 feature maps and doubles their size four times (nearest-neighbour upsampling,
 # a 3 x 3 convolution, batch normalisation, ReLU) up to 64 x 64, ending in a sigmoid so
@@ -389,10 +390,10 @@ def show_interpolation(t=0.5, pair_seed=3):
 show_interpolation()
 
 # %%
-widgets.interact(show_interpolation,
-                 t=widgets.FloatSlider(value=0.5, min=0, max=1, step=0.05,
-                                       description="t", continuous_update=False),
-                 pair_seed=widgets.IntSlider(value=3, min=0, max=20, description="pair"));
+cu.interact(show_interpolation,
+            t=widgets.FloatSlider(value=0.5, min=0, max=1, step=0.05,
+                                  description="t", continuous_update=False),
+            pair_seed=widgets.IntSlider(value=3, min=0, max=20, description="pair"));
 
 # %% [markdown]
 # ## 4. Reconstruction in the range of the generator

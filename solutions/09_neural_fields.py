@@ -88,6 +88,7 @@ if device.type == "cpu":
     torch.set_num_threads(1)
 
 setting = cu.SparseViewSetting(device=device)
+setting.tune_fbp()                   # FBP's filter and cut-off, chosen on validation
 A = setting.A
 N = setting.image_size
 N_SAMPLES = N                        # points per ray: a step of about 1.4 pixels
@@ -600,7 +601,7 @@ def show_fit(step=N_STEPS // 2, encoding="Fourier features"):
 show_fit()
 
 # %%
-widgets.interact(
+cu.interact(
     show_fit,
     step=widgets.IntSlider(value=N_STEPS // 2, min=STORE_EVERY, max=N_STEPS,
                            step=STORE_EVERY, description="step", continuous_update=False),

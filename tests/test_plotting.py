@@ -411,8 +411,14 @@ def test_interact_abbreviations_fixed_and_defaults_as_ipywidgets(kernel):
 
 def test_interact_bad_controls(kernel):
     import ipywidgets as widgets
-    with pytest.raises(TypeError, match="do not match"):
+    with pytest.raises(TypeError, match="has no argument 'b'"):      # a typo
         interact(lambda a: None, a=widgets.IntSlider(), b=widgets.IntSlider())
+
+    def positional_only(a, /):
+        pass
+
+    with pytest.raises(TypeError, match="do not match"):             # no control can reach a
+        interact(positional_only)
     with pytest.raises(ValueError, match="cannot find widget"):
         interact(lambda a: None)
     with pytest.raises(TypeError, match="not a ValueWidget"):

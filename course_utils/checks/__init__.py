@@ -6,6 +6,7 @@ not attempted yet, or what is wrong with a hint.  The machinery is in ``_feedbac
 """
 
 from ._feedback import CheckFailed, CheckResult, compare_arrays, exercise_check, expect  # noqa: F401
+from .quiz import Question, quiz  # noqa: F401
 from .lesson01 import *  # noqa: F401,F403,E402
 from .lesson02 import *  # noqa: F401,F403,E402
 from .lesson03 import *  # noqa: F401,F403,E402

@@ -314,7 +314,7 @@ def fbp(student_fbp):
         A = RadonTransform(n, geometry)
         x = shepp_logan(n, dtype=torch.float64)
         sinogram = A(x)
-        expected = _course_fbp(sinogram, A).numpy()
+        expected = _course_fbp(A, sinogram).numpy()
         what = f"fbp(sinogram, angles, {n}) with {n_angles} angles"
         got = _to_numpy(student_fbp(sinogram.clone(), geometry.angles.clone(), n), what)
         if got.shape != expected.shape:

@@ -65,6 +65,8 @@ def mean_interval(values) -> tuple:
     -------
     (mean, half_width) : tuple of float
         ``half_width`` is ``nan`` for a single value.
+
+    Taught in lesson 03, section 1.
     """
     v = torch.as_tensor(values, dtype=torch.float64).flatten()
     if v.numel() == 0:
@@ -90,6 +92,8 @@ class PairedDifference:
         ``"PSNR (dB)"`` or ``"SSIM"``.
     names : tuple of str
         ``(A, B)``.
+
+    Taught in lesson 02, section 5 (the inverse crime) and used by every results table after it.
     """
 
     mean: float
@@ -136,6 +140,8 @@ def paired_difference(a, b, metric: str = "PSNR (dB)") -> PairedDifference:
     >>> d = paired_difference([30.0, 31.0, 29.5, 30.2], [29.0, 30.1, 28.9, 29.0])
     >>> round(d.mean, 3), d.low > 0
     (0.925, True)
+
+    Taught in lesson 02, section 5 (the inverse crime) and used by every results table after it.
     """
     if metric not in ("PSNR (dB)", "SSIM"):
         raise ValueError(f'metric must be "PSNR (dB)" or "SSIM", got {metric!r}')
@@ -193,6 +199,8 @@ def evaluate(reconstruct, data, *, name=None, data_range: float = 1.0,
         the half-widths of their 95 % confidence intervals, the wall-clock time per image
         (the whole batch loop divided by the number of images), and every image's score
         (for :func:`paired_difference`; :func:`cu.results_table` does not show them).
+
+    Taught in lesson 02, section 5; the results table of every learned lesson uses it.
     """
     if not callable(reconstruct):
         raise TypeError(f"reconstruct must be a function or a torch.nn.Module, got "
@@ -300,13 +308,15 @@ def tune_tv_weight(A, y, x, *, start: float, tol: float = 1e-4, max_iter: int = 
     -------
     (lam, scores) : float, dict
         The best weight and the mean validation PSNR of every weight tried.
+
+    Used in lesson 02, section 5, and by :func:`classical_methods`.
     """
     scores = {}
 
     def score(lam):
         lam = float(f"{lam:.4g}")
         if lam not in scores:
-            scores[lam] = float(psnr(tv_pdhg(A, y, lam, max_iter, tol=tol), x,
+            scores[lam] = float(psnr(tv_pdhg(A, y, max_iter, lam=lam, tol=tol), x,
                                      data_range=1.0).mean())
         return lam, scores[lam]
 
@@ -397,11 +407,11 @@ def classical_methods(setting, *, n_tune: int | None = None, max_sirt: int = 200
                       f"({k_sirt}/{max_sirt}, {k_cgls}/{max_cgls}): raise max_sirt / max_cgls")
 
     def tv(y):
-        return tv_pdhg(A, y, lam, tv_max_iter, tol=tv_tol)
+        return tv_pdhg(A, y, tv_max_iter, lam=lam, tol=tv_tol)
 
     filter, cutoff = setting.fbp_filter, setting.fbp_cutoff
     methods = ClassicalMethods({
-        setting.fbp_name: lambda y: fbp(y, A, filter, cutoff),
+        setting.fbp_name: lambda y: fbp(A, y, filter, cutoff),
         f"SIRT ({k_sirt} it.)": lambda y: sirt(A, y, k_sirt),
         f"CGLS ({k_cgls} it.)": lambda y: cgls(A, y, k_cgls),
         f"TV (λ={lam:.3g})": tv,
@@ -412,7 +422,10 @@ def classical_methods(setting, *, n_tune: int | None = None, max_sirt: int = 200
 
 
 class ClassicalMethods(dict):
-    """``{label: reconstruct}`` of :func:`classical_methods`, with its ``tuning`` record."""
+    """``{label: reconstruct}`` of :func:`classical_methods`, with its ``tuning`` record.
+
+    Lesson 03, section 6, and lessons 04-09.
+    """
 
     def __init__(self, methods, tuning: dict):
         super().__init__(methods)

@@ -1,4 +1,4 @@
-"""A small generative adversarial network (GAN) for 64 x 64 random-ellipse phantoms.
+"""The small generative adversarial network (GAN) of lesson 08, for 64 x 64 phantoms.
 
 A GAN (Goodfellow et al., 2014) is two networks that learn from each other:
 
@@ -31,8 +31,9 @@ The architectures follow DCGAN (Radford et al., 2016), shrunk to run on a laptop
   generator gets useful gradients and training rarely collapses.
 
 The course ships one trained generator, ``data/gan_generator_64.pt``; load it with
-:func:`load_generator`.  The command that rebuilds it
-(:mod:`course_utils.tools.generator`) is::
+:func:`load_generator`.  Generators are saved in the course's one checkpoint format
+(:mod:`course_utils.learning.checkpoints`), with their sizes in the metadata.  The
+command that rebuilds it (:mod:`course_utils.tools.generator`) is::
 
     dltomo generator --out data/gan_generator_64.pt
 
@@ -48,13 +49,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..simulation.phantoms import EllipsesDataset
+from ..arrays import check_int
+from .checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
 
 __all__ = ["Generator", "Discriminator", "discriminator_loss", "generator_loss",
            "train_gan", "latent_reconstruction", "load_generator", "save_generator",
            "GENERATOR_PATH"]
 
-#: Where the shipped generator lives: ``data/gan_generator_64.pt`` in the repository.
+#: Where the shipped generator of lesson 08 (section 3) lives: ``data/gan_generator_64.pt``
+#: in the repository.
 GENERATOR_PATH = Path(__file__).resolve().parents[2] / "data" / "gan_generator_64.pt"
 
 #: The settings of the shipped generator (and the defaults of the rebuild command).
@@ -66,6 +69,9 @@ DEFAULTS = dict(latent_dim=128, width=8, n_images=4096, steps=3000, batch_size=3
 
 class Generator(nn.Module):
     """DCGAN-style generator: latent vectors ``(B, latent_dim)`` to images ``(B, 1, 64, 64)``.
+
+    Taught in lesson 08 (GANs, section 1: the two-player game); the architecture is
+    described at the top of this module.
 
     Parameters
     ----------
@@ -85,8 +91,8 @@ class Generator(nn.Module):
 
     def __init__(self, latent_dim: int = 128, width: int = 8):
         super().__init__()
-        self.latent_dim = _positive_int(latent_dim, "latent_dim")
-        self.width = _positive_int(width, "width")
+        self.latent_dim = latent_dim = check_int(latent_dim, "latent_dim")
+        self.width = width = check_int(width, "width")
         channels = [8 * width, 4 * width, 2 * width, width, width]
         self.project = nn.Linear(latent_dim, channels[0] * 4 * 4)
         blocks = [nn.BatchNorm2d(channels[0]), nn.ReLU(inplace=True)]
@@ -117,7 +123,8 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     """DCGAN-style discriminator: images ``(B, 1, 64, 64)`` to logits ``(B,)``.
 
-    A large logit means "looks real".  The layers are spectrally normalised.
+    A large logit means "looks real".  The layers are spectrally normalised.  Taught
+    in lesson 08 (GANs, section 1: the two-player game).
 
     Parameters
     ----------
@@ -127,7 +134,7 @@ class Discriminator(nn.Module):
 
     def __init__(self, width: int = 8):
         super().__init__()
-        self.width = _positive_int(width, "width")
+        self.width = width = check_int(width, "width")
         sn = nn.utils.parametrizations.spectral_norm
         channels = [1, width, 2 * width, 4 * width, 8 * width]
         layers = []
@@ -151,14 +158,40 @@ def discriminator_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> 
     """Binary cross-entropy of the discriminator: real images are 1, generated ones 0.
 
     :math:`L_D = \\text{mean}[-\\log\\sigma(D(x))] + \\text{mean}[-\\log(1-\\sigma(D(G(z))))]`,
-    computed from the logits for numerical stability.
+    computed from the logits for numerical stability.  Lesson 08 (GANs, section 1,
+    exercise 1: the discriminator step) derives it.
+
+    Parameters
+    ----------
+    logits_real : torch.Tensor, shape (B,)
+        Discriminator logits of real images.
+    logits_fake : torch.Tensor, shape (B',)
+        Discriminator logits of generated images.
+
+    Returns
+    -------
+    torch.Tensor
+        A scalar (in nats).
     """
     return (F.binary_cross_entropy_with_logits(logits_real, torch.ones_like(logits_real))
             + F.binary_cross_entropy_with_logits(logits_fake, torch.zeros_like(logits_fake)))
 
 
 def generator_loss(logits_fake: torch.Tensor) -> torch.Tensor:
-    """The non-saturating generator loss :math:`L_G = \\text{mean}[-\\log\\sigma(D(G(z)))]`."""
+    """The non-saturating generator loss :math:`L_G = \\text{mean}[-\\log\\sigma(D(G(z)))]`.
+
+    Lesson 08 (GANs, section 1, exercise 2: the generator step) derives it.
+
+    Parameters
+    ----------
+    logits_fake : torch.Tensor, shape (B,)
+        Discriminator logits of generated images.
+
+    Returns
+    -------
+    torch.Tensor
+        A scalar (in nats).
+    """
     return F.binary_cross_entropy_with_logits(logits_fake, torch.ones_like(logits_fake))
 
 
@@ -169,6 +202,9 @@ def train_gan(G: Generator, D: Discriminator, images: torch.Tensor, *, steps: in
               log_every: int = 0, callback=None, recalibration_batches: int = 50,
               ema_decay: float = 0.999) -> dict:
     """Train a GAN by alternating one discriminator step and one generator step.
+
+    Taught in lesson 08 (GANs, section 2: training a GAN, briefly); the shipped
+    generator was trained with it (``dltomo generator``).
 
     Parameters
     ----------
@@ -209,8 +245,8 @@ def train_gan(G: Generator, D: Discriminator, images: torch.Tensor, *, steps: in
     if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 1:
         raise ValueError(f"images must be a tensor of shape (n, 1, 64, 64), got "
                          f"{getattr(images, 'shape', type(images).__name__)}")
-    steps = _positive_int(steps, "steps")
-    batch_size = _positive_int(batch_size, "batch_size")
+    steps = check_int(steps, "steps")
+    batch_size = check_int(batch_size, "batch_size")
     device = next(G.parameters()).device
     g = torch.Generator().manual_seed(seed)
     opt_G = torch.optim.Adam(G.parameters(), lr=lr, betas=(0.5, 0.999))
@@ -268,7 +304,19 @@ def recalibrate_batch_norm(G: Generator, *, n_batches: int = 50, batch_size: int
 
     During training, batch normalisation keeps *running* averages that lag behind the
     changing weights; recomputing them at the end makes ``G.eval()`` give images like
-    those seen in training.
+    those seen in training.  Called at the end of :func:`train_gan` (lesson 08,
+    section 2).
+
+    Parameters
+    ----------
+    G : Generator
+        Changed in place and left in ``eval()`` mode.
+    n_batches : int
+        Number of random batches to average over.
+    batch_size : int
+        Latent vectors per batch.
+    seed : int
+        Seeds the latent vectors.
     """
     g = torch.Generator().manual_seed(seed)
     device = next(G.parameters()).device
@@ -293,10 +341,11 @@ def latent_reconstruction(G: nn.Module, A, y: torch.Tensor, *, n_iter: int = 300
     """Reconstruct in the range of a generator: :math:`\\min_z \\tfrac12\\|A G(z) - y\\|^2 +
     \\tfrac{\\mu}{2}\\|z\\|^2`, then :math:`\\hat x = G(\\hat z)` (Bora et al., 2017).
 
-    The problem is not convex in :math:`z`, so Adam is started from ``n_restarts``
-    random latent vectors per sinogram (all optimised together, as one batch) and the
-    restart with the lowest final objective is kept.  The prior term keeps :math:`z`
-    where the generator was trained (:math:`z \\sim N(0, I)` has
+    Taught in lesson 08 (GANs, section 4: reconstruction in the range of the
+    generator, exercise 3).  The problem is not convex in :math:`z`, so Adam is started
+    from ``n_restarts`` random latent vectors per sinogram (all optimised together, as
+    one batch) and the restart with the lowest final objective is kept.  The prior
+    term keeps :math:`z` where the generator was trained (:math:`z \\sim N(0, I)` has
     :math:`\\|z\\|^2 \\approx` ``latent_dim``).  Only :math:`z` is optimised; the
     generator's weights are not changed.
 
@@ -337,8 +386,8 @@ def latent_reconstruction(G: nn.Module, A, y: torch.Tensor, *, n_iter: int = 300
     if not isinstance(y, torch.Tensor) or y.ndim != 4 or y.shape[1] != 1:
         raise ValueError(f"y must be a tensor of sinograms (B, 1, n_angles, n_detectors), "
                          f"got {getattr(y, 'shape', type(y).__name__)}")
-    n_iter = _positive_int(n_iter, "n_iter")
-    n_restarts = _positive_int(n_restarts, "n_restarts")
+    n_iter = check_int(n_iter, "n_iter")
+    n_restarts = check_int(n_restarts, "n_restarts")
     if mu < 0:
         raise ValueError(f"mu must be non-negative, got {mu}")
     B, R = y.shape[0], n_restarts
@@ -381,26 +430,45 @@ def latent_reconstruction(G: nn.Module, A, y: torch.Tensor, *, n_iter: int = 300
 # --- the shipped generator ------------------------------------------------------------------
 
 def save_generator(G: Generator, path, **metadata) -> Path:
-    """Save a generator's weights, its sizes and some metadata (plain values) to ``path``."""
+    """Save a generator's weights, with its sizes and some metadata, to ``path``.
+
+    Lesson 08 (GANs, section 3: the pretrained generator) loads what this saved; the
+    rebuild command ``dltomo generator`` calls it.  The file is a checkpoint of
+    :func:`cu.save_checkpoint` (lesson 03) whose metadata also hold ``latent_dim`` and
+    ``width``, the sizes that :func:`load_generator` builds the network with.
+
+    Parameters
+    ----------
+    G : Generator
+    path : str or Path
+        File to write (``.pt``); missing folders are created.
+    **metadata
+        Plain values (numbers, strings, lists, dicts) on how it was trained, e.g.
+        ``steps=3000``; ``latent_dim`` and ``width`` are added by this function.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
     if not isinstance(G, Generator):
         raise TypeError(f"G must be a Generator, got {type(G).__name__}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().clone() for k, v in G.state_dict().items()}
-    torch.save({"latent_dim": G.latent_dim, "width": G.width, "state_dict": state,
-                "metadata": metadata}, path)
-    return path
+    return save_checkpoint(G, path, latent_dim=G.latent_dim, width=G.width, **metadata)
 
 
 def load_generator(path=None, *, device="cpu") -> Generator:
     """Load the shipped pretrained generator (or another one saved by :func:`save_generator`).
+
+    Taught in lesson 08 (GANs, section 3: the pretrained generator), which then
+    reconstructs in its range with :func:`latent_reconstruction`.
 
     Parameters
     ----------
     path : str or Path, optional
         Default: ``data/gan_generator_64.pt`` of the repository (:data:`GENERATOR_PATH`;
         if the package was installed elsewhere, ``../data/`` and ``data/`` seen from the
-        current folder are tried too).
+        current folder are tried too).  Files in the generator layout of earlier course
+        versions, like the shipped one, load too (see :func:`cu.read_checkpoint`).
     device : str or torch.device
         Where to put the network.
 
@@ -408,12 +476,15 @@ def load_generator(path=None, *, device="cpu") -> Generator:
     -------
     Generator
         In ``eval()`` mode, with gradients of its parameters switched off (we optimise
-        latent vectors, not weights).  ``G.metadata`` holds how it was trained.
+        latent vectors, not weights).  ``G.metadata`` holds how it was trained (the
+        saved metadata without the sizes, which are ``G.latent_dim`` and ``G.width``).
 
     Raises
     ------
     FileNotFoundError
         If the file is missing, with the command that rebuilds it.
+    ValueError
+        If the file is not a generator checkpoint, or its weights do not fit its sizes.
     """
     if path is None:
         # next to the package (a clone, or an editable install); else the repository
@@ -427,17 +498,13 @@ def load_generator(path=None, *, device="cpu") -> Generator:
             f"no generator weights at {path}. The course ships them in data/; if the file "
             f"is missing, rebuild it (about 20 minutes on a 2-core CPU) with\n"
             f"    dltomo generator --out {path}")
-    saved = torch.load(path, map_location="cpu", weights_only=True)
-    G = Generator(latent_dim=saved["latent_dim"], width=saved["width"])
-    G.load_state_dict(saved["state_dict"])
-    G.metadata = saved.get("metadata", {})
+    metadata = read_checkpoint(path)["metadata"]
+    if not {"latent_dim", "width"} <= metadata.keys():
+        raise ValueError(f"{path} is a checkpoint, but not of a generator: its metadata "
+                         f"lack latent_dim and width; save generators with "
+                         f"cu.save_generator")
+    G = Generator(latent_dim=metadata["latent_dim"], width=metadata["width"])
+    load_checkpoint(G, path, map_location="cpu")
+    G.metadata = {k: v for k, v in metadata.items() if k not in ("latent_dim", "width")}
     G.requires_grad_(False)
     return G.eval().to(device)
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be positive, got {value}")
-    return value

@@ -1,5 +1,7 @@
 """Networks of the learned lessons: the U-Net of FBPConvNet, and a parameter counter.
 
+Both are taught in lesson 03 (CNN denoising and FBPConvNet).
+
 The U-Net (Ronneberger et al., 2015) is the workhorse of learned post-processing: in
 FBPConvNet (Jin et al., 2017) it takes the streaky FBP image of sparse-view data and
 returns a clean one.  Picture a "U":
@@ -26,11 +28,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..arrays import check_int
+
 __all__ = ["UNet", "count_parameters"]
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
     """Number of (trainable) parameters of a model: the sum of the sizes of its tensors.
+
+    Taught in lesson 03 (CNN denoising, section 2: a small CNN), where it compares the
+    small CNN with the U-Net; later lessons count their networks with it.
 
     Parameters
     ----------
@@ -62,6 +69,9 @@ def _conv_block(in_channels: int, out_channels: int, batch_norm: bool) -> nn.Seq
 class UNet(nn.Module):
     """The U-Net of FBPConvNet: images ``(B, in_channels, H, W) -> (B, out_channels, H, W)``.
 
+    Taught in lesson 03 (CNN denoising, section 7: FBPConvNet, the U-Net); lessons 06
+    and 07 compare against it.
+
     Parameters
     ----------
     in_channels, out_channels : int
@@ -77,6 +87,13 @@ class UNet(nn.Module):
         identity: training starts from the input image (e.g. the FBP), not from noise.
     batch_norm : bool
         Batch normalisation after every 3 x 3 convolution.
+
+    Raises
+    ------
+    TypeError
+        If a channel count, ``depth`` or ``width`` is not an int.
+    ValueError
+        If one of them is below 1, or ``residual=True`` with different channel counts.
 
     Notes
     -----
@@ -103,10 +120,10 @@ class UNet(nn.Module):
     def __init__(self, in_channels: int = 1, out_channels: int = 1, depth: int = 3,
                  width: int = 32, residual: bool = True, batch_norm: bool = True):
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
-                            ("depth", depth), ("width", width)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        in_channels = check_int(in_channels, "in_channels")
+        out_channels = check_int(out_channels, "out_channels")
+        depth = check_int(depth, "depth")
+        width = check_int(width, "width")
         if residual and in_channels != out_channels:
             raise ValueError(f"residual=True adds the input to the output, so in_channels "
                              f"and out_channels must be equal, got {in_channels} and "

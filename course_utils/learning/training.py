@@ -1,20 +1,23 @@
 """Training a network: the loop of every learned lesson, with the comforts switched on.
 
-At its heart, :func:`train` is the ten-line loop you write yourself in lesson 03::
+At its heart, :func:`train` is the ten-line loop you write yourself in lesson 03 (CNN
+denoising, section 3: "Training: one step, then many")::
 
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     for epoch in range(epochs):
+        model.train()
         for inputs, targets in batches:            # shuffled mini-batches
             loss = F.mse_loss(model(inputs), targets)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
 
-Around it, :func:`train` adds what a real experiment needs: a validation loss and
-PSNR after every epoch, a progress bar, a live plot of the curves (in Jupyter),
-**early stopping** (stop when the validation loss has not improved for ``patience``
-epochs), and it hands back the weights of the best validation epoch, not the last.
-:func:`save_checkpoint` and :func:`load_checkpoint` store and restore trained weights.
+The inner loop, one pass over the training data, is :func:`train_one_epoch`.  Around
+it, :func:`train` adds what a real experiment needs: a validation loss and PSNR after
+every epoch, a progress bar, a live plot of the curves (in Jupyter), **early stopping**
+(stop when the validation loss has not improved for ``patience`` epochs), and it hands
+back the weights of the best validation epoch, not the last.  Saving weights to a file
+is :mod:`course_utils.learning.checkpoints` (``cu.save_checkpoint``).
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ import io
 import math
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -32,10 +34,12 @@ from matplotlib.ticker import MaxNLocator
 from torch import nn
 from tqdm.auto import trange
 
+from ..arrays import check_int
 from ..config import seed_everything
 from ..metrics import psnr
+from .checkpoints import save_checkpoint
 
-__all__ = ["train", "History", "save_checkpoint", "load_checkpoint"]
+__all__ = ["train", "train_one_epoch", "History"]
 
 LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss}
 
@@ -43,6 +47,9 @@ LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss}
 @dataclass
 class History:
     """What happened during :func:`train`, one entry per epoch.
+
+    Returned by ``cu.train``, taught in lesson 03 (CNN denoising and FBPConvNet,
+    section 3: training, and section 8: over-fitting and early stopping).
 
     Attributes
     ----------
@@ -128,6 +135,11 @@ def train(model: nn.Module, train_data, val_data=None, *, loss="mse", epochs: in
           seed: int = 0) -> History:
     """Train ``model`` to map inputs to targets, by mini-batch gradient descent.
 
+    Taught in lesson 03 (CNN denoising and FBPConvNet): section 3 (training: one step,
+    then many) writes the loop by hand, section 8 (over-fitting and early stopping)
+    explains ``patience`` and the best-epoch weights; lessons 04, 06 and 07 train
+    their networks with it.
+
     Parameters
     ----------
     model : torch.nn.Module
@@ -157,7 +169,7 @@ def train(model: nn.Module, train_data, val_data=None, *, loss="mse", epochs: in
         at the end (default).  False keeps the last weights.
     checkpoint : str or Path, optional
         Save the best weights (or, without validation data, the final ones) there with
-        :func:`save_checkpoint`, with the epoch and validation scores as metadata.
+        :func:`cu.save_checkpoint`, with the epoch and validation scores as metadata.
     data_range : float
         Data range of the targets, for the validation PSNR (1 for images in [0, 1]).
     live_plot : bool
@@ -179,6 +191,15 @@ def train(model: nn.Module, train_data, val_data=None, *, loss="mse", epochs: in
         Losses and validation PSNR per epoch, the best epoch, the time; plot it with
         ``history.plot()`` or ``cu.plot_curves(history.losses, logy=True)``.
 
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a module, the data are of the wrong kind, or ``epochs``,
+        ``batch_size`` or ``patience`` is not an int.
+    ValueError
+        If ``epochs``, ``batch_size`` or ``patience`` is below 1, the loss is unknown,
+        or inputs and targets differ in number.
+
     Examples
     --------
     >>> setting = cu.SparseViewSetting()                       # doctest: +SKIP
@@ -188,15 +209,11 @@ def train(model: nn.Module, train_data, val_data=None, *, loss="mse", epochs: in
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    _positive_int(epochs, "epochs")
-    _positive_int(batch_size, "batch_size")
-    if patience is not None:
-        _positive_int(patience, "patience")
+    epochs = check_int(epochs, "epochs")
+    batch_size = check_int(batch_size, "batch_size")
+    patience = None if patience is None else check_int(patience, "patience")
     loss_fn = _loss_function(loss)
-    if device is None:
-        first = next(model.parameters(), None)
-        device = first.device if first is not None else torch.device("cpu")
-    device = torch.device(device)
+    device = _device_of(model) if device is None else torch.device(device)
     model.to(device)
     seed_everything(seed)
     shuffle = torch.Generator().manual_seed(seed)
@@ -206,50 +223,35 @@ def train(model: nn.Module, train_data, val_data=None, *, loss="mse", epochs: in
     if optimizer is None:
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
 
-    history = History()
-    best_loss, best_state = math.inf, None
+    history, best_weights = History(), None
     plot = _LivePlot() if live_plot and _in_notebook() else None
     start = time.perf_counter()
     bar = trange(1, epochs + 1, desc="training", unit="epoch", disable=not progress)
     for epoch in bar:
-        # --- one pass over the training data ---
-        model.train()
-        total, count = 0.0, 0
-        for inputs, targets in train_batches():
-            inputs, targets = inputs.to(device), targets.to(device)
-            batch_loss = loss_fn(model(inputs), targets)
-            optimizer.zero_grad()
-            batch_loss.backward()
-            optimizer.step()
-            total += batch_loss.item() * len(inputs)
-            count += len(inputs)
-        history.train_loss.append(total / count)
-        scores = {"loss": f"{history.train_loss[-1]:.3g}"}
-
-        # --- validation, early stopping ---
+        history.train_loss.append(
+            train_one_epoch(model, train_batches(), loss_fn, optimizer, device=device))
         if val_batches is not None:
-            val_loss, val_psnr = _validate(model, val_batches, loss_fn, device, data_range)
-            history.val_loss.append(val_loss)
-            history.val_psnr.append(val_psnr)
-            scores.update(val_loss=f"{val_loss:.3g}", val_psnr=f"{val_psnr:.2f}")
-            if val_loss < best_loss:
-                best_loss, history.best_epoch = val_loss, epoch
-                best_state = copy.deepcopy(model.state_dict())
+            val_loss, val_psnr = _validate(model, val_batches(), loss_fn, device,
+                                           data_range)
+            if val_loss < min(history.val_loss, default=math.inf):
+                history.best_epoch = epoch
+                best_weights = copy.deepcopy(model.state_dict())
                 if checkpoint is not None:
                     save_checkpoint(model, checkpoint, epoch=epoch, val_loss=val_loss,
                                     val_psnr=val_psnr)
-        bar.set_postfix(scores)
+            history.val_loss.append(val_loss)
+            history.val_psnr.append(val_psnr)
+        bar.set_postfix(_latest_scores(history))
         history.time = time.perf_counter() - start
         if plot is not None:
             plot.update(history)
-        if patience is not None and history.best_epoch is not None \
-                and epoch - history.best_epoch >= patience and epoch < epochs:
+        if epoch < epochs and _no_improvement_for(patience, history):
             history.stopped_early = True
             break
     bar.close()
 
-    if best_state is not None and restore_best:
-        model.load_state_dict(best_state)
+    if best_weights is not None and restore_best:
+        model.load_state_dict(best_weights)
     if checkpoint is not None and val_batches is None:
         save_checkpoint(model, checkpoint, epoch=len(history.train_loss))
     if plot is not None:
@@ -261,12 +263,73 @@ def train(model: nn.Module, train_data, val_data=None, *, loss="mse", epochs: in
     return history
 
 
-def _validate(model, batches, loss_fn, device, data_range):
-    """Mean loss and mean PSNR over the validation data (PSNR: nan if not images)."""
+def train_one_epoch(model: nn.Module, batches, loss, optimizer, *, device=None) -> float:
+    """One pass over the training data: a gradient step on every mini-batch.
+
+    This is the inner loop of :func:`train`, the one you write by hand in lesson 03
+    (CNN denoising, section 3: "Training: one step, then many").  Use it to write
+    your own training loop, e.g. with your own validation or learning-rate schedule.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Trained in place; put in training mode (``model.train()``) first.
+    batches : iterable of (inputs, targets) pairs of tensors
+        The mini-batches of one epoch, e.g. a ``torch.utils.data.DataLoader`` with
+        ``shuffle=True``; inputs and targets have the batch in their first dimension,
+        e.g. ``(B, 1, H, W)`` each.
+    loss : {"mse", "l1"} or callable
+        ``loss(output, target)`` returning a scalar tensor, the mean over the batch.
+    optimizer : torch.optim.Optimizer
+        An optimiser over ``model.parameters()``, e.g. ``torch.optim.Adam``.
+    device : str or torch.device, optional
+        Where the batches are moved; default: where the model's parameters are.
+
+    Returns
+    -------
+    float
+        The mean training loss of the epoch: the batch losses weighted by batch size
+        (in the units of ``loss``, e.g. squared intensity for ``"mse"``).
+
+    Examples
+    --------
+    >>> data = torch.utils.data.TensorDataset(inputs, targets)    # doctest: +SKIP
+    >>> loader = torch.utils.data.DataLoader(data, batch_size=16, shuffle=True)
+    >>> optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    >>> for epoch in range(10):
+    ...     print(epoch, cu.train_one_epoch(model, loader, "mse", optimizer))
+    """
+    if _is_tensor_pair(batches):
+        raise TypeError("batches must be mini-batches of (inputs, targets), not one "
+                        "(inputs, targets) pair: cut the pair into batches, e.g. with "
+                        "torch.utils.data.DataLoader(TensorDataset(inputs, targets), "
+                        "batch_size=16, shuffle=True), or use cu.train")
+    loss_fn = _loss_function(loss)
+    device = _device_of(model) if device is None else torch.device(device)
+    model.train()      # batch norm and dropout behave differently in evaluation mode
+    total, count = 0.0, 0
+    for inputs, targets in batches:
+        inputs, targets = inputs.to(device), targets.to(device)
+        batch_loss = loss_fn(model(inputs), targets)
+        optimizer.zero_grad()
+        batch_loss.backward()
+        optimizer.step()
+        total += batch_loss.item() * len(inputs)
+        count += len(inputs)
+    if count == 0:
+        raise ValueError("batches held no training pairs")
+    return total / count
+
+
+def _validate(model, batches, loss_fn, device, data_range) -> tuple[float, float]:
+    """Mean loss and mean PSNR (dB) over the validation batches, without gradients.
+
+    The PSNR is nan if the outputs are not images of the targets' shape.
+    """
     model.eval()
     total_loss, psnr_values, count = 0.0, [], 0
     with torch.no_grad():
-        for inputs, targets in batches():
+        for inputs, targets in batches:
             inputs, targets = inputs.to(device), targets.to(device)
             outputs = model(inputs)
             total_loss += loss_fn(outputs, targets).item() * len(inputs)
@@ -277,6 +340,33 @@ def _validate(model, batches, loss_fn, device, data_range):
                                    .mean(dim=1).cpu())
     mean_psnr = float(torch.cat(psnr_values).mean()) if psnr_values else math.nan
     return total_loss / count, mean_psnr
+
+
+def _no_improvement_for(patience, history: History) -> bool:
+    """Early stopping: has the best validation epoch been ``patience`` epochs ago?"""
+    if patience is None or history.best_epoch is None:
+        return False
+    return len(history.train_loss) - history.best_epoch >= patience
+
+
+def _latest_scores(history: History) -> dict:
+    """The latest losses (and PSNR), formatted for the progress bar."""
+    scores = {"loss": f"{history.train_loss[-1]:.3g}"}
+    if history.val_loss:
+        scores.update(val_loss=f"{history.val_loss[-1]:.3g}",
+                      val_psnr=f"{history.val_psnr[-1]:.2f}")
+    return scores
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    """Where the model's parameters are (the CPU for a model without parameters)."""
+    first = next(model.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
+def _is_tensor_pair(data) -> bool:
+    return (isinstance(data, (tuple, list)) and len(data) == 2
+            and all(isinstance(t, torch.Tensor) for t in data))
 
 
 def _batches(data, batch_size, generator, name):
@@ -292,8 +382,7 @@ def _batches(data, batch_size, generator, name):
                                              shuffle=generator is not None,
                                              generator=generator)
         return lambda: iter(loader)
-    if not (isinstance(data, (tuple, list)) and len(data) == 2
-            and all(isinstance(t, torch.Tensor) for t in data)):
+    if not _is_tensor_pair(data):
         hint = ""
         if hasattr(data, "x") and hasattr(data, "y"):
             hint = (" (for a split of the setting, say which pairs: e.g. "
@@ -320,11 +409,6 @@ def _loss_function(loss):
         raise ValueError(f"loss must be one of {tuple(LOSSES)} or a function "
                          f"loss(output, target), got {loss!r}")
     return LOSSES[loss]
-
-
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
 # --- the live plot ---------------------------------------------------------------------
@@ -367,98 +451,3 @@ class _LivePlot:
         else:
             self.handle.update(image)
         self.last = now
-
-
-# --- checkpoints -------------------------------------------------------------------------
-_PLAIN = (str, int, float, bool, type(None), torch.Tensor)
-
-
-def _check_metadata(value, where="metadata"):
-    """Only plain values load with ``weights_only=True``: say which one is not."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise TypeError(f"{where} keys must be strings, got {key!r}")
-            _check_metadata(item, f"{where}[{key!r}]")
-    elif isinstance(value, (list, tuple)):
-        for k, item in enumerate(value):
-            _check_metadata(item, f"{where}[{k}]")
-    elif not isinstance(value, _PLAIN):
-        raise TypeError(f"{where} must be a number, string, bool, None, tensor, or a "
-                        f"list/dict of them, got {type(value).__name__}; convert it "
-                        f"(e.g. float(value)) before saving")
-
-
-def save_checkpoint(model: nn.Module, path, **metadata) -> Path:
-    """Save a model's weights (its ``state_dict``) and some metadata to a file.
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-    path : str or Path
-        File to write (``.pt`` by convention); missing folders are created.
-    **metadata
-        Plain values to store alongside, e.g. ``epoch=12, val_psnr=31.2,
-        width=32``: numbers, strings, bools, None, tensors, and lists or dicts of them.
-
-    Returns
-    -------
-    Path
-        The file written.
-    """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    _check_metadata(metadata)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": type(model).__name__, "state_dict": model.state_dict(),
-                "metadata": metadata}, path)
-    return path
-
-
-def load_checkpoint(model: nn.Module, path, map_location=None) -> dict:
-    """Load weights saved by :func:`save_checkpoint` into ``model``; return the metadata.
-
-    The file is read with ``torch.load(..., weights_only=True)``, which cannot run code
-    hidden in a file, so checkpoints from others are safe to open.
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-        A model of the same architecture (same class and sizes) as the saved one.
-    path : str or Path
-    map_location : str or torch.device, optional
-        Where to load the tensors; default: the device of the model's parameters.
-
-    Returns
-    -------
-    dict
-        The metadata given to :func:`save_checkpoint`.
-
-    Raises
-    ------
-    ValueError
-        If the saved weights do not fit the model (missing, extra or differently shaped
-        tensors), with the names of the first few that differ.
-    """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if map_location is None:
-        first = next(model.parameters(), None)
-        map_location = first.device if first is not None else "cpu"
-    checkpoint = torch.load(Path(path), map_location=map_location, weights_only=True)
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise ValueError(f"{path} is not a checkpoint written by cu.save_checkpoint")
-    saved, own = checkpoint["state_dict"], model.state_dict()
-    problems = [f"missing {k}" for k in own if k not in saved]
-    problems += [f"unexpected {k}" for k in saved if k not in own]
-    problems += [f"{k}: saved {tuple(saved[k].shape)}, model {tuple(own[k].shape)}"
-                 for k in own if k in saved and saved[k].shape != own[k].shape]
-    if problems:
-        more = f" and {len(problems) - 5} more" if len(problems) > 5 else ""
-        raise ValueError(f"the checkpoint {path} (a {checkpoint.get('model')}) does not fit "
-                         f"this {type(model).__name__}: {'; '.join(problems[:5])}{more}. "
-                         f"Build the model with the same architecture and sizes as the "
-                         f"saved one.")
-    model.load_state_dict(saved)
-    return checkpoint.get("metadata", {})

@@ -26,13 +26,9 @@ import math
 import numpy as np
 import torch
 
+from ..arrays import check_int
+
 __all__ = ["ParallelBeam", "FanBeam"]
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _positive_float(value, name: str, allow_zero: bool = False) -> float:
@@ -51,7 +47,7 @@ def _make_angles(n_angles, angles, full_turn: float) -> torch.Tensor:
     if (n_angles is None) == (angles is None):
         raise ValueError("give exactly one of n_angles (equally spaced) or angles (radians)")
     if angles is None:
-        n = _positive_int(n_angles, "n_angles")
+        n = check_int(n_angles, "n_angles")
         return torch.arange(n, dtype=torch.float64) * (full_turn / n)
     angles = torch.as_tensor(np.asarray(angles, dtype=np.float64))
     if angles.dim() != 1 or len(angles) == 0:
@@ -103,6 +99,8 @@ class _Geometry:
 class ParallelBeam(_Geometry):
     """Parallel-beam geometry (ASTRA's ``'parallel'``).
 
+    Taught in lesson 01, section 1.2 ("The course's operator").
+
     Parameters
     ----------
     n_angles : int, optional
@@ -123,7 +121,7 @@ class ParallelBeam(_Geometry):
 
     def __init__(self, *, n_angles=None, n_detectors, detector_spacing=1.0, angles=None):
         self.angles = _make_angles(n_angles, angles, math.pi)
-        self.n_detectors = _positive_int(n_detectors, "n_detectors")
+        self.n_detectors = check_int(n_detectors, "n_detectors")
         self.detector_spacing = _positive_float(detector_spacing, "detector_spacing")
 
     def rays(self):
@@ -140,6 +138,9 @@ class ParallelBeam(_Geometry):
 
 class FanBeam(_Geometry):
     """Fan-beam geometry with a flat detector (ASTRA's ``'fanflat'``).
+
+    The lessons scan in parallel beam (lesson 01, section 1.2); the projector and
+    ``cu.fbp`` handle this geometry too (lesson 01, "What to try next").
 
     Parameters
     ----------
@@ -166,7 +167,7 @@ class FanBeam(_Geometry):
     def __init__(self, *, n_angles=None, n_detectors, source_distance, detector_distance,
                  detector_spacing=1.0, angles=None):
         self.angles = _make_angles(n_angles, angles, 2 * math.pi)
-        self.n_detectors = _positive_int(n_detectors, "n_detectors")
+        self.n_detectors = check_int(n_detectors, "n_detectors")
         self.source_distance = _positive_float(source_distance, "source_distance")
         self.detector_distance = _positive_float(detector_distance, "detector_distance",
                                                  allow_zero=True)

@@ -8,6 +8,10 @@ model :math:`A`: apply it, apply its adjoint :math:`A^T`, know its norm
 
 Shapes: an operator maps tensors of shape ``(..., *domain_shape)`` to tensors of shape
 ``(..., *range_shape)``.  Leading dimensions are batch dimensions.
+
+Lesson 01 introduces ``A`` and ``A.T`` (section 8, "The bridge to lesson 02"); lesson 02
+uses the rest (section 1: the matrix and the adjoint test; section 3: ``A.norm()`` for
+step sizes).
 """
 
 from __future__ import annotations
@@ -15,13 +19,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..arrays import as_tensor, check_floating
+from ..arrays import as_tensor, check_floating, check_int, check_number, numpy_compatible
 
 __all__ = ["LinearOperator", "MatrixOperator"]
 
 
 class LinearOperator:
     """Base class of linear maps between tensors of fixed trailing shapes.
+
+    Taught in lesson 01, section 8 (the operator ``A``, its adjoint ``A.T`` and
+    autograd) and lesson 02, section 1 (the system matrix and the adjoint test).
 
     Parameters
     ----------
@@ -37,7 +44,8 @@ class LinearOperator:
     Notes
     -----
     Subclasses implement ``_apply(x)`` and ``_apply_adjoint(y)`` for already
-    validated tensors with any number of leading batch dimensions.
+    validated tensors with any number of leading batch dimensions, and ``to(device)``
+    if they can move.
     """
 
     def __init__(self, domain_shape, range_shape, device="cpu",
@@ -48,7 +56,7 @@ class LinearOperator:
         self.domain_name = domain_name
         self.range_name = range_name
         self._adjoint = None
-        self._norm = None
+        self._norms = {}          # (n_iter, rtol, seed) -> norm estimate
 
     # --- what subclasses provide -------------------------------------------------
     def _apply(self, x: torch.Tensor) -> torch.Tensor:
@@ -58,15 +66,14 @@ class LinearOperator:
         raise NotImplementedError
 
     # --- the public interface ------------------------------------------------------
+    @numpy_compatible
     def __call__(self, x):
         """Apply the operator: ``(..., *domain_shape) -> (..., *range_shape)``.
 
-        NumPy arrays are accepted and give NumPy arrays back.
+        NumPy arrays are accepted and give NumPy arrays back (NumPy arrays live on the
+        CPU: give an operator on a GPU tensors on that GPU).
         """
-        if isinstance(x, np.ndarray):
-            return self(as_tensor(x).to(self.device)).detach().cpu().numpy()
-        x = self._validate(x, self.domain_shape, self.domain_name)
-        return self._apply(x)
+        return self._apply(self.check_domain(x))
 
     @property
     def T(self) -> "LinearOperator":
@@ -78,7 +85,8 @@ class LinearOperator:
     def norm(self, n_iter: int = 100, rtol: float = 1e-6, seed: int = 0) -> float:
         """Operator 2-norm :math:`\\|A\\|_2 = \\sqrt{\\lambda_{max}(A^T A)}` by power iteration.
 
-        The result is cached (a later call returns it at once).
+        The result is cached: a later call with the same arguments returns it at once.
+        Taught in lesson 02, section 3.1 (Landweber's step size :math:`1/\\|A\\|_2^2`).
 
         Parameters
         ----------
@@ -92,8 +100,12 @@ class LinearOperator:
         Returns
         -------
         float
+            An estimate from below that approaches :math:`\\|A\\|_2` as ``n_iter``
+            grows.
         """
-        if self._norm is None:
+        key = (check_int(n_iter, "n_iter"), check_number(rtol, "rtol", positive=False),
+               check_int(seed, "seed", minimum=0))
+        if key not in self._norms:
             gen = torch.Generator().manual_seed(seed)
             # float32 is plenty for a step size, and avoids a float64 copy of the matrix
             x = torch.rand(self.domain_shape, generator=gen).to(self.device)
@@ -107,11 +119,13 @@ class LinearOperator:
                     estimate = new
                     break
                 estimate = new
-            self._norm = estimate
-        return self._norm
+            self._norms[key] = estimate
+        return self._norms[key]
 
     def check_adjoint(self, dtype=torch.float64, n_trials: int = 3, seed: int = 0) -> float:
         """Dot-product test of the adjoint: the worst relative error over random pairs.
+
+        Taught in lesson 01, section 8 and lesson 02, section 1 (the adjoint test).
 
         .. math:: \\frac{|\\langle A x, y\\rangle - \\langle x, A^T y\\rangle|}
                         {\\|A x\\|\\,\\|y\\|}
@@ -137,7 +151,8 @@ class LinearOperator:
         """The explicit matrix of the operator, ``(prod(range_shape), prod(domain_shape))``.
 
         The default builds it column by column, ``A e_j``, as a sparse COO tensor; it is
-        meant for small sizes.  Subclasses with a cheaper way override it.
+        meant for small sizes.  Subclasses with a cheaper way override it.  Taught in
+        lesson 02, section 1 ("The scanner as a matrix").
         """
         n = int(np.prod(self.domain_shape))
         columns = []
@@ -158,24 +173,55 @@ class LinearOperator:
                 f"{self.range_name} {self.range_shape}, device={self.device})")
 
     # --- input checks ----------------------------------------------------------------
-    def _validate(self, x, trailing_shape, what: str) -> torch.Tensor:
+    def check_domain(self, x, name: str | None = None, *, caller: str | None = None):
+        """Check that ``x`` is an input of the operator, ``(..., *domain_shape)``; return it.
+
+        A clear ``TypeError`` for anything but a float32 or float64 tensor or NumPy array
+        (which becomes a tensor), a ``ValueError`` for a wrong trailing shape or device.
+        ``A(x)`` calls it (lesson 01, section 8).
+
+        Parameters
+        ----------
+        x : torch.Tensor or numpy.ndarray, shape (..., *domain_shape)
+        name : str, optional
+            What ``x`` is called in the messages (default ``"the "`` and the
+            ``domain_name``, e.g. ``"the image"``).
+        caller : str, optional
+            Who checks, in the messages (default the operator's class name).
+
+        Returns
+        -------
+        torch.Tensor
+            ``x`` itself (a NumPy array as a tensor sharing its memory).
+        """
+        return self._check(x, self.domain_shape, name or f"the {self.domain_name}", caller)
+
+    def check_range(self, y, name: str | None = None, *, caller: str | None = None):
+        """Check that ``y`` is an output of the operator, ``(..., *range_shape)``; return it.
+
+        The same checks as :meth:`check_domain`, for the data side (``A.T(y)`` checks
+        ``y`` this way); algorithms check their data ``y`` with it once, before their
+        loop (lesson 02, section 3).
+        """
+        return self._check(y, self.range_shape, name or f"the {self.range_name}", caller)
+
+    def _check(self, x, trailing_shape, what: str, caller) -> torch.Tensor:
+        caller = caller or type(self).__name__
+        if isinstance(x, np.ndarray):
+            x = as_tensor(x)
         if not isinstance(x, torch.Tensor):
-            raise TypeError(
-                f"{type(self).__name__} expects the {what} as a torch.Tensor or NumPy "
-                f"array, got {type(x).__name__}"
-            )
+            raise TypeError(f"{caller} expects {what} as a torch.Tensor or NumPy array, "
+                            f"got {type(x).__name__}")
         check_floating(x, what)
         k = len(trailing_shape)
-        if x.dim() < k or tuple(x.shape[-k:]) != trailing_shape:
-            raise ValueError(
-                f"{type(self).__name__} expects the {what} with shape (..., "
-                f"{', '.join(map(str, trailing_shape))}), got {tuple(x.shape)}"
-            )
+        if x.dim() < k or tuple(x.shape[x.dim() - k:]) != trailing_shape:
+            raise ValueError(f"{caller} expects {what} with shape (..., "
+                             f"{', '.join(map(str, trailing_shape))}), got {tuple(x.shape)}")
         if x.device != self.device and not (
             x.device.type == self.device.type == "cuda" and self.device.index is None
         ):
             raise ValueError(
-                f"the {what} is on {x.device} but the operator is on {self.device}; "
+                f"{what} is on {x.device} but the operator is on {self.device}; "
                 f"move one of them, e.g. x.to('{self.device}') or A.to('{x.device}')"
             )
         return x
@@ -197,10 +243,16 @@ class _Adjoint(LinearOperator):
         return self._parent._apply(x)
 
     def norm(self, *args, **kwargs) -> float:
+        """:math:`\\|A^T\\|_2 = \\|A\\|_2` (see :meth:`LinearOperator.norm`)."""
         return self._parent.norm(*args, **kwargs)
 
     def to_matrix(self) -> torch.Tensor:
+        """The transpose of the operator's matrix (see :meth:`LinearOperator.to_matrix`)."""
         return self._parent.to_matrix().t()
+
+    def to(self, device) -> "LinearOperator":
+        """The adjoint of the operator moved to ``device``: ``A.T.to(d)`` is ``A.to(d).T``."""
+        return self._parent.to(device).T
 
     def __repr__(self) -> str:
         return f"{self._parent!r}.T"
@@ -209,7 +261,8 @@ class _Adjoint(LinearOperator):
 class MatrixOperator(LinearOperator):
     """A linear operator given by an explicit (dense or sparse) matrix.
 
-    Useful for small problems, e.g. a system matrix built by hand from point responses.
+    Useful for small problems, e.g. a system matrix built by hand from point responses
+    (lesson 02, section 1, Exercise 1).
 
     Parameters
     ----------
@@ -240,7 +293,13 @@ class MatrixOperator(LinearOperator):
         return _batched_matmul(self.matrix.t(), y, len(self.range_shape), self.domain_shape)
 
     def to_matrix(self) -> torch.Tensor:
+        """The matrix given at creation (not a copy)."""
         return self.matrix
+
+    def to(self, device) -> "MatrixOperator":
+        """The same operator with its matrix on ``device`` (a new object)."""
+        return MatrixOperator(self.matrix.to(device), self.domain_shape, self.range_shape,
+                              self.domain_name, self.range_name)
 
 
 def _batched_matmul(matrix, x, n_trailing, out_shape):

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 
 from ..arrays import check_int
@@ -54,6 +53,9 @@ def _steps_inside(offset, slope, n):
 def joseph_matrix(image_size: int, points: torch.Tensor, directions: torch.Tensor,
                   chunk: int = 1 << 22) -> torch.Tensor:
     """System matrix of the given rays through an ``N x N`` image, by Joseph's method.
+
+    The matrix behind :class:`RadonTransform`; lesson 02, section 1 ("The scanner as a
+    matrix") looks at it row by row and column by column.
 
     Parameters
     ----------
@@ -129,10 +131,13 @@ def _chunks(count, chunk):
         start = stop
 
 
-class RadonTransform(_SparseOperator):
+class RadonTransform(SparseMatrixOperator):
     """The discrete Radon transform :math:`A` of a scanner geometry.
 
     .. math:: (A x)_i = \\int_{\\text{ray } i} x(\\mathbf{r})\\, d\\ell
+
+    Taught in lesson 01, section 1.2 ("The course's operator"); its system matrix in
+    lesson 02, section 1 ("The scanner as a matrix").
 
     Parameters
     ----------
@@ -159,8 +164,11 @@ class RadonTransform(_SparseOperator):
     Notes
     -----
     Memory: the torch backend stores about ``2 N`` weights per ray, twice (A and its
-    transpose), 8 bytes each: ``32 * n_angles * n_detectors * N`` bytes, about 60 MB
-    for 128 x 128 with 180 angles and 430 MB for 256 x 256 with 256 angles.
+    transpose), 8 bytes each (value and column index): ``32 * n_angles * n_detectors * N``
+    bytes, about 60 MB for 128 x 128 with 180 angles and 430 MB for 256 x 256 with 256
+    angles.  The matrices live in the shared cache of
+    :mod:`~course_utils.operators.sparse` (see ``cu.cache_info()``), so a second operator
+    with the same image size and geometry costs nothing.
     """
 
     def __init__(self, image_size, geometry, *, backend="torch", device="cpu"):
@@ -169,15 +177,12 @@ class RadonTransform(_SparseOperator):
                 raise ValueError(f"image_size must be one integer N (square N x N images), "
                                  f"got {image_size!r}")
             image_size = image_size[0]
-        if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) \
-                or image_size < 1:
-            raise ValueError(f"image_size must be a positive integer, got {image_size!r}")
+        image_size = check_int(image_size, "image_size")
         if not isinstance(geometry, _Geometry):
             raise TypeError("geometry must be a ParallelBeam or FanBeam, got "
                             f"{type(geometry).__name__}")
         if backend not in _BACKENDS:
             raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
-        image_size = int(image_size)
         if isinstance(geometry, FanBeam):
             radius = image_size / math.sqrt(2)
             if geometry.source_distance <= radius:
@@ -191,7 +196,7 @@ class RadonTransform(_SparseOperator):
         self.geometry = geometry
         self.backend = backend
         if backend == "astra":
-            self._astra = _AstraProjector(image_size, geometry, self.device)
+            self._astra = AstraProjector(image_size, geometry, self.device)
 
     # --- the torch backend: the Joseph system matrix -----------------------------
     def _build_matrix(self):
@@ -202,32 +207,23 @@ class RadonTransform(_SparseOperator):
 
     def _product(self, x, adjoint):
         if self.backend == "astra":
-            return self._astra_product(x, adjoint)
+            return self._astra.product(x, adjoint)
         return super()._product(x, adjoint)
-
-    # --- the astra backend -------------------------------------------------------------
-    def _astra_product(self, x, adjoint):
-        shape_in = self.range_shape if adjoint else self.domain_shape
-        shape_out = self.domain_shape if adjoint else self.range_shape
-        flat = x.detach().reshape(-1, *shape_in).to("cpu", torch.float32).numpy()
-        project = self._astra.backproject if adjoint else self._astra.project
-        out = np.stack([project(item) for item in flat])
-        out = torch.from_numpy(out).to(device=x.device, dtype=x.dtype)
-        return out.reshape(*x.shape[: x.dim() - 2], *shape_out)
 
     # --- LinearOperator interface --------------------------------------------------------
     def to_matrix(self) -> torch.Tensor:
         """The system matrix, sparse CSR of shape ``(n_angles * n_detectors, N * N)``.
 
         Row ``i`` is ray ``i`` of the flattened sinogram; column ``j`` is pixel ``j``
-        of the row-major flattened image, so ``A(x).flatten() == A.to_matrix() @ x.flatten()``.
+        of the row-major flattened image, so ``A(x).flatten() == A.to_matrix() @ x.flatten()``
+        (lesson 02, section 1).
         """
         if self.backend == "astra":
             return self._astra.matrix()
         return super().to_matrix()
 
     def to(self, device) -> "RadonTransform":
-        """The same operator on another device (a new object; matrices are rebuilt lazily)."""
+        """The same operator on another device (a new object; it shares the cached matrices)."""
         return RadonTransform(self.image_size, self.geometry, backend=self.backend,
                               device=device)
 

@@ -31,11 +31,13 @@ from .linear_operator import LinearOperator
 
 __all__ = ["SparseMatrixOperator", "clear_cache", "cache_info"]
 
-#: Memory budget of the matrix cache, in bytes (all entries, every dtype and device,
-#: together).  About 800 MB: the projector and FBP's backprojection of a 256 x 256 image
-#: with 256 angles, with their transposes, fit.  To change it, assign a new value:
-#: ``course_utils.operators.sparse.CACHE_BUDGET_BYTES = 2_000_000_000``.
-CACHE_BUDGET_BYTES = 800_000_000
+#: Memory budget of the matrix cache, in bytes: all entries together, the transposes and
+#: every dtype and device counted.  2 GB holds what the largest lesson uses at once:
+#: lesson 01 in full mode (256 x 256, 360 angles) needs the projector (340 MB), its
+#: transpose (340 MB) and FBP's backprojection (380 MB), plus the smaller ones of the CT
+#: slice.  Less would rebuild a matrix (seconds each) on nearly every call.  To change
+#: it, assign a new value: ``course_utils.operators.sparse.CACHE_BUDGET_BYTES = 800e6``.
+CACHE_BUDGET_BYTES = 2_000_000_000
 
 #: What :func:`cache_info` returns.
 CacheInfo = namedtuple("CacheInfo", ["entries", "bytes", "budget_bytes", "hits", "misses"])
@@ -48,7 +50,7 @@ def clear_cache() -> None:
     """Forget every stored sparse matrix (they are rebuilt when next needed).
 
     Use it to free memory, or before timing how long building an operator takes.
-    Taught in lesson 02, section 1 ("The scanner as a matrix").
+    Lesson 02, section 1 ("The scanner as a matrix") shows the matrices it holds.
 
     Examples
     --------
@@ -63,7 +65,7 @@ def clear_cache() -> None:
 def cache_info() -> CacheInfo:
     """What the sparse-matrix cache holds now.
 
-    Taught in lesson 02, section 1 ("The scanner as a matrix").
+    Lesson 02, section 1 ("The scanner as a matrix") shows the matrices it holds.
 
     Returns
     -------
@@ -104,7 +106,22 @@ def csr_matrix(crow_indices, col_indices, values, size) -> torch.Tensor:
     """``torch.sparse_csr_tensor`` without its "beta" notice, which would only distract.
 
     The notice is silenced here, where the matrix is made, and not for the whole
-    program: a learner's own sparse tensors still get it.
+    program: a learner's own sparse tensors still get it.  Every sparse matrix of the
+    package is made by it (lesson 02, section 1, looks at them).
+
+    Parameters
+    ----------
+    crow_indices : torch.Tensor, shape (n_rows + 1,)
+        Where each row starts in ``col_indices`` and ``values``.
+    col_indices, values : torch.Tensor, shape (nnz,)
+        Column and value of every stored entry, row after row.
+    size : tuple of int
+        ``(n_rows, n_cols)``.
+
+    Returns
+    -------
+    torch.Tensor
+        Sparse CSR (its invariants are not checked: the callers build valid ones).
     """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")

@@ -7,6 +7,9 @@ reconstructs from a hand-made matrix, a parallel-beam or a fan-beam Radon transf
 
 Conventions shared by all methods
 ---------------------------------
+- One argument order: the operator first, the data second, then the number of
+  iterations, then keyword options: ``landweber(A, y, n_iter, step=...)``,
+  ``tv_pdhg(A, y, n_iter, lam=...)``.
 - ``y`` has shape ``(..., *A.range_shape)``, e.g. ``(..., n_angles, n_detectors)``;
   leading dimensions are batch dimensions and every item of the batch is
   reconstructed independently.  The result has shape ``(..., *A.domain_shape)`` and
@@ -20,33 +23,28 @@ Conventions shared by all methods
   and keeping the autograd graph of hundreds of iterations would cost a lot of memory
   for nothing.  Learned (unrolled) methods in later lessons write their own loop.
 
-The helpers :func:`image_gradient`, :func:`image_divergence` and
-:func:`total_variation` are public because lessons use them on their own; unlike the
-algorithms they are differentiable.
+The image gradient :math:`D` of total variation (``cu.Gradient``) and the helpers
+``cu.image_gradient``, ``cu.image_divergence`` and ``cu.total_variation`` live in
+:mod:`course_utils.operators.finite_differences`.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 
 import torch
-import torch.nn.functional as F
 from tqdm.auto import trange
 
-from ..arrays import check_floating, check_number, numpy_compatible
+from ..arrays import check_floating, check_int, check_number, numpy_compatible
+from ..operators.finite_differences import Gradient
+# The TV helpers used to live here; code that imports them from here still works.
+from ..operators.finite_differences import (  # noqa: F401
+    image_divergence, image_gradient, total_variation)
 from ..operators.linear_operator import LinearOperator
 
-__all__ = [
-    "landweber",
-    "sirt",
-    "cgls",
-    "mlem",
-    "tv_pdhg",
-    "image_gradient",
-    "image_divergence",
-    "total_variation",
-]
+__all__ = ["landweber", "sirt", "cgls", "mlem", "tv_pdhg"]
 
 
 # --- Landweber ------------------------------------------------------------------------
@@ -61,7 +59,8 @@ def landweber(A, y, n_iter, *, step=None, x0=None, nonneg=False, callback=None,
     (projected Landweber).
 
     When to use: the simplest iterative method, for teaching and as a baseline; slow,
-    and stopping it early acts as regularisation.
+    and stopping it early acts as regularisation.  Taught in lesson 02, section 3.1
+    (and lesson 07, section 1.1, as the gradient descent a network can unroll).
 
     Parameters
     ----------
@@ -95,7 +94,7 @@ def landweber(A, y, n_iter, *, step=None, x0=None, nonneg=False, callback=None,
     L. Landweber (1951). An iteration formula for Fredholm integral equations of the
     first kind. American Journal of Mathematics 73(3), 615-624.
     """
-    y = _check_problem(A, y, n_iter, callback, "landweber")
+    y, n_iter = _check_problem(A, y, n_iter, callback, "landweber")
     x = _initial_image(x0, A, y, fill=0.0)
     if step is None:
         step = 1.0 / A.norm() ** 2
@@ -128,7 +127,8 @@ def sirt(A, y, n_iter, *, x0=None, nonneg=True, callback=None, progress=False):
     size: for :math:`A \\ge 0` the step 1 is always safe.
 
     When to use: the standard workhorse of tomography toolboxes (ASTRA, TIGRE); like
-    Landweber but with no step size to tune and faster in practice.
+    Landweber but with no step size to tune and faster in practice.  Taught in
+    lesson 02, section 3.2.
 
     Parameters
     ----------
@@ -157,7 +157,7 @@ def sirt(A, y, n_iter, *, x0=None, nonneg=True, callback=None, progress=False):
     P. Gilbert (1972). Iterative methods for the three-dimensional reconstruction of an
     object from projections. Journal of Theoretical Biology 36(1), 105-117.
     """
-    y = _check_problem(A, y, n_iter, callback, "sirt")
+    y, n_iter = _check_problem(A, y, n_iter, callback, "sirt")
     x = _initial_image(x0, A, y, fill=0.0)
 
     with torch.no_grad():
@@ -195,6 +195,7 @@ def cgls(A, y, n_iter, *, x0=None, callback=None, progress=False):
 
     When to use: the fastest way to a least-squares solution; like Landweber, stop it
     early to regularise (the iteration number is the regularisation parameter).
+    Taught in lesson 02, section 3.2.
 
     Parameters
     ----------
@@ -221,7 +222,7 @@ def cgls(A, y, n_iter, *, x0=None, callback=None, progress=False):
     linear systems. Journal of Research of the National Bureau of Standards 49(6),
     409-436.  Å. Björck (1996). Numerical Methods for Least Squares Problems, SIAM.
     """
-    y = _check_problem(A, y, n_iter, callback, "cgls")
+    y, n_iter = _check_problem(A, y, n_iter, callback, "cgls")
     x = _initial_image(x0, A, y, fill=0.0)
     n_image, n_data = len(A.domain_shape), len(A.range_shape)
 
@@ -258,7 +259,8 @@ def mlem(A, y, n_iter, *, x0=None, callback=None, progress=False, eps=1e-10):
     stay 0.  Pixels no ray sees (:math:`A^T \\mathbf 1 = 0`) are set to 0.
 
     When to use: emission tomography (PET, SPECT) and low-count data, where the noise is
-    Poisson; the method of the unrolled-EM lesson.
+    Poisson.  Taught in lesson 02, section 3.4, and unrolled into a network in
+    lesson 06 (sections 2 to 4).
 
     Parameters
     ----------
@@ -287,7 +289,7 @@ def mlem(A, y, n_iter, *, x0=None, callback=None, progress=False, eps=1e-10):
     L. A. Shepp and Y. Vardi (1982). Maximum likelihood reconstruction for emission
     tomography. IEEE Transactions on Medical Imaging 1(2), 113-122.
     """
-    y = _check_problem(A, y, n_iter, callback, "mlem")
+    y, n_iter = _check_problem(A, y, n_iter, callback, "mlem")
     eps = check_number(eps, "eps", positive=True)
     if bool((y < 0).any()):
         raise ValueError(
@@ -312,8 +314,50 @@ def mlem(A, y, n_iter, *, x0=None, callback=None, progress=False, eps=1e-10):
 
 
 # --- TV by Chambolle-Pock (PDHG) ------------------------------------------------------
+def _accepts_old_tv_order(function):
+    """Let ``tv_pdhg`` also take its old argument order, ``tv_pdhg(A, y, lam, n_iter)``.
+
+    The new order has three positional arguments and ``lam`` by keyword, so a fourth
+    positional one, or a third one next to ``n_iter=...``, can only be the old order.
+    It is accepted where the types tell ``lam`` from ``n_iter``: ``lam`` not an
+    integer, ``n_iter`` an integer.  Anything else is a ``TypeError`` that shows the
+    new order.
+    """
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        old_order = "lam" not in kwargs and (
+            len(args) == 4 or (len(args) == 3 and "n_iter" in kwargs))
+        if old_order:
+            A, y, lam = args[:3]
+            n_iter = args[3] if len(args) == 4 else kwargs.pop("n_iter")
+            if _is_integer(lam) or not _is_integer(n_iter):
+                raise TypeError(
+                    f"tv_pdhg(A, y, {lam!r}, {n_iter!r}) is ambiguous: the order is "
+                    f"tv_pdhg(A, y, n_iter, lam=...), with lam by keyword, e.g. "
+                    f"tv_pdhg(A, y, 300, lam=0.1).  The old order tv_pdhg(A, y, lam, "
+                    f"n_iter) is still accepted when lam is a float (0.1, 1.0) and n_iter "
+                    f"an int")
+            args, kwargs = (A, y, n_iter), {**kwargs, "lam": lam}
+        elif len(args) > 3:
+            raise TypeError(
+                f"tv_pdhg takes 3 positional arguments, (A, y, n_iter), but got "
+                f"{len(args)}: give lam and the options by keyword, e.g. "
+                f"tv_pdhg(A, y, 300, lam=0.1, tol=1e-4)")
+        return function(*args, **kwargs)
+
+    return wrapper
+
+
+def _is_integer(value) -> bool:
+    if isinstance(value, torch.Tensor):
+        return value.numel() == 1 and not value.is_floating_point()
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+@_accepts_old_tv_order
 @numpy_compatible
-def tv_pdhg(A, y, lam, n_iter, *, x0=None, nonneg=True, tol=None, callback=None,
+def tv_pdhg(A, y, n_iter, *, lam, x0=None, nonneg=True, tol=None, callback=None,
             progress=False):
     """Total-variation regularised least squares by the Chambolle-Pock algorithm (PDHG).
 
@@ -322,34 +366,37 @@ def tv_pdhg(A, y, lam, n_iter, *, x0=None, nonneg=True, tol=None, callback=None,
     .. math:: \\min_x \\; \\tfrac12 \\|A x - y\\|_2^2 + \\lambda\\, \\mathrm{TV}(x)
               \\; (+\\ \\iota_{x \\ge 0}(x)),
 
-    with the isotropic :func:`total_variation`.  Writing the problem as
-    :math:`\\min_x F(K x) + G(x)` with :math:`K = [A;\\ \\mu\\nabla]`,
+    with the isotropic total variation :math:`\\mathrm{TV}(x) = \\|D x\\|_{2,1}` of the
+    image gradient :math:`D` (:class:`~course_utils.operators.finite_differences.Gradient`).
+    Writing the problem as :math:`\\min_x F(K x) + G(x)` with :math:`K = [A;\\ \\mu D]`,
     :math:`F(z, w) = \\tfrac12\\|z - y\\|^2 + \\tfrac{\\lambda}{\\mu}\\|w\\|_{2,1}` and
     :math:`G` the indicator of :math:`x \\ge 0`, each iteration does
 
     .. math::
         p &\\leftarrow \\frac{p + \\sigma (A \\bar x - y)}{1 + \\sigma}, \\qquad
-        q \\leftarrow \\Pi_{\\lambda/\\mu}\\big(q + \\sigma \\mu \\nabla \\bar x\\big),
+        q \\leftarrow \\Pi_{\\lambda/\\mu}\\big(q + \\sigma \\mu D \\bar x\\big),
 
-        x^{+} &\\leftarrow \\max\\!\\big(0,\\ x - \\tau (A^T p - \\mu\\, \\mathrm{div}\\, q)\\big),
+        x^{+} &\\leftarrow \\max\\!\\big(0,\\ x - \\tau (A^T p + \\mu D^T q)\\big),
         \\qquad \\bar x \\leftarrow 2 x^{+} - x,\\quad x \\leftarrow x^{+},
 
     where :math:`\\Pi_r` projects every pixel's 2-vector onto the disc of radius
-    :math:`r`.  The step sizes are :math:`\\sigma = \\tau = 1/L` with
-    :math:`L \\ge \\|K\\|`, using :math:`\\|\\nabla\\|^2 < 8`:
-    :math:`L = 1.01 \\sqrt{\\|A\\|^2 + 8\\mu^2}` (the 1% margin covers the power-method
-    estimate of :math:`\\|A\\|`, which approaches it from below).
+    :math:`r` (and :math:`D^T = -\\mathrm{div}`).  The step sizes are
+    :math:`\\sigma = \\tau = 1/L` with :math:`L \\ge \\|K\\|`:
+    :math:`L = 1.01 \\sqrt{\\|A\\|^2 + \\mu^2 \\|D\\|^2}`, with the exact
+    :math:`\\|D\\|` (``D.norm()``, below :math:`\\sqrt 8`; the 1% margin covers the
+    power-method estimate of :math:`\\|A\\|`, which approaches it from below).
 
-    The scale :math:`\\mu = \\|A\\| / \\sqrt 8` makes both blocks of :math:`K` equally
+    The scale :math:`\\mu = \\|A\\| / \\|D\\|` makes both blocks of :math:`K` equally
     large.  It changes nothing in the problem being solved, only the path to it:
-    projectors have norms of tens to hundreds while :math:`\\|\\nabla\\| \\approx 2.8`, and
+    projectors have norms of tens to hundreds while :math:`\\|D\\| \\approx 2.8`, and
     without it the TV part takes tiny steps: whenever :math:`\\lambda` matters, the
     unscaled iteration needs several times more iterations to reach the same
     objective (5 to over 20 times more on a 32 x 32 Radon problem).
 
     When to use: few-view or noisy data of piecewise-constant objects, where TV removes
     streaks and noise while keeping edges; the classical model-based baseline that
-    learned methods are compared with.
+    learned methods are compared with.  Taught in lesson 02, section 3.5, and unrolled
+    into learned primal-dual in lesson 07 (section 1.2).
 
     Parameters
     ----------
@@ -357,12 +404,12 @@ def tv_pdhg(A, y, lam, n_iter, *, x0=None, nonneg=True, tol=None, callback=None,
         Forward model from images ``(..., H, W)`` (``A.domain_shape`` must be 2-D).
     y : torch.Tensor or numpy.ndarray, shape (..., *A.range_shape)
         Measured data, e.g. a sinogram ``(..., n_angles, n_detectors)``.
-    lam : float
+    n_iter : int
+        Number of iterations (positive); a few hundred are typical.
+    lam : float, keyword only
         Regularisation weight :math:`\\lambda \\ge 0` (0 gives least squares).  Its
         good value depends on the noise level and on the scale of ``A`` and ``y``:
         try a few values on a logarithmic scale.
-    n_iter : int
-        Number of iterations (positive); a few hundred are typical.
     x0 : torch.Tensor or numpy.ndarray, shape (..., H, W), optional
         Start image (default zeros).
     nonneg : bool
@@ -383,6 +430,12 @@ def tv_pdhg(A, y, lam, n_iter, *, x0=None, nonneg=True, tol=None, callback=None,
     -------
     x : torch.Tensor or numpy.ndarray, shape (..., H, W)
 
+    Notes
+    -----
+    The old argument order, ``tv_pdhg(A, y, lam, n_iter)``, still works when ``lam``
+    is a float and ``n_iter`` an int (``tv_pdhg(A, y, 0.1, 300)``); a call that could
+    mean either order (two integers) is a ``TypeError``.
+
     References
     ----------
     A. Chambolle and T. Pock (2011). A first-order primal-dual algorithm for convex
@@ -390,7 +443,7 @@ def tv_pdhg(A, y, lam, n_iter, *, x0=None, nonneg=True, tol=None, callback=None,
     40(1), 120-145.  L. I. Rudin, S. Osher and E. Fatemi (1992). Nonlinear total
     variation based noise removal algorithms. Physica D 60(1-4), 259-268.
     """
-    y = _check_problem(A, y, n_iter, callback, "tv_pdhg")
+    y, n_iter = _check_problem(A, y, n_iter, callback, "tv_pdhg")
     lam = check_number(lam, "lam", positive=False)
     if len(A.domain_shape) != 2:
         raise ValueError(
@@ -401,25 +454,26 @@ def tv_pdhg(A, y, lam, n_iter, *, x0=None, nonneg=True, tol=None, callback=None,
     if tol is not None:
         tol = check_number(tol, "tol", positive=True)
 
-    norm_A = A.norm()
-    mu = norm_A / math.sqrt(8.0)
-    L = 1.01 * math.sqrt(norm_A**2 + 8.0 * mu**2)
+    D = Gradient(A.domain_shape, device=A.device)
+    norm_A, norm_D = A.norm(), D.norm()
+    mu = norm_A / norm_D
+    L = 1.01 * math.sqrt(norm_A**2 + (mu * norm_D) ** 2)
     sigma = tau = 1.0 / L
     radius = lam / mu
 
     with torch.no_grad():
         x_bar = x
         p = torch.zeros_like(y)
-        q = torch.zeros(*x.shape[:-2], 2, *x.shape[-2:], dtype=x.dtype, device=x.device)
+        q = torch.zeros(*x.shape[:-2], *D.range_shape, dtype=x.dtype, device=x.device)
         for k in _iterations(n_iter, progress, "TV (PDHG)"):
             p = (p + sigma * (A(x_bar) - y)) / (1.0 + sigma)
             if lam > 0:
-                q = q + sigma * mu * image_gradient(x_bar)
+                q = q + sigma * mu * D(x_bar)
                 # |q| per pixel; written out because vector_norm over a middle
                 # dimension is ~50x slower on the CPU
                 length = q.pow(2).sum(dim=-3, keepdim=True).sqrt()
                 q = q / torch.clamp(length / radius, min=1.0)
-            x_new = x - tau * (A.T(p) - mu * image_divergence(q))
+            x_new = x - tau * (A.T(p) + mu * D.T(q))
             if nonneg:
                 x_new = x_new.clamp(min=0)
             x_bar = 2.0 * x_new - x
@@ -436,125 +490,24 @@ def tv_pdhg(A, y, lam, n_iter, *, x0=None, nonneg=True, tol=None, callback=None,
     return x
 
 
-# --- gradient, divergence and total variation -----------------------------------------
-@numpy_compatible
-def image_gradient(x):
-    """Forward-difference gradient of images, with Neumann (zero-flux) boundary.
-
-    .. math:: (\\nabla x)_{0,i,j} = x_{i+1,j} - x_{i,j}, \\qquad
-              (\\nabla x)_{1,i,j} = x_{i,j+1} - x_{i,j},
-
-    and 0 where the neighbour would fall outside the image (last row / last column).
-
-    Parameters
-    ----------
-    x : torch.Tensor or numpy.ndarray, shape (..., H, W)
-        Images (float32 or float64).
-
-    Returns
-    -------
-    torch.Tensor or numpy.ndarray, shape (..., 2, H, W)
-        Channel 0: vertical differences (down the rows), channel 1: horizontal ones.
-    """
-    _check_images(x, "image_gradient", "x", "(..., H, W)", min_dim=2)
-    down = F.pad(x[..., 1:, :] - x[..., :-1, :], (0, 0, 0, 1))
-    right = F.pad(x[..., :, 1:] - x[..., :, :-1], (0, 1))
-    return torch.stack([down, right], dim=-3)
-
-
-@numpy_compatible
-def image_divergence(g):
-    """Divergence of a vector field, the negative adjoint of :func:`image_gradient`.
-
-    .. math:: \\langle \\nabla x, g \\rangle = -\\langle x, \\mathrm{div}\\, g \\rangle
-              \\quad \\text{for all } x, g.
-
-    Backward differences, where the last row of ``g[..., 0, :, :]`` and the last column
-    of ``g[..., 1, :, :]`` are ignored (the gradient is 0 there).
-
-    Parameters
-    ----------
-    g : torch.Tensor or numpy.ndarray, shape (..., 2, H, W)
-        Vector field, channel 0 vertical and channel 1 horizontal.
-
-    Returns
-    -------
-    torch.Tensor or numpy.ndarray, shape (..., H, W)
-    """
-    _check_images(g, "image_divergence", "g", "(..., 2, H, W)", min_dim=3)
-    if g.shape[-3] != 2:
-        raise ValueError(
-            f"image_divergence expects g with shape (..., 2, H, W), got {tuple(g.shape)}"
-        )
-    down = g[..., 0, :-1, :]  # vertical differences that exist
-    right = g[..., 1, :, :-1]  # horizontal differences that exist
-    # div = g_i - g_{i-1}, with g_{-1} = 0 and g_{H-1} = 0 (pad below minus pad above)
-    div_down = F.pad(down, (0, 0, 0, 1)) - F.pad(down, (0, 0, 1, 0))
-    div_right = F.pad(right, (0, 1)) - F.pad(right, (1, 0))
-    return div_down + div_right
-
-
-@numpy_compatible
-def total_variation(x):
-    """Isotropic total variation of images: the sum of the gradient lengths.
-
-    .. math:: \\mathrm{TV}(x) = \\sum_{i,j} \\sqrt{(\\nabla x)_{0,i,j}^2 + (\\nabla x)_{1,i,j}^2}
-
-    with the forward differences of :func:`image_gradient`.  Differentiable (the
-    subgradient 0 is used where the gradient vanishes), so it can be a loss term.
-
-    Parameters
-    ----------
-    x : torch.Tensor or numpy.ndarray, shape (..., H, W)
-        Images.
-
-    Returns
-    -------
-    torch.Tensor or numpy.ndarray, shape (...)
-        One value per image, in image units times pixels.
-    """
-    return torch.linalg.vector_norm(image_gradient(x), dim=-3).sum(dim=(-2, -1))
-
-
 # --- shared helpers -------------------------------------------------------------------
 def _check_problem(A, y, n_iter, callback, name):
-    """Validate the arguments every algorithm has; return ``y`` as a checked tensor."""
+    """Check the arguments every algorithm has, once; return ``y`` and ``n_iter``."""
     if not isinstance(A, LinearOperator):
+        order = (f"; the operator comes first: {name}(A, y, n_iter)"
+                 if isinstance(y, LinearOperator) else "")
         raise TypeError(
             f"{name} expects A to be a course_utils LinearOperator (e.g. "
-            f"cu.RadonTransform or cu.MatrixOperator), got {type(A).__name__}"
+            f"cu.RadonTransform or cu.MatrixOperator), got {type(A).__name__}{order}"
         )
-    if not isinstance(y, torch.Tensor):
-        raise TypeError(
-            f"{name} expects y as a torch.Tensor or NumPy array, got {type(y).__name__}"
-        )
-    check_floating(y, "y")
-    k = len(A.range_shape)
-    if y.dim() < k or tuple(y.shape[y.dim() - k:]) != A.range_shape:
-        raise ValueError(
-            f"{name} expects y with shape (..., {', '.join(map(str, A.range_shape))}) "
-            f"to match A.range_shape, got {tuple(y.shape)}"
-        )
-    if isinstance(n_iter, bool) or not isinstance(n_iter, numbers.Integral) or n_iter < 1:
-        raise ValueError(f"n_iter must be a positive integer, got {n_iter!r}")
+    y = A.check_range(y, "y", caller=name)
+    n_iter = check_int(n_iter, "n_iter")
     if callback is not None and not callable(callback):
         raise TypeError(
             f"callback must be a function callback(iteration, x) or None, "
             f"got {type(callback).__name__}"
         )
-    return y
-
-
-
-
-def _check_images(x, name, arg, shape, min_dim):
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(
-            f"{name} expects {arg} as a torch.Tensor or NumPy array, got {type(x).__name__}"
-        )
-    check_floating(x, arg)
-    if x.dim() < min_dim:
-        raise ValueError(f"{name} expects {arg} with shape {shape}, got {tuple(x.shape)}")
+    return y, n_iter
 
 
 def _initial_image(x0, A, y, fill):
@@ -582,7 +535,7 @@ def _initial_image(x0, A, y, fill):
 
 def _iterations(n_iter, progress, name):
     """Iteration numbers 1, ..., n_iter, with a progress bar if asked for."""
-    return trange(1, int(n_iter) + 1, desc=name, disable=not progress)
+    return trange(1, n_iter + 1, desc=name, disable=not progress)
 
 
 def _safe_divide(a, b):

@@ -21,22 +21,27 @@ The backprojection here is *pixel driven*: every pixel looks up, by linear
 interpolation, where its ray hit the detector.  Its weights are stored as a sparse
 matrix, like the system matrix, so FBP of a whole batch is one product, and it is
 differentiable, so a learned filter can be trained through it.
+
+One argument order, as everywhere in the course: the operator first, then the data,
+``fbp(A, y, filter=..., cutoff=...)`` and ``backproject_fbp(A, q)``.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from collections import OrderedDict
 
+import numpy as np
 import torch
 
-from ..arrays import check_floating, numpy_compatible
+from ..arrays import check_floating, check_int, check_number, numpy_compatible
 from ..operators.geometry import FanBeam
-from ..operators.radon import _SparseOperator
+from ..operators.linear_operator import LinearOperator
+from ..operators.sparse import SparseMatrixOperator, csr_matrix
 
 __all__ = ["FILTERS", "filter_response", "filter_sinogram", "backproject_fbp", "fbp"]
 
-#: The FBP filters, from sharpest to smoothest.
+#: The FBP filters, from sharpest to smoothest (lesson 01, section 5).
 FILTERS = ("ram-lak", "shepp-logan", "cosine", "hann")
 
 
@@ -49,6 +54,9 @@ def filter_response(n_detectors: int, filter: str = "ram-lak", detector_spacing:
                     *, cutoff: float = 1.0, dtype=torch.float32,
                     device="cpu") -> torch.Tensor:
     """Frequency response of an FBP filter, for ``torch.fft.rfft`` of zero-padded rows.
+
+    Taught in lesson 01, sections 3 (the ramp filter) and 5 (filters: resolution
+    against noise); lesson 04 learns a window on top of it.
 
     The ramp is the Fourier transform of the band-limited ramp's sampled kernel
     (Kak & Slaney, eq. 3.61), :math:`h(0) = 1/(4\\tau^2)`,
@@ -77,9 +85,12 @@ def filter_response(n_detectors: int, filter: str = "ram-lak", detector_spacing:
     """
     if filter not in FILTERS:
         raise ValueError(f"filter must be one of {FILTERS}, got {filter!r}")
-    cutoff = _check_cutoff(cutoff)
-    n_fft = _fft_size(int(n_detectors))
-    tau = float(detector_spacing)
+    cutoff = check_number(cutoff, "cutoff", positive=True)
+    if cutoff > 1:
+        raise ValueError(f"cutoff must lie in (0, 1] (a fraction of the Nyquist "
+                         f"frequency), got {cutoff}")
+    n_fft = _fft_size(check_int(n_detectors, "n_detectors"))
+    tau = check_number(detector_spacing, "detector_spacing", positive=True)
     n = torch.arange(n_fft, dtype=torch.float64)
     n = torch.where(n <= n_fft // 2, n, n - n_fft)            # signed sample index
     kernel = torch.zeros(n_fft, dtype=torch.float64)
@@ -99,21 +110,13 @@ def filter_response(n_detectors: int, filter: str = "ram-lak", detector_spacing:
     return (ramp * window).to(dtype=dtype, device=device)
 
 
-def _check_cutoff(cutoff) -> float:
-    try:
-        cutoff = float(cutoff)
-    except (TypeError, ValueError):
-        raise TypeError(f"cutoff must be a number, got {type(cutoff).__name__}") from None
-    if not 0 < cutoff <= 1:
-        raise ValueError(f"cutoff must lie in (0, 1] (a fraction of the Nyquist "
-                         f"frequency), got {cutoff}")
-    return cutoff
-
-
 @numpy_compatible
 def filter_sinogram(sinogram: torch.Tensor, filter: str = "ram-lak",
                     detector_spacing: float = 1.0, cutoff: float = 1.0) -> torch.Tensor:
     """Filter every projection (the last axis) with an FBP filter, with zero padding.
+
+    FBP's first layer, a convolution along the detector (lesson 04, section 1; the
+    ramp filter itself is lesson 01, section 3).
 
     Parameters
     ----------
@@ -128,7 +131,18 @@ def filter_sinogram(sinogram: torch.Tensor, filter: str = "ram-lak",
     -------
     torch.Tensor, same shape as ``sinogram``.
     """
+    if not isinstance(sinogram, torch.Tensor):
+        raise TypeError(f"filter_sinogram expects the sinogram as a torch.Tensor or NumPy "
+                        f"array, got {type(sinogram).__name__}")
     check_floating(sinogram, "sinogram")
+    if sinogram.dim() < 1:
+        raise ValueError("filter_sinogram expects a sinogram of shape (..., n_detectors), "
+                         "got a scalar")
+    return _filter(sinogram, filter, detector_spacing, cutoff)
+
+
+def _filter(sinogram, filter, detector_spacing, cutoff):
+    """:func:`filter_sinogram` of an already checked tensor."""
     n_det = sinogram.shape[-1]
     response = filter_response(n_det, filter, detector_spacing, cutoff=cutoff,
                                dtype=sinogram.dtype, device=sinogram.device)
@@ -137,7 +151,7 @@ def filter_sinogram(sinogram: torch.Tensor, filter: str = "ram-lak",
     return torch.fft.irfft(spectrum * response, n=n_fft, dim=-1)[..., :n_det]
 
 
-class _PixelDrivenBackprojection(_SparseOperator):
+class _PixelDrivenBackprojection(SparseMatrixOperator):
     """Pixel-driven (weighted) backprojection, sinograms ``(..., A, D)`` -> images ``(..., N, N)``.
 
     Every pixel, at every angle, looks up by linear interpolation where its ray hit the
@@ -153,6 +167,9 @@ class _PixelDrivenBackprojection(_SparseOperator):
 
     def _matrix_key(self):
         return ("pixel-driven backprojection", self.image_size, self.geometry._key())
+
+    def to(self, device) -> "_PixelDrivenBackprojection":
+        return _PixelDrivenBackprojection(self.geometry, self.image_size, device)
 
     def _build_matrix(self):
         geometry, n, n_det = self.geometry, self.image_size, self.geometry.n_detectors
@@ -180,72 +197,99 @@ class _PixelDrivenBackprojection(_SparseOperator):
         columns = torch.stack([row_start + k_low.clamp(0, n_det - 1),
                                row_start + (k_low + 1).clamp(0, n_det - 1)], -1)
         crow = torch.arange(n * n + 1, dtype=torch.int32) * (2 * geometry.n_angles)
-        return torch.sparse_csr_tensor(crow, columns.reshape(-1), weights.reshape(-1),
-                                       size=(n * n, geometry.n_angles * n_det),
-                                       check_invariants=False)
-
-
-_BACKPROJECTIONS: OrderedDict = OrderedDict()   # a few recent ones, ready on their device
+        return csr_matrix(crow, columns.reshape(-1), weights.reshape(-1),
+                          (n * n, geometry.n_angles * n_det))
 
 
 def _backproject(q: torch.Tensor, geometry, image_size: int) -> torch.Tensor:
     """Pixel-driven, weighted backprojection (no FBP scale) of ``q``, ``(..., A, D)``."""
-    key = (image_size, geometry._key(), q.device)
-    if key not in _BACKPROJECTIONS:
-        _BACKPROJECTIONS[key] = _PixelDrivenBackprojection(geometry, image_size, q.device)
-        if len(_BACKPROJECTIONS) > 8:
-            _BACKPROJECTIONS.popitem(last=False)
-    _BACKPROJECTIONS.move_to_end(key)
-    return _BACKPROJECTIONS[key](q)
+    return _PixelDrivenBackprojection(geometry, image_size, q.device)(q)
 
 
-def _check_fbp_inputs(sinogram, A):
-    geometry = getattr(A, "geometry", None)
-    if geometry is None or not hasattr(A, "image_size"):
-        raise TypeError(f"expected a RadonTransform as A, got {type(A).__name__}")
-    if not isinstance(sinogram, torch.Tensor):
-        raise TypeError(f"sinogram must be a torch.Tensor or NumPy array, "
-                        f"got {type(sinogram).__name__}")
-    check_floating(sinogram, "sinogram")
-    if sinogram.dim() < 2 or tuple(sinogram.shape[-2:]) != geometry.sinogram_shape:
-        raise ValueError(f"expected a sinogram of shape (..., {geometry.n_angles}, "
-                         f"{geometry.n_detectors}), got {tuple(sinogram.shape)}")
-    return geometry
+def _checked_inputs(A, data, caller: str, name: str):
+    """Check FBP's inputs once; return the backprojection operator and the data tensor.
+
+    FBP computes where the data are (the backprojection is built on their device), so
+    ``A`` only gives the geometry and the image size.
+    """
+    if not (isinstance(A, LinearOperator) and hasattr(A, "geometry")
+            and hasattr(A, "image_size")):
+        raise TypeError(
+            f"{caller} expects a RadonTransform as A (it gives the geometry and the image "
+            f"size), got {type(A).__name__}; the operator comes first: "
+            f"{caller}(A, {name}, ...)")
+    device = data.device if isinstance(data, torch.Tensor) else "cpu"
+    B = _PixelDrivenBackprojection(A.geometry, A.image_size, device)
+    return B, B.check_domain(data, name, caller=caller)
 
 
+def _scaled_backprojection(B, q):
+    """:math:`\\frac{\\pi}{n_\\theta} B q` for already checked ``q``."""
+    return B._apply(q) * (math.pi / B.geometry.n_angles)
+
+
+def _operator_first(function):
+    """Let ``function(A, data, ...)`` also take the old order ``function(data, A, ...)``.
+
+    The types decide: data (a tensor or NumPy array) first and an operator second is
+    the old order, and the two are swapped.
+    """
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        if args and isinstance(args[0], (torch.Tensor, np.ndarray)):
+            if len(args) >= 2 and isinstance(args[1], LinearOperator):
+                args = (args[1], args[0], *args[2:])
+            elif len(args) == 1 and isinstance(kwargs.get("A"), LinearOperator):
+                args = (kwargs.pop("A"), args[0])
+        return function(*args, **kwargs)
+
+    return wrapper
+
+
+@_operator_first
 @numpy_compatible
-def backproject_fbp(q: torch.Tensor, A) -> torch.Tensor:
+def backproject_fbp(A, q) -> torch.Tensor:
     """FBP's backprojection step, :math:`\\frac{\\pi}{n_\\theta} B q`, with its weights.
 
-    ``fbp(y, A)`` is ``backproject_fbp(filter_sinogram(y), A)`` (after the fan-beam
-    pre-weighting).  A fixed, differentiable linear layer: learned FBP (lesson 04)
-    trains a filter through it.  It is *pixel driven* and so not exactly ``A.T``.
+    ``fbp(A, y)`` is ``backproject_fbp(A, filter_sinogram(y))`` (after the fan-beam
+    pre-weighting).  A fixed, differentiable linear layer: learned FBP trains a filter
+    through it (lesson 04, section 1), and learned primal-dual starts from it
+    (lesson 07).  It is *pixel driven* and so not exactly ``A.T``.
 
     Parameters
     ----------
-    q : torch.Tensor, shape (..., n_angles, n_detectors)
-        Filtered projections.
     A : RadonTransform
         Gives the geometry and the image size.
+    q : torch.Tensor or numpy.ndarray, shape (..., n_angles, n_detectors)
+        Filtered projections.  The result is computed on their device.
 
     Returns
     -------
-    torch.Tensor, shape (..., N, N)
+    torch.Tensor or numpy.ndarray, shape (..., N, N)
+
+    Notes
+    -----
+    The old order ``backproject_fbp(q, A)`` is still accepted.
     """
-    geometry = _check_fbp_inputs(q, A)
-    return _backproject(q, geometry, A.image_size) * (math.pi / geometry.n_angles)
+    B, q = _checked_inputs(A, q, "backproject_fbp", "q")
+    return _scaled_backprojection(B, q)
 
 
+@_operator_first
 @numpy_compatible
-def fbp(sinogram: torch.Tensor, A, filter: str = "ram-lak", cutoff: float = 1.0) -> torch.Tensor:
+def fbp(A, y, filter: str = "ram-lak", cutoff: float = 1.0) -> torch.Tensor:
     """Filtered backprojection for the geometry of a :class:`RadonTransform`.
+
+    Taught in lesson 01, sections 4 (FBP) and 5 (filters: resolution against noise).
 
     Parameters
     ----------
-    sinogram : torch.Tensor, shape (..., n_angles, n_detectors)
-        Line integrals, e.g. ``A(x)`` (plus noise).
     A : RadonTransform
         Gives the geometry and the image size.
+    y : torch.Tensor or numpy.ndarray, shape (..., n_angles, n_detectors)
+        Line integrals, e.g. ``A(x)`` (plus noise).  The result is computed on their
+        device.
     filter : {"ram-lak", "shepp-logan", "cosine", "hann"}
         Ramp filter and its window, from sharpest to smoothest.
     cutoff : float
@@ -253,7 +297,7 @@ def fbp(sinogram: torch.Tensor, A, filter: str = "ram-lak", cutoff: float = 1.0)
 
     Returns
     -------
-    torch.Tensor, shape (..., N, N)
+    torch.Tensor or numpy.ndarray, shape (..., N, N)
         The reconstruction, in the units of the image (attenuation per pixel).
 
     Notes
@@ -261,14 +305,17 @@ def fbp(sinogram: torch.Tensor, A, filter: str = "ram-lak", cutoff: float = 1.0)
     Assumes the angles cover :math:`[0, \\pi)` (parallel beam) or :math:`[0, 2\\pi)` (fan
     beam) evenly.  Fewer angles give streaks; a shorter fan-beam arc would need Parker
     weights, which are not implemented.
+
+    The old order ``fbp(y, A, filter, cutoff)`` is still accepted.
     """
-    geometry = _check_fbp_inputs(sinogram, A)
+    B, y = _checked_inputs(A, y, "fbp", "y")
+    geometry = A.geometry
     if isinstance(geometry, FanBeam):
         # Move the detector to the rotation axis, then weight by the cosine of the fan angle.
         ds = geometry.source_distance
         spacing = geometry.detector_spacing / geometry.magnification
-        a = geometry.detector_positions().to(sinogram) / geometry.magnification
-        sinogram = sinogram * (ds / torch.sqrt(ds**2 + a**2))
+        a = geometry.detector_positions().to(y) / geometry.magnification
+        y = y * (ds / torch.sqrt(ds**2 + a**2))
     else:
         spacing = geometry.detector_spacing
-    return backproject_fbp(filter_sinogram(sinogram, filter, spacing, cutoff), A)
+    return _scaled_backprojection(B, _filter(y, filter, spacing, cutoff))

@@ -78,6 +78,8 @@ def gaussian_noise(y, level: float, *, relative_to: str = "norm",
     >>> e = gaussian_noise(y, 0.05, generator=g) - y
     >>> round(float(e.norm() / y.norm()), 2)
     0.05
+
+    Taught in lesson 01, section 5; the shared setting of lessons 03-09 uses it.
     """
     y = _check_measurement(y, "y")
     level = check_number(level, "level", positive=False)
@@ -138,6 +140,8 @@ def poisson_noise(y, photon_count: float, *, scale: float = 1.0,
     -------
     torch.Tensor or numpy.ndarray
         Noisy line integrals, same shape, dtype, device and units as ``y``.
+
+    Taught in lesson 02, section 3; the low-dose variant of the shared setting.
     """
     y = _check_measurement(y, "y")
     photon_count = check_number(photon_count, "photon_count", positive=True)
@@ -172,6 +176,8 @@ def poisson_counts(expected, *, generator: torch.Generator | None = None):
     -------
     torch.Tensor or numpy.ndarray
         Counts (whole numbers stored as floats), same shape, dtype and device.
+
+    Taught in lesson 02, section 3, and used for emission data in lesson 06.
     """
     expected = check_floating(as_tensor(expected, "expected"), "expected")
     if not torch.isfinite(expected).all():

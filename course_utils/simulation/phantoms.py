@@ -144,6 +144,8 @@ def shepp_logan(size: int, *, dtype: torch.dtype = torch.float32, device="cpu",
     >>> x = shepp_logan(128)
     >>> x.shape, float(x.max())
     (torch.Size([128, 128]), 1.0)
+
+    Used from lesson 01, section 1, on.
     """
     size = _check_size(size)
     supersample = _check_size(supersample, "supersample")
@@ -414,6 +416,8 @@ def ellipse_line_integrals(ellipses, points, directions, *, image_size: int,
     -------
     torch.Tensor, shape (m,), float64
         Line integrals in image units x pixels.
+
+    The exact data behind lesson 02, section 5 (the inverse crime) and the tests of the projector.
     """
     e = torch.as_tensor(ellipses, dtype=torch.float64)
     half = image_size / 2
@@ -486,6 +490,8 @@ def ct_slice(*, normalize: bool = False, dtype: torch.dtype = torch.float32,
     units of (1/cm) x pixel.  Multiply by the pixel size in cm, 0.0661, to get the
     dimensionless line integrals of Beer-Lambert's law, e.g. with
     ``poisson_noise(y, photon_count, scale=0.0661)``.
+
+    Used in lesson 01, section 1.
     """
     import pydicom
     from pydicom.data import get_testdata_file

@@ -104,7 +104,7 @@ def tune_fbp_filter(A, y, x, filters=FILTERS, cutoffs=FBP_CUTOFFS) -> tuple:
         The best filter and cut-off (lesson 03, section 1; lesson 02 tunes the filter the
         same way by hand).
     """
-    scores = {(f, c): float(psnr(fbp(y, A, f, c), x, data_range=1.0).mean())
+    scores = {(f, c): float(psnr(fbp(A, y, f, c), x, data_range=1.0).mean())
               for f in filters for c in cutoffs}
     return max(scores, key=scores.get)
 
@@ -128,6 +128,8 @@ def dival_geometry(image_size: int, n_angles: int = 30) -> ParallelBeam:
     -------
     ParallelBeam
         For ``N = 128`` and 30 angles: 183 detector pixels of width 0.98918.
+
+    The scanner of the shared setting (lesson 03, section 1).
     """
     radius = image_size / math.sqrt(2)
     n_detectors = 2 * math.ceil(radius) + 1
@@ -203,6 +205,8 @@ class DataSplit:
     Indexing gives a smaller split: ``split[:8]`` holds the first 8 images and
     ``split[3]`` the fourth one (still with its batch dimension, ``(1, 1, N, N)``).
     ``len(split)`` is the number of images.
+
+    Introduced in lesson 03, section 1.
     """
 
     def __init__(self, name: str, x: torch.Tensor, y: torch.Tensor, fbp=None,
@@ -450,7 +454,7 @@ class SparseViewSetting:
                 "the setting's FBP filter is not chosen yet: call setting.tune_fbp() "
                 "(it picks the filter and cut-off of the best validation PSNR), or create "
                 "the setting with fbp=(filter, cutoff)")
-        return fbp(y, self.A, self.fbp_filter, self.fbp_cutoff)
+        return fbp(self.A, y, self.fbp_filter, self.fbp_cutoff)
 
     def use_fbp(self, filter: str, cutoff: float = 1.0) -> None:
         """Fix the FBP of :meth:`fbp` and ``x_fbp`` (forgets the FBP images made so far)."""

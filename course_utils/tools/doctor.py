@@ -262,7 +262,7 @@ def check_operator() -> Check:
     x = cu.shepp_logan(64)
     y = A(x)
     adjoint_error = A.check_adjoint(n_trials=2)
-    quality = float(cu.psnr(cu.fbp(y, A, filter="hann"), x, data_range=1.0))
+    quality = float(cu.psnr(cu.fbp(A, y, filter="hann"), x, data_range=1.0))
     if tuple(y.shape) != (60, 93) or not torch.isfinite(y).all():
         return Check("operator", FAIL, f"A(x) gave shape {tuple(y.shape)} or non-finite "
                                        "values", "reinstall: " + _pip("-e", "."))

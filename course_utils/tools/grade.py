@@ -44,6 +44,8 @@ lesson's cell id, else by position or by their first line, with a warning), and,
 the instructor's notebook checks an exercise, the check, called through a reference
 taken before any student code ran.  Nothing else from the submission runs: not its
 check cells (editing or deleting them changes nothing), not its other cells.
+:func:`reference_answers` runs the same plan with the instructor's own answers, in the
+calling process: the check tests (tests/checks) take their reference answers from it.
 
 Every cell has a time limit (``--cell-timeout``, the kernel is interrupted), every
 submission too (``--timeout``).  A timeout, an exception, a kernel that dies
@@ -79,9 +81,12 @@ from __future__ import annotations
 
 import argparse
 import ast
+import builtins
+import contextlib
 import csv
 import io
 import json
+import linecache
 import os
 import re
 import secrets
@@ -96,8 +101,9 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["GradeError", "ExerciseGrade", "LessonPlan", "lesson_plan", "find_submissions",
-           "student_names", "grade", "write_reports", "main"]
+__all__ = ["GradeError", "ExerciseGrade", "LessonPlan", "lesson_plan", "ReferenceAnswers",
+           "reference_answers", "find_submissions", "student_names", "grade", "write_reports",
+           "main"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STATUSES = ("passed", "failed", "not attempted", "error", "timed out", "kernel died",
@@ -298,6 +304,156 @@ def read_answers(path: Path, plan: LessonPlan):
         if warning:
             warnings[grade_id] = warning
     return answers, warnings
+
+
+# --- the instructor's own answers, run in this process ---------------------------------------
+
+@dataclass(eq=False)
+class ReferenceAnswers:
+    """The instructor's answers of one lesson, run by :func:`reference_answers`.
+
+    ``ref.backproject`` (or ``ref["backproject"]``) is what the lesson's namespace holds
+    under that name once the answers ran: the answer functions and classes, and whatever
+    the set-up and the instructor's definitions put there.
+    """
+
+    plan: LessonPlan
+    answers: dict[str, str]            # grade_id -> the solution's answer cell
+    namespace: dict = field(repr=False)
+    output: str = field(default="", repr=False)   # what the cells printed
+
+    def __repr__(self) -> str:
+        return f"<ReferenceAnswers of {self.plan.name}: {', '.join(self.answers)}>"
+
+    def __getitem__(self, name: str):
+        return self.namespace[name]
+
+    def __getattr__(self, name: str):
+        namespace = self.__dict__.get("namespace")
+        if namespace is None or name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            return namespace[name]
+        except KeyError:
+            raise AttributeError(f"{self.plan.name}: neither the set-up, the instructor's "
+                                 f"definitions nor the answers define {name!r}") from None
+
+    @property
+    def checks(self) -> list[dict]:
+        """The lesson's check calls in order: exercise, name, args and kwargs (sources)."""
+        return [step for step in self.plan.steps if step["kind"] == "check"]
+
+    def arguments(self, check: dict) -> tuple[list, dict]:
+        """The values the grader passes to a check: its argument sources evaluated here."""
+        return ([eval(a, self.namespace) for a in check["args"]],
+                {k: eval(v, self.namespace) for k, v in check["kwargs"].items()})
+
+
+@contextlib.contextmanager
+def _process_state_kept():
+    """Restore the global random generators (CPU) and torch's number of threads."""
+    import random
+
+    import numpy
+    import torch
+    state = (random.getstate(), numpy.random.get_state(), torch.random.get_rng_state(),
+             torch.get_num_threads())
+    try:
+        yield
+    finally:
+        random.setstate(state[0])
+        numpy.random.set_state(state[1])
+        torch.random.set_rng_state(state[2])
+        torch.set_num_threads(state[3])
+
+
+def reference_answers(lesson: str, root=REPO_ROOT, *, setup: str = "full") -> ReferenceAnswers:
+    """Run the instructor's answers of ``lesson`` here, the way the grader runs a learner's.
+
+    The steps of :func:`lesson_plan` run in order in one fresh namespace, in this process:
+    the set-up cell, the instructor's other cells reduced to their imports, ``def`` and
+    ``class`` statements (errors ignored), and the answer cells of the solution notebook
+    built from ``solutions/NN_slug.py``, found by their grade ids as :func:`read_answers`
+    finds a learner's.  The checks are not called: :attr:`ReferenceAnswers.checks` and
+    :meth:`ReferenceAnswers.arguments` give what the grader would pass them.  Quick mode
+    is this process's (``COURSE_QUICK`` when ``course_utils`` was imported).
+
+    Parameters
+    ----------
+    lesson : str
+        ``"01"`` or ``"01_radon_fbp"``.
+    setup : {"full", "definitions"}
+        ``"full"`` runs the set-up cell as the grader does; ``"definitions"`` reduces it to
+        its imports, ``def`` and ``class`` statements, like the instructor's other cells:
+        enough for answers that need only the imports, without the set-up's data.
+
+    The cells' printed output is kept in :attr:`ReferenceAnswers.output`, not printed; the
+    global random generators and torch's number of threads are restored afterwards.
+
+    Raises
+    ------
+    GradeError
+        For an unknown lesson, or when the set-up cell, one of its imports or an answer
+        cell raises (the exception is chained).
+    """
+    from . import release as rel
+
+    if setup not in ("full", "definitions"):
+        raise ValueError(f'setup must be "full" or "definitions", got {setup!r}')
+    plan = lesson_plan(lesson, root)
+    try:
+        solution = rel.build_notebooks(rel._sources(Path(root), [lesson])[0])["solutions"]
+    except (rel.ReleaseError, OSError, UnicodeDecodeError) as error:
+        raise GradeError(f"cannot read the lesson {lesson!r}: {error}") from None
+    answers = {}
+    for grade_id, lesson_cell in plan.answer_cells.items():
+        cell, _ = _answer_cell(solution, grade_id, lesson_cell, plan.n_lesson_cells)
+        if cell is None:
+            raise GradeError(f"{plan.name}: no answer cell {grade_id!r} in the solution")
+        answers[grade_id] = cell.source
+
+    namespace = {"__name__": "__main__", "__builtins__": builtins}
+    printed = io.StringIO()
+    sources = []
+
+    def run(code: str, what: str) -> None:
+        # A name of its own per source, for tracebacks (as IPython does for cells).
+        sources.append(code)
+        filename = f"<{plan.name} #{len(sources)}: {what}>"
+        linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+        exec(compile(code, filename, "exec"), namespace)
+
+    def failed(what: str, error: Exception) -> GradeError:
+        return GradeError(f"{plan.name}: {what} raised {type(error).__name__}: {error}")
+
+    with _process_state_kept(), contextlib.redirect_stdout(printed):
+        for step in plan.steps:
+            if step["kind"] == "setup" and setup == "full":
+                try:
+                    run(_python_source(step["source"]), "set-up cell")
+                except Exception as error:
+                    raise failed("the set-up cell", error) from error
+            elif step["kind"] == "setup":
+                for code in _definitions(step["source"]):
+                    try:
+                        run(code, "set-up cell")
+                    except Exception as error:
+                        if code.lstrip().startswith(("import ", "from ")):
+                            raise failed(f"the set-up's `{code.splitlines()[0]}`",
+                                         error) from error
+            elif step["kind"] == "definitions":
+                for code in step["sources"]:
+                    try:
+                        run(code, "instructor's definitions")
+                    except Exception:
+                        pass  # as the grader: a helper the answers may not need
+            elif step["kind"] == "answer":
+                grade_id = step["grade_id"]
+                try:
+                    run(_python_source(answers[grade_id]), grade_id)
+                except Exception as error:
+                    raise failed(f"the answer cell {grade_id}", error) from error
+    return ReferenceAnswers(plan, answers, namespace, printed.getvalue())
 
 
 def find_submissions(paths) -> list[Path]:

@@ -7,38 +7,10 @@ import pytest
 import torch
 
 import course_utils as cu
+from lesson_references import reference
 
-
-# --- reference answers (the code of the solution notebook) --------------------------------
-
-def backproject(sinogram, angles, image_size):
-    n_detectors = sinogram.shape[1]
-    centres = torch.arange(image_size, dtype=sinogram.dtype) + 0.5 - image_size / 2
-    x = centres[None, :]            # x grows with the column index
-    y = -centres[:, None]           # y grows upwards, row 0 is the top
-    padded = torch.nn.functional.pad(sinogram, (1, 1))   # zeros just outside the detector
-    image = torch.zeros(image_size, image_size, dtype=sinogram.dtype)
-    for projection, theta in zip(padded, angles):
-        u = x * torch.cos(theta) + y * torch.sin(theta)
-        k = (u + n_detectors / 2 + 0.5).clamp(0, n_detectors + 1)   # index in `padded`
-        k_low = torch.floor(k).long().clamp(max=n_detectors)
-        t = k - k_low
-        image += (1 - t) * projection[k_low] + t * projection[k_low + 1]
-    return image
-
-
-def ramp_filter_projections(sinogram):
-    n_detectors = sinogram.shape[-1]
-    n_fft = 2 * n_detectors
-    nu = torch.fft.fftfreq(n_fft, dtype=sinogram.dtype)
-    spectrum = torch.fft.fft(sinogram, n=n_fft, dim=-1)
-    filtered = torch.fft.ifft(spectrum * nu.abs(), dim=-1).real
-    return filtered[..., :n_detectors]
-
-
-def fbp(sinogram, angles, image_size):
-    filtered = ramp_filter_projections(sinogram)
-    return math.pi / len(angles) * backproject(filtered, angles, image_size)
+# The reference answers, from solutions/01_radon_fbp.py (see lesson_references.py).
+ref = reference("01")
 
 
 def stub(*args):
@@ -53,7 +25,7 @@ def outcome(check, function):
 # --- backprojection ------------------------------------------------------------------------
 
 def test_backproject_accepts_the_reference_and_numpy_interp():
-    assert cu.checks.backproject(backproject)
+    assert cu.checks.backproject(ref.backproject)
 
     def with_numpy(sinogram, angles, image_size):
         n_det = sinogram.shape[1]
@@ -74,7 +46,7 @@ def test_backproject_not_attempted_and_missing_return():
 
 def test_backproject_y_downwards_is_diagnosed():
     def y_down(sinogram, angles, image_size):
-        return torch.flipud(backproject(sinogram, angles, image_size))
+        return torch.flipud(ref.backproject(sinogram, angles, image_size))
 
     status, message = outcome(cu.checks.backproject, y_down)
     assert status == "failed" and "y runs the wrong way" in message and "90°" in message
@@ -82,7 +54,7 @@ def test_backproject_y_downwards_is_diagnosed():
 
 def test_backproject_cos_sin_swapped_is_diagnosed():
     def swapped(sinogram, angles, image_size):
-        return backproject(sinogram, math.pi / 2 - angles, image_size)
+        return ref.backproject(sinogram, math.pi / 2 - angles, image_size)
 
     status, message = outcome(cu.checks.backproject, swapped)
     assert status == "failed" and "swapped" in message
@@ -92,13 +64,13 @@ def test_backproject_cos_sin_swapped_is_diagnosed():
 def test_backproject_half_pixel_and_mean_and_nearest_are_diagnosed():
     def half_pixel(sinogram, angles, image_size):
         shifted = 0.5 * (sinogram + torch.nn.functional.pad(sinogram, (0, 1))[:, 1:])
-        return backproject(shifted, angles, image_size)
+        return ref.backproject(shifted, angles, image_size)
 
     status, message = outcome(cu.checks.backproject, half_pixel)
     assert status == "failed" and "half a pixel" in message
 
     def mean(sinogram, angles, image_size):
-        return backproject(sinogram, angles, image_size) / len(angles)
+        return ref.backproject(sinogram, angles, image_size) / len(angles)
 
     status, message = outcome(cu.checks.backproject, mean)
     assert status == "failed" and "plain sum" in message and "not their mean" in message
@@ -120,7 +92,7 @@ def test_backproject_half_pixel_and_mean_and_nearest_are_diagnosed():
 # --- the ramp filter -------------------------------------------------------------------------
 
 def test_ramp_accepts_reference_other_padding_and_exact_ramp():
-    assert cu.checks.ramp_filter_projections(ramp_filter_projections)
+    assert cu.checks.ramp_filter_projections(ref.ramp_filter_projections)
 
     def power_of_two(sinogram):
         n = sinogram.shape[-1]
@@ -148,13 +120,13 @@ def test_ramp_without_padding_is_diagnosed():
 
 def test_ramp_in_radians_is_diagnosed():
     status, message = outcome(cu.checks.ramp_filter_projections,
-                              lambda s: 2 * math.pi * ramp_filter_projections(s))
+                              lambda s: 2 * math.pi * ref.ramp_filter_projections(s))
     assert status == "failed" and "2πν" in message
 
 
 def test_ramp_along_the_wrong_axis_is_diagnosed():
     status, message = outcome(cu.checks.ramp_filter_projections,
-                              lambda s: ramp_filter_projections(s.T).T)
+                              lambda s: ref.ramp_filter_projections(s.T).T)
     assert status == "failed" and "along the angles" in message
 
 
@@ -171,14 +143,14 @@ def test_ramp_not_cropped_is_diagnosed():
 # --- filtered backprojection ----------------------------------------------------------------
 
 def test_fbp_accepts_reference_and_reports_the_mean_offset():
-    result = cu.checks.fbp(fbp)
+    result = cu.checks.fbp(ref.fbp)
     assert result and "PSNR" in result.message and "below" in result.message
 
 
 def test_fbp_with_the_course_filter_is_identical():
     def exact(sinogram, angles, image_size):
-        return math.pi / len(angles) * backproject(cu.filter_sinogram(sinogram), angles,
-                                                   image_size)
+        return math.pi / len(angles) * ref.backproject(cu.filter_sinogram(sinogram),
+                                                       angles, image_size)
 
     result = cu.checks.fbp(exact)
     assert result and "identical" in result.message
@@ -200,17 +172,17 @@ def test_fbp_not_attempted_also_when_a_helper_is_a_stub():
 ])
 def test_fbp_wrong_weight_is_diagnosed(factor, words):
     def scaled(sinogram, angles, image_size):
-        return factor(len(angles)) * fbp(sinogram, angles, image_size)
+        return factor(len(angles)) * ref.fbp(sinogram, angles, image_size)
 
     status, message = outcome(cu.checks.fbp, scaled)
     assert status == "failed" and words in message
 
 
 def test_fbp_without_filter_is_diagnosed():
-    status, message = outcome(cu.checks.fbp, lambda s, a, n: backproject(s, a, n))
+    status, message = outcome(cu.checks.fbp, lambda s, a, n: ref.backproject(s, a, n))
     assert status == "failed" and "plain (blurred) backprojection" in message
 
 
 def test_fbp_upside_down_is_diagnosed():
-    status, message = outcome(cu.checks.fbp, lambda s, a, n: torch.flipud(fbp(s, a, n)))
+    status, message = outcome(cu.checks.fbp, lambda s, a, n: torch.flipud(ref.fbp(s, a, n)))
     assert status == "failed" and "upside down" in message

@@ -8,33 +8,10 @@ import torch
 
 import course_utils as cu
 from course_utils.checks import lesson02
+from lesson_references import reference
 
-# --- reference answers (the same code as the solution regions of the lesson) ---------------
-
-
-def system_matrix(A):
-    n_pixels = math.prod(A.domain_shape)
-    unit_images = torch.eye(n_pixels).reshape(n_pixels, *A.domain_shape)
-    point_responses = A(unit_images)
-    return point_responses.reshape(n_pixels, -1).T
-
-
-def landweber_step(x, A, y, step):
-    return x + step * A.T(y - A(x))
-
-
-def mlem_update(x, A, y, sensitivity):
-    forward = A(x)
-    ratio = torch.where(forward > 0, y / forward.clamp(min=1e-12), 0.0)
-    correction = A.T(ratio)
-    return torch.where(sensitivity > 0, x * correction / sensitivity.clamp(min=1e-12), 0.0)
-
-
-def discrepancy_principle(residual_norms, noise_norm, tau=1.0):
-    for k, r in enumerate(residual_norms):
-        if r <= tau * noise_norm:
-            return k
-    return len(residual_norms) - 1
+# The reference answers, from solutions/02_system_matrix.py (see lesson_references.py).
+ref = reference("02")
 
 
 def stub(*args, **kwargs):
@@ -51,8 +28,8 @@ def run(check, fn):
 
 
 def test_system_matrix_accepts_reference_and_sparse_and_loop():
-    assert lesson02.system_matrix(system_matrix)
-    assert lesson02.system_matrix(lambda A: system_matrix(A).to_sparse())
+    assert lesson02.system_matrix(ref.system_matrix)
+    assert lesson02.system_matrix(lambda A: ref.system_matrix(A).to_sparse())
 
     def one_pixel_at_a_time(A):   # Reader's loop, in float64
         n = A.domain_shape[0]
@@ -68,14 +45,14 @@ def test_system_matrix_accepts_reference_and_sparse_and_loop():
 
 
 @pytest.mark.parametrize("wrong, diagnosis", [
-    (lambda A: system_matrix(A).T, "transposed"),
-    (lambda A: system_matrix(A)[:, torch.arange(math.prod(A.domain_shape)).reshape(
+    (lambda A: ref.system_matrix(A).T, "transposed"),
+    (lambda A: ref.system_matrix(A)[:, torch.arange(math.prod(A.domain_shape)).reshape(
         A.domain_shape).T.reshape(-1)], "column-major"),
-    (lambda A: 2 * system_matrix(A), "constant factor"),
-    (lambda A: system_matrix(A).reshape(*A.range_shape, -1).transpose(0, 1).reshape(
+    (lambda A: 2 * ref.system_matrix(A), "constant factor"),
+    (lambda A: ref.system_matrix(A).reshape(*A.range_shape, -1).transpose(0, 1).reshape(
         -1, math.prod(A.domain_shape)), "rows are in the wrong order"),
     (lambda A: None, "return"),
-    (lambda A: system_matrix(A).reshape(*A.range_shape, -1), "shape"),
+    (lambda A: ref.system_matrix(A).reshape(*A.range_shape, -1), "shape"),
 ])
 def test_system_matrix_diagnoses_mistakes(wrong, diagnosis):
     result, line = run(lesson02.system_matrix, wrong)
@@ -90,7 +67,7 @@ def test_system_matrix_stub_not_attempted():
 
 
 def test_landweber_step_accepts_reference_and_numpy_like_forms():
-    assert lesson02.landweber_step(landweber_step)
+    assert lesson02.landweber_step(ref.landweber_step)
     assert lesson02.landweber_step(lambda x, A, y, step: x - step * A.T(A(x) - y))
 
 
@@ -124,7 +101,7 @@ def test_landweber_step_stub_not_attempted():
 
 
 def test_mlem_update_accepts_reference_and_epsilon_guards():
-    assert lesson02.mlem_update(mlem_update)
+    assert lesson02.mlem_update(ref.mlem_update)
 
     def with_epsilons(x, A, y, sensitivity):   # as in Reader's workshop code
         ratio = y / (A(x) + 1e-9)
@@ -160,7 +137,7 @@ def test_mlem_update_stub_not_attempted():
 
 
 def test_discrepancy_principle_accepts_reference_and_vectorised_form():
-    assert lesson02.discrepancy_principle(discrepancy_principle)
+    assert lesson02.discrepancy_principle(ref.discrepancy_principle)
 
     def vectorised(residual_norms, noise_norm, tau=1.0):
         fits = np.flatnonzero(np.asarray(residual_norms, dtype=float) <= tau * noise_norm)
@@ -180,14 +157,15 @@ def first_strict(r, delta, tau=1.0):
 
 
 @pytest.mark.parametrize("wrong, diagnosis", [
-    (lambda r, d, tau=1.0: discrepancy_principle(r, d, tau) + 1, "off by one"),
+    (lambda r, d, tau=1.0: ref.discrepancy_principle(r, d, tau) + 1, "off by one"),
     (last_fit, "LAST"),
-    (lambda r, d, tau=1.0: discrepancy_principle(r, d, 1.0), "factor tau"),
+    (lambda r, d, tau=1.0: ref.discrepancy_principle(r, d, 1.0), "factor tau"),
     (lambda r, d, tau=1.0: next((k for k, v in enumerate(r) if v <= tau * d), None),
      "last index"),
     (first_strict, "use ≤"),
     (lambda r, d, tau=1.0: None, "return"),
-    (lambda r, d, tau=1.0: float(discrepancy_principle(r, d, tau)) + 0.5, "whole number"),
+    (lambda r, d, tau=1.0: float(ref.discrepancy_principle(r, d, tau)) + 0.5,
+     "whole number"),
 ])
 def test_discrepancy_principle_diagnoses_mistakes(wrong, diagnosis):
     result, line = run(lesson02.discrepancy_principle, wrong)

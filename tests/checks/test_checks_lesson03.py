@@ -7,39 +7,10 @@ from torch import nn
 
 import course_utils as cu
 from course_utils.checks import lesson03
+from lesson_references import reference
 
-# --- reference answers (the same code as the solution regions of the lesson) ---------------
-
-
-class SmallCNN(nn.Module):
-    def __init__(self, channels=16, n_layers=5, residual=False):
-        super().__init__()
-        self.residual = residual
-        layers = [nn.Conv2d(1, channels, 3, padding=1), nn.PReLU()]
-        for _ in range(n_layers - 2):
-            layers += [nn.Conv2d(channels, channels, 3, padding=1), nn.PReLU()]
-        layers.append(nn.Conv2d(channels, 1, 3, padding=1))
-        self.layers = nn.Sequential(*layers)
-
-    def forward(self, x):
-        out = self.layers(x)
-        return x + out if self.residual else out
-
-
-def train_step(model, optimizer, x_in, x_target, loss_fn):
-    model.train()
-    loss = loss_fn(model(x_in), x_target)
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    return loss.item()
-
-
-def mean_test_psnr(model, split):
-    model.eval()
-    with torch.no_grad():
-        x_hat = model(split.x_fbp)
-    return float(cu.psnr(x_hat, split.x, data_range=1.0).mean())
+# The reference answers, from solutions/03_cnn_denoising.py (see lesson_references.py).
+ref = reference("03")
 
 
 def stub(*args, **kwargs):
@@ -61,16 +32,16 @@ def failed_with(check, answer, diagnosis):
 
 
 def variant(make_layers=None, forward=None, init_extra=None):
-    """A SmallCNN class with one part replaced by a typical mistake."""
+    """A SmallCNN (the reference's forward by default) with one part replaced by a mistake."""
 
-    class Variant(SmallCNN):
+    class Variant(nn.Module):
         def __init__(self, channels=16, n_layers=5, residual=False):
-            nn.Module.__init__(self)
+            super().__init__()
             self.residual = residual
             self.layers = (make_layers or default_layers)(channels, n_layers)
 
         def forward(self, x):
-            return (forward or SmallCNN.forward)(self, x)
+            return (forward or ref.SmallCNN.forward)(self, x)
 
     return Variant
 
@@ -84,7 +55,7 @@ def default_layers(channels, n_layers, act=nn.PReLU, kernel=3, padding=1):
 
 
 def test_small_cnn_accepts_reference_and_variants():
-    assert lesson03.small_cnn(SmallCNN)
+    assert lesson03.small_cnn(ref.SmallCNN)
 
     # Reader's workshop style: reflect padding and a PReLU after the last layer too.
     def workshop_layers(channels, n_layers):
@@ -126,7 +97,7 @@ def test_small_cnn_unused_layer_and_instance():
         return x + out if self.residual else out
 
     failed_with(lesson03.small_cnn, variant(forward=unused_last), "no gradient reaches")
-    failed_with(lesson03.small_cnn, SmallCNN(), "pass the class itself")
+    failed_with(lesson03.small_cnn, ref.SmallCNN(), "pass the class itself")
 
 
 def test_small_cnn_stub_not_attempted():
@@ -142,7 +113,7 @@ def test_small_cnn_stub_not_attempted():
 
 
 def test_train_step_accepts_reference_and_other_orders():
-    assert lesson03.cnn_train_step(train_step)
+    assert lesson03.cnn_train_step(ref.train_step)
 
     def zero_grad_last(model, optimizer, x_in, x_target, loss_fn):
         model.train()
@@ -181,11 +152,11 @@ def returns_tensor(model, optimizer, x_in, x_target, loss_fn):
 
 
 def hard_coded_mse(model, optimizer, x_in, x_target, loss_fn):
-    return train_step(model, optimizer, x_in, x_target, F.mse_loss)
+    return ref.train_step(model, optimizer, x_in, x_target, F.mse_loss)
 
 
 def loss_after_update(model, optimizer, x_in, x_target, loss_fn):
-    train_step(model, optimizer, x_in, x_target, loss_fn)
+    ref.train_step(model, optimizer, x_in, x_target, loss_fn)
     with torch.no_grad():
         return loss_fn(model(x_in), x_target).item()
 
@@ -208,8 +179,8 @@ def zero_grad_between(model, optimizer, x_in, x_target, loss_fn):
 
 
 def two_steps(model, optimizer, x_in, x_target, loss_fn):
-    train_step(model, optimizer, x_in, x_target, loss_fn)
-    return train_step(model, optimizer, x_in, x_target, loss_fn)
+    ref.train_step(model, optimizer, x_in, x_target, loss_fn)
+    return ref.train_step(model, optimizer, x_in, x_target, loss_fn)
 
 
 @pytest.mark.parametrize("wrong, diagnosis", [
@@ -235,8 +206,8 @@ def test_checks_leave_the_global_random_state_alone():
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    lesson03.cnn_train_step(train_step)
-    lesson03.small_cnn(SmallCNN)
+    lesson03.cnn_train_step(ref.train_step)
+    lesson03.small_cnn(ref.SmallCNN)
     assert torch.equal(torch.rand(3), expected)
 
 
@@ -244,7 +215,7 @@ def test_checks_leave_the_global_random_state_alone():
 
 
 def test_test_psnr_accepts_reference_and_a_loop():
-    assert lesson03.test_set_psnr(mean_test_psnr)
+    assert lesson03.test_set_psnr(ref.test_psnr)
 
     def one_at_a_time(model, split):
         model.eval()

@@ -8,35 +8,10 @@ from torch import nn
 
 import course_utils as cu
 from course_utils.checks import lesson04
+from lesson_references import reference
 
-# --- reference answers (the same code as the solution regions of the lesson) ---------------
-
-
-class LearnedFilter(nn.Module):
-    def __init__(self, n_detectors):
-        super().__init__()
-        self.n_detectors = n_detectors
-        ramp = cu.filter_response(n_detectors, "ram-lak")
-        self.n_fft = 2 * (len(ramp) - 1)
-        self.weights = nn.Parameter(ramp.clone())
-
-    def forward(self, y):
-        spectrum = torch.fft.rfft(y, n=self.n_fft, dim=-1)
-        filtered = torch.fft.irfft(spectrum * self.weights, n=self.n_fft, dim=-1)
-        return filtered[..., : self.n_detectors]
-
-
-def self_supervised_loss(x, y, A):
-    return ((A(x) - y) ** 2).mean()
-
-
-def noise_terms(reconstruct, A):
-    m = math.prod(A.range_shape)
-    unit_sinograms = torch.eye(m).reshape(m, *A.range_shape)
-    images = reconstruct(unit_sinograms)                  # column i of R, as an image
-    image_term = (images ** 2).sum()
-    data_term = ((A(images) - unit_sinograms) ** 2).sum()
-    return float(image_term), float(data_term)
+# The reference answers, from solutions/04_learned_fbp.py (see lesson_references.py).
+ref = reference("04")
 
 
 def stub(*args, **kwargs):
@@ -63,7 +38,7 @@ def filter_variant(init=None, forward=None, register=True):
         def forward(self, y):
             if forward is not None:
                 return forward(self, y)
-            return LearnedFilter.forward(self, y)
+            return ref.LearnedFilter.forward(self, y)
 
     return Variant
 
@@ -72,7 +47,7 @@ def filter_variant(init=None, forward=None, register=True):
 
 
 def test_learned_filter_accepts_the_reference_and_a_full_fft_version():
-    assert lesson04.learned_filter(LearnedFilter)
+    assert lesson04.learned_filter(ref.LearnedFilter)
 
     def full_fft(self, y):      # the full FFT with the symmetric response: the same filter
         response = torch.cat([self.weights, self.weights[1:-1].flip(0)])
@@ -89,7 +64,7 @@ def test_learned_filter_not_attempted_and_instance_passed():
             raise NotImplementedError("Exercise 1 (the learnable filter): replace this line")
 
     assert outcome(lesson04.learned_filter, Stub)[0] == "not attempted"
-    status, message = outcome(lesson04.learned_filter, LearnedFilter(40))
+    status, message = outcome(lesson04.learned_filter, ref.LearnedFilter(40))
     assert status == "failed" and "the class itself" in message
 
 
@@ -151,7 +126,7 @@ def test_learned_filter_forward_mistakes_are_diagnosed():
     assert status == "failed" and "autograd" in message
 
     def no_return(self, y):
-        LearnedFilter.forward(self, y)
+        ref.LearnedFilter.forward(self, y)
 
     status, message = outcome(lesson04.learned_filter, filter_variant(forward=no_return))
     assert status == "failed" and "return" in message
@@ -161,7 +136,7 @@ def test_learned_filter_forward_mistakes_are_diagnosed():
 
 
 def test_self_supervised_loss_accepts_the_reference_and_mse_loss():
-    assert lesson04.self_supervised_loss(self_supervised_loss)
+    assert lesson04.self_supervised_loss(ref.self_supervised_loss)
     assert lesson04.self_supervised_loss(lambda x, y, A: F.mse_loss(A(x), y))
 
 
@@ -206,8 +181,9 @@ def test_self_supervised_loss_reductions_are_diagnosed():
 
 
 def test_noise_terms_accepts_the_reference_tensors_and_a_loop():
-    assert lesson04.noise_terms(noise_terms)
-    assert lesson04.noise_terms(lambda r, A: tuple(torch.tensor(v) for v in noise_terms(r, A)))
+    assert lesson04.noise_terms(ref.noise_terms)
+    assert lesson04.noise_terms(
+        lambda r, A: tuple(torch.tensor(v) for v in ref.noise_terms(r, A)))
 
     def one_at_a_time(reconstruct, A):
         m = math.prod(A.range_shape)
@@ -226,15 +202,15 @@ def test_noise_terms_accepts_the_reference_tensors_and_a_loop():
 
 def test_noise_terms_not_attempted_and_wrong_type():
     assert outcome(lesson04.noise_terms, stub)[0] == "not attempted"
-    status, message = outcome(lesson04.noise_terms, lambda r, A: noise_terms(r, A)[0])
+    status, message = outcome(lesson04.noise_terms, lambda r, A: ref.noise_terms(r, A)[0])
     assert status == "failed" and "pair" in message
 
 
 def test_noise_terms_mistakes_are_diagnosed():
-    status, message = outcome(lesson04.noise_terms, lambda r, A: noise_terms(r, A)[::-1])
+    status, message = outcome(lesson04.noise_terms, lambda r, A: ref.noise_terms(r, A)[::-1])
     assert status == "failed" and "swapped" in message
     status, message = outcome(lesson04.noise_terms,
-                              lambda r, A: tuple(math.sqrt(v) for v in noise_terms(r, A)))
+                              lambda r, A: tuple(math.sqrt(v) for v in ref.noise_terms(r, A)))
     assert status == "failed" and "square root" in message
 
     def without_identity(reconstruct, A):
@@ -269,7 +245,7 @@ def test_noise_terms_mistakes_are_diagnosed():
 def test_checks_are_exported_and_leave_the_random_state_alone():
     assert set(lesson04.__all__) == {"learned_filter", "self_supervised_loss", "noise_terms"}
     state = torch.random.get_rng_state()
-    lesson04.learned_filter(LearnedFilter)
-    lesson04.self_supervised_loss(self_supervised_loss)
-    lesson04.noise_terms(noise_terms)
+    lesson04.learned_filter(ref.LearnedFilter)
+    lesson04.self_supervised_loss(ref.self_supervised_loss)
+    lesson04.noise_terms(ref.noise_terms)
     assert torch.equal(state, torch.random.get_rng_state())

@@ -6,28 +6,10 @@ import torch.nn.functional as F
 
 import course_utils as cu
 from course_utils.checks import lesson05
+from lesson_references import reference
 
-# --- reference answers (the same code as the solution regions of the lesson) ---------------
-
-
-def fit_dip(net, z, y, A, n_iter, lr, callback=None):
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-    for k in range(1, n_iter + 1):
-        x = net(z)
-        loss = 0.5 * ((A(x) - y) ** 2).sum()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        if callback is not None:
-            callback(k, x.detach())
-    with torch.no_grad():
-        return net(z)
-
-
-def dip_tv_loss(x, y, A, lam):
-    g = cu.image_gradient(x)                       # (..., 2, H, W)
-    tv = torch.linalg.vector_norm(g, dim=-3).sum()
-    return 0.5 * ((A(x) - y) ** 2).sum() + lam * tv
+# The reference answers, from solutions/05_deep_image_prior.py (see lesson_references.py).
+ref = reference("05")
 
 
 def stub(*args, **kwargs):
@@ -88,16 +70,20 @@ def run(check, fn):
 # --- Exercise 1: the fitting loop ------------------------------------------------------------
 
 
+def test_fit_dip_accepts_the_reference():
+    result, line = run(lesson05.fit_dip, ref.fit_dip)
+    assert result.status == "passed", line
+
+
 @pytest.mark.parametrize("good", [
-    fit_dip,
-    make_fit(),
+    make_fit(),                      # the scaffold of the mistakes below, without one
     make_fit(loss="sum"),            # with Adam the scale of the loss does not matter
     make_fit(loss="mean"),
     make_fit(returns="last"),        # the output of the last step is fine too
     lambda net, z, y, A, n_iter, lr, callback=None:     # a squeezed image is fine too
-        fit_dip(net, z, y, A, n_iter, lr, callback).squeeze(),
+        ref.fit_dip(net, z, y, A, n_iter, lr, callback).squeeze(),
 ])
-def test_fit_dip_accepts_reference_and_equivalent_answers(good):
+def test_fit_dip_accepts_equivalent_answers(good):
     result, line = run(lesson05.fit_dip, good)
     assert result, line
     assert result.status == "passed"
@@ -130,8 +116,9 @@ def test_fit_dip_stub_is_not_attempted():
     assert result.status == "not attempted", line
 
 
-@pytest.mark.parametrize("fn", [fit_dip, make_fit(fresh_z=True)])
-def test_fit_dip_leaves_the_global_random_state_alone(fn):
+@pytest.mark.parametrize("answer", ["reference", "fresh z"])
+def test_fit_dip_leaves_the_global_random_state_alone(answer):
+    fn = ref.fit_dip if answer == "reference" else make_fit(fresh_z=True)
     torch.manual_seed(123)
     torch.rand(3)
     state = torch.get_rng_state()
@@ -143,7 +130,7 @@ def test_fit_dip_leaves_the_global_random_state_alone(fn):
 
 
 def test_dip_tv_loss_accepts_reference_and_equivalent_answers():
-    assert lesson05.dip_tv_loss(dip_tv_loss)
+    assert lesson05.dip_tv_loss(ref.dip_tv_loss)
     assert lesson05.dip_tv_loss(
         lambda x, y, A, lam: 0.5 * ((A(x) - y) ** 2).sum() + lam * cu.total_variation(x).sum())
 
@@ -199,8 +186,8 @@ def _tv_variant(x, kind):
      "last row and column"),
     (lambda x, y, A, lam: 0.5 * ((A(x) - y) ** 2).sum(dim=(-2, -1))
      + lam * cu.total_variation(x), "one value per image"),
-    (lambda x, y, A, lam: dip_tv_loss(x, y, A, lam).item(), "should be a torch tensor"),
-    (lambda x, y, A, lam: dip_tv_loss(x, y, A, lam).detach(), "detached"),
+    (lambda x, y, A, lam: ref.dip_tv_loss(x, y, A, lam).item(), "should be a torch tensor"),
+    (lambda x, y, A, lam: ref.dip_tv_loss(x, y, A, lam).detach(), "detached"),
     (lambda x, y, A, lam: 0.5 * ((A(x) - y) ** 2).sum() + lam * _tv_variant(x, "sqrt"),
      "NaN where the image is flat"),
     (lambda x, y, A, lam: None, "return"),

@@ -7,32 +7,10 @@ from torch import nn
 
 import course_utils as cu
 from course_utils.checks import lesson06
+from lesson_references import reference
 
-# --- reference answers (the same code as the solution regions of the lesson) ---------------
-
-
-def poisson_nll(y_bar, y):
-    return (y_bar - torch.xlogy(y, y_bar)).sum(dim=(-2, -1))
-
-
-class MLEMStep(nn.Module):
-    def __init__(self, A, eps=1e-9):
-        super().__init__()
-        self.A = A
-        self.eps = eps
-        self.register_buffer("sensitivity", A.T(torch.ones(A.range_shape, device=A.device)))
-
-    def forward(self, x, y):
-        ratio = y / self.A(x).clamp(min=self.eps)
-        return x * self.A.T(ratio) / self.sensitivity
-
-
-def unrolled_mlem(y, mlem_step, blocks, image_size):
-    x = torch.ones(*y.shape[:-2], image_size, image_size, dtype=y.dtype, device=y.device)
-    for block in blocks:
-        x = mlem_step(x, y)
-        x = F.relu(x + block(x))
-    return x
+# The reference answers, from solutions/06_unrolled_mlem.py (see lesson_references.py).
+ref = reference("06")
 
 
 def stub(*args, **kwargs):
@@ -61,7 +39,7 @@ def assert_fails(check, answer, capsys, *words):
 
 
 def test_poisson_nll_accepts_reference(capsys):
-    assert run(cu.checks.poisson_nll, poisson_nll, capsys)
+    assert run(cu.checks.poisson_nll, ref.poisson_nll, capsys)
 
 
 def test_poisson_nll_accepts_log_with_tiny_epsilon(capsys):
@@ -96,11 +74,11 @@ def test_poisson_nll_diagnoses_mistakes(capsys, wrong, words):
 
 
 def test_mlem_module_accepts_reference(capsys):
-    assert run(cu.checks.mlem_module, MLEMStep, capsys)
+    assert run(cu.checks.mlem_module, ref.MLEMStep, capsys)
 
 
 def test_mlem_module_accepts_additive_epsilon(capsys):
-    class Plus(MLEMStep):
+    class Plus(ref.MLEMStep):
         def forward(self, x, y):
             return x * self.A.T(y / (self.A(x) + 1e-9)) / self.sensitivity
     assert run(cu.checks.mlem_module, Plus, capsys)
@@ -115,13 +93,13 @@ def test_mlem_module_stub_is_not_attempted(capsys):
 
 
 def _variant(forward=None, init=None):
-    """An MLEMStep with a replaced forward and/or __init__."""
+    """The reference MLEMStep with a replaced forward and/or __init__."""
     attributes = {}
     if forward is not None:
         attributes["forward"] = forward
     if init is not None:
         attributes["__init__"] = init
-    return type("Wrong", (MLEMStep,), attributes)
+    return type("Wrong", (ref.MLEMStep,), attributes)
 
 
 def _no_sensitivity(self, x, y):
@@ -172,24 +150,24 @@ def _as_parameter(self, A):
     self.sensitivity = nn.Parameter(A.T(torch.ones(A.range_shape)))
 
 
-@pytest.mark.parametrize("wrong, words", [
-    (_variant(_no_sensitivity), ["normalised by the sensitivity"]),
-    (_variant(_times_sensitivity), ["multiplied by the sensitivity"]),
-    (_variant(_upside_down), ["upside down"]),
-    (_variant(_unguarded), ["nan", "clamp"]),
-    (_variant(_no_grad), ["autograd"]),
-    (_variant(_sensitivity_every_call), ["once"]),
-    (_variant(_in_place), ["in place"]),
-    (_variant(_plain_attribute_forward, _plain_attribute), ["register_buffer"]),
-    (_variant(init=_as_parameter), ["trainable parameters"]),
-    (_variant(lambda self, x, y: None), ["return"]),
+@pytest.mark.parametrize("forward, init, words", [
+    (_no_sensitivity, None, ["normalised by the sensitivity"]),
+    (_times_sensitivity, None, ["multiplied by the sensitivity"]),
+    (_upside_down, None, ["upside down"]),
+    (_unguarded, None, ["nan", "clamp"]),
+    (_no_grad, None, ["autograd"]),
+    (_sensitivity_every_call, None, ["once"]),
+    (_in_place, None, ["in place"]),
+    (_plain_attribute_forward, _plain_attribute, ["register_buffer"]),
+    (None, _as_parameter, ["trainable parameters"]),
+    (lambda self, x, y: None, None, ["return"]),
 ])
-def test_mlem_module_diagnoses_mistakes(capsys, wrong, words):
-    assert_fails(cu.checks.mlem_module, wrong, capsys, *words)
+def test_mlem_module_diagnoses_mistakes(capsys, forward, init, words):
+    assert_fails(cu.checks.mlem_module, _variant(forward, init), capsys, *words)
 
 
 def test_mlem_module_wants_the_class(capsys):
-    assert_fails(cu.checks.mlem_module, MLEMStep(cu.RadonTransform(
+    assert_fails(cu.checks.mlem_module, ref.MLEMStep(cu.RadonTransform(
         image_size=8, geometry=cu.ParallelBeam(n_angles=6, n_detectors=13))), capsys,
         "class")
 
@@ -198,7 +176,7 @@ def test_mlem_module_wants_the_class(capsys):
 
 
 def test_unrolled_accepts_reference(capsys):
-    assert run(cu.checks.unrolled_mlem_forward, unrolled_mlem, capsys)
+    assert run(cu.checks.unrolled_mlem_forward, ref.unrolled_mlem, capsys)
 
 
 def test_unrolled_stub_is_not_attempted(capsys):
@@ -209,7 +187,7 @@ def test_unrolled_check_keeps_global_random_state(capsys):
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    run(cu.checks.unrolled_mlem_forward, unrolled_mlem, capsys)
+    run(cu.checks.unrolled_mlem_forward, ref.unrolled_mlem, capsys)
     assert torch.equal(torch.rand(3), expected)
 
 
@@ -236,6 +214,10 @@ def make_unrolled(*, start=1.0, residual=True, nonneg="relu", cnn_first=False,
         return images if return_list else x
 
     return unrolled
+
+
+def test_unrolled_without_a_mistake_passes(capsys):
+    assert run(cu.checks.unrolled_mlem_forward, make_unrolled(), capsys)
 
 
 @pytest.mark.parametrize("options, words", [

@@ -4,11 +4,14 @@ import torch
 from torch import nn
 
 from course_utils.checks import lesson07
+from lesson_references import reference
 
-# --- reference answers (the same code as the solution regions of the lesson) -----------
+# The reference answers, from solutions/07_learned_primal_dual.py (see lesson_references.py).
+ref = reference("07")
 
 
 def conv_stack(in_channels, out_channels, channels):
+    """Three convolutions, the last one zero: the layers of a (wrong) block below."""
     layers = nn.Sequential(
         nn.Conv2d(in_channels, channels, 3, padding=1), nn.PReLU(channels),
         nn.Conv2d(channels, channels, 3, padding=1), nn.PReLU(channels),
@@ -16,31 +19,6 @@ def conv_stack(in_channels, out_channels, channels):
     nn.init.zeros_(layers[-1].weight)
     nn.init.zeros_(layers[-1].bias)
     return layers
-
-
-class DualBlock(nn.Module):
-    def __init__(self, n_dual=5, channels=32):
-        super().__init__()
-        self.layers = conv_stack(n_dual + 2, n_dual, channels)
-
-    def forward(self, h, Af, g):
-        return h + self.layers(torch.cat([h, Af, g], dim=1))
-
-
-class PrimalBlock(nn.Module):
-    def __init__(self, n_primal=5, channels=32):
-        super().__init__()
-        self.layers = conv_stack(n_primal + 1, n_primal, channels)
-
-    def forward(self, f, ATh):
-        return f + self.layers(torch.cat([f, ATh], dim=1))
-
-
-def learned_primal_dual(g, A, dual_blocks, primal_blocks, f, h):
-    for dual_block, primal_block in zip(dual_blocks, primal_blocks):
-        h = dual_block(h, A(f[:, :1]), g)
-        f = primal_block(f, A.T(h[:, :1]))
-    return f[:, :1]
 
 
 def outcome(check, answer):
@@ -91,8 +69,8 @@ class StubBlock(nn.Module):
 
 
 def test_block_checks_accept_the_reference_and_variants():
-    assert lesson07.lpd_dual_block(DualBlock)
-    assert lesson07.lpd_primal_block(PrimalBlock)
+    assert lesson07.lpd_dual_block(ref.DualBlock)
+    assert lesson07.lpd_primal_block(ref.PrimalBlock)
     # one shared PReLU slope per layer is fine too
     assert lesson07.lpd_dual_block(block_variant(2, shared_prelu=True))
     assert lesson07.lpd_primal_block(block_variant(1))
@@ -101,7 +79,7 @@ def test_block_checks_accept_the_reference_and_variants():
 def test_block_checks_not_attempted_and_instance():
     assert outcome(lesson07.lpd_dual_block, StubBlock)[0] == "not attempted"
     assert outcome(lesson07.lpd_primal_block, StubBlock)[0] == "not attempted"
-    status, message = outcome(lesson07.lpd_dual_block, DualBlock(3, 6))
+    status, message = outcome(lesson07.lpd_dual_block, ref.DualBlock(3, 6))
     assert status == "failed" and "the class itself" in message
 
 
@@ -144,7 +122,7 @@ def test_block_checks_diagnose_wrong_channel_counts():
 
 
 def test_unrolled_accepts_the_reference_and_an_indexed_loop():
-    assert lesson07.lpd_unrolled(learned_primal_dual)
+    assert lesson07.lpd_unrolled(ref.learned_primal_dual)
 
     def indexed(g, A, dual_blocks, primal_blocks, f, h):
         for k in range(len(dual_blocks)):
@@ -251,6 +229,6 @@ def test_checks_leave_the_random_state_alone():
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    lesson07.lpd_dual_block(DualBlock)
-    lesson07.lpd_unrolled(learned_primal_dual)
+    lesson07.lpd_dual_block(ref.DualBlock)
+    lesson07.lpd_unrolled(ref.learned_primal_dual)
     assert torch.equal(torch.rand(3), expected)

@@ -5,39 +5,10 @@ import torch
 import torch.nn.functional as F
 
 import course_utils as cu
+from lesson_references import reference
 
-# --- reference answers (the same code as the solution regions of the lesson) ---------------
-
-
-def discriminator_step(G, D, x_real, z, opt_D):
-    x_fake = G(z).detach()
-    logits_real, logits_fake = D(x_real), D(x_fake)
-    loss = (F.binary_cross_entropy_with_logits(logits_real, torch.ones_like(logits_real))
-            + F.binary_cross_entropy_with_logits(logits_fake, torch.zeros_like(logits_fake)))
-    opt_D.zero_grad()
-    loss.backward()
-    opt_D.step()
-    return loss.item()
-
-
-def generator_step(G, D, z, opt_G):
-    logits_fake = D(G(z))
-    loss = F.binary_cross_entropy_with_logits(logits_fake, torch.ones_like(logits_fake))
-    opt_G.zero_grad()
-    loss.backward()
-    opt_G.step()
-    return loss.item()
-
-
-def latent_optimisation(G, A, y, z0, n_iter, lr, mu):
-    z = z0.clone().requires_grad_(True)
-    optimizer = torch.optim.Adam([z], lr=lr)
-    for _ in range(n_iter):
-        loss = 0.5 * (A(G(z)) - y).pow(2).sum() + 0.5 * mu * z.pow(2).sum()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    return z.detach()
+# The reference answers, from solutions/08_gans.py (see lesson_references.py).
+ref = reference("08")
 
 
 def stub(*args, **kwargs):
@@ -109,14 +80,24 @@ def make_latent(*, mu_used=True, sign=1.0, prior_scale=0.5, misfit_scale=0.5, pa
 # --- tests -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("check, answer", [
-    (cu.checks.gan_discriminator_step, discriminator_step),
-    (cu.checks.gan_generator_step, generator_step),
-    (cu.checks.latent_optimisation, latent_optimisation),
+    (cu.checks.gan_discriminator_step, lambda: ref.discriminator_step),
+    (cu.checks.gan_generator_step, lambda: ref.generator_step),
+    (cu.checks.latent_optimisation, lambda: ref.latent_optimisation),
 ])
 def test_checks_accept_the_reference_answers(check, answer, capsys):
-    result = check(answer)
+    result = check(answer())
     assert result, result.message
     assert "passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check, answer", [
+    (cu.checks.gan_discriminator_step, make_d_step()),
+    (cu.checks.gan_generator_step, make_g_step()),
+    (cu.checks.latent_optimisation, make_latent()),
+])
+def test_the_wrong_answers_without_their_mistake_pass(check, answer):
+    result = check(answer)
+    assert result, result.message
 
 
 @pytest.mark.parametrize("check", [cu.checks.gan_discriminator_step,
@@ -157,7 +138,7 @@ def test_generator_step_diagnoses_mistakes(wrong, words):
 def test_generator_step_must_not_change_the_discriminator():
     def both(G, D, z, opt_G):
         opt_D = torch.optim.SGD(D.parameters(), lr=0.1)
-        loss = generator_step(G, D, z, opt_G)
+        loss = ref.generator_step(G, D, z, opt_G)
         opt_D.step()                 # D got gradients too: updating it is wrong here
         return loss
     result = cu.checks.gan_generator_step(both)
@@ -182,6 +163,6 @@ def test_latent_optimisation_diagnoses_mistakes(wrong, words):
 
 def test_latent_optimisation_missing_return():
     def no_return(G, A, y, z0, n_iter, lr, mu):
-        latent_optimisation(G, A, y, z0, n_iter, lr, mu)
+        ref.latent_optimisation(G, A, y, z0, n_iter, lr, mu)
     result = cu.checks.latent_optimisation(no_return)
     assert result.status == "failed" and "return" in result.message

@@ -6,38 +6,10 @@ import pytest
 import torch
 
 from course_utils.checks import lesson09
+from lesson_references import reference
 
-# --- reference answers (the same code as the solution regions of the lesson) ---------------
-
-
-def fourier_features(p, B):
-    angle = 2 * math.pi * (p @ B)                                  # (..., m)
-    return torch.cat([torch.cos(angle), torch.sin(angle)], dim=-1)
-
-
-def render_rays(field, points, directions, image_size, n_samples):
-    R = image_size / math.sqrt(2)                   # half the diagonal of the image
-    dt = 2 * R / n_samples                          # step length in pixels
-    t = -R + (torch.arange(n_samples, dtype=points.dtype) + 0.5) * dt        # (S,)
-    x = points[:, None, :] + t[None, :, None] * directions[:, None, :]       # (n, S, 2)
-    p = x / (image_size / 2)                        # pixels -> [-1, 1]^2
-    inside = (p.abs() <= 1).all(dim=-1)             # (n, S)
-    values = torch.where(inside, field(p), torch.zeros(()))
-    return values.sum(dim=-1) * dt
-
-
-def fit_field(field, render, points, directions, y, n_iter, lr, batch_size, generator):
-    optimizer = torch.optim.Adam(field.parameters(), lr=lr)
-    losses = []
-    for _ in range(n_iter):
-        rays = torch.randperm(len(y), generator=generator)[:batch_size]
-        y_hat = render(field, points[rays], directions[rays])
-        loss = ((y_hat - y[rays]) ** 2).mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    return losses
+# The reference answers, from solutions/09_neural_fields.py (see lesson_references.py).
+ref = reference("09")
 
 
 def stub(*args, **kwargs):
@@ -79,7 +51,7 @@ def features_variant(kind):
 
 
 def test_fourier_features_accepts_reference():
-    result, line = run(lesson09.fourier_features, fourier_features)
+    result, line = run(lesson09.fourier_features, ref.fourier_features)
     assert result.status == "passed", line
     result, line = run(lesson09.fourier_features, features_variant("ok"))
     assert result.status == "passed", line
@@ -147,9 +119,14 @@ def render_variant(kind):
     return render
 
 
-@pytest.mark.parametrize("good", [render_rays, render_variant("ok"),
-                                  render_variant("flattened"), render_variant("column")])
-def test_render_rays_accepts_reference_and_equivalent_answers(good):
+def test_render_rays_accepts_reference():
+    result, line = run(lesson09.render_rays, ref.render_rays)
+    assert result.status == "passed", line
+
+
+@pytest.mark.parametrize("good", [render_variant("ok"), render_variant("flattened"),
+                                  render_variant("column")])
+def test_render_rays_accepts_equivalent_answers(good):
     result, line = run(lesson09.render_rays, good)
     assert result.status == "passed", line
 
@@ -188,7 +165,7 @@ def test_renderer_matches_analytic_line_integrals_of_a_disc():
     def disc(p):
         return ((p ** 2).sum(-1) <= r ** 2).float()
 
-    got = render_rays(disc, points, directions, N, 2000)
+    got = ref.render_rays(disc, points, directions, N, 2000)
     u = points.norm(dim=-1)                          # distance of each ray from the centre
     radius = r * N / 2                               # in pixels
     expected = 2 * torch.sqrt((radius ** 2 - u ** 2).clamp(min=0))
@@ -233,9 +210,14 @@ def fit_variant(kind):
     return fit
 
 
-@pytest.mark.parametrize("good", [fit_field, fit_variant("ok"), fit_variant("sum"),
+def test_fit_field_accepts_reference():
+    result, line = run(lesson09.fit_field, ref.fit_field)
+    assert result.status == "passed", line
+
+
+@pytest.mark.parametrize("good", [fit_variant("ok"), fit_variant("sum"),
                                   fit_variant("tensors")])
-def test_fit_field_accepts_reference_and_equivalent_answers(good):
+def test_fit_field_accepts_equivalent_answers(good):
     result, line = run(lesson09.fit_field, good)
     assert result.status == "passed", line
 
@@ -266,6 +248,6 @@ def test_fit_field_stub_is_not_attempted():
 
 def test_checks_leave_the_global_random_state_alone():
     state = torch.get_rng_state()
-    lesson09.render_rays(render_rays)
+    lesson09.render_rays(ref.render_rays)
     lesson09.fit_field(fit_variant("global-rng"))
     assert torch.equal(torch.get_rng_state(), state)

@@ -118,7 +118,7 @@ def test_paired_difference():
 
 def test_paired_difference_of_rows(setting):
     fbp = cu.evaluate(setting.fbp, setting.test, name="FBP")
-    ram_lak = cu.evaluate(lambda y: cu.fbp(y, setting.A), setting.test, name="Ram-Lak")
+    ram_lak = cu.evaluate(lambda y: cu.fbp(setting.A, y), setting.test, name="Ram-Lak")
     d = cu.paired_difference(fbp, ram_lak)
     assert d.names == ("FBP", "Ram-Lak") and d.n == len(setting.test)
     assert d.mean == pytest.approx(fbp["PSNR (dB)"] - ram_lak["PSNR (dB)"], abs=1e-9)
@@ -149,7 +149,7 @@ def test_tv_baseline_is_converged_and_finely_tuned():
                                             finest_ratio=2 ** 0.125)
     assert max(finer_scores.values()) - best < 0.05
     # twice the iterations (and a tolerance ten times stricter)
-    longer = cu.tv_pdhg(setting.A, val.y, lam, 6000, tol=1e-5)
+    longer = cu.tv_pdhg(setting.A, val.y, 6000, lam=lam, tol=1e-5)
     assert float(cu.psnr(longer, val.x, data_range=1.0).mean()) - best < 0.05
     # the iteration-count baselines are interior too
     assert 1 < tuning["SIRT iterations"] < 2000 and 1 < tuning["CGLS iterations"] < 60

@@ -31,7 +31,7 @@ def test_residual_network_starts_as_identity():
     torch.manual_seed(0)
     net = cu.UNet(width=8)
     x = torch.rand(2, 1, 30, 30)
-    assert torch.equal(net(x), x)
+    torch.testing.assert_close(net(x), x)
     # ... but it learns: one gradient step moves it away from the identity
     loss = (net(x) - 0.5).pow(2).mean()
     loss.backward()
@@ -70,7 +70,9 @@ def test_pooling_enlarges_the_receptive_field():
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="depth must be at least 1"):
         cu.UNet(depth=0)
-    with pytest.raises(ValueError):
+    with pytest.raises(TypeError, match="width must be an int"):
         cu.UNet(width=2.5)
+    with pytest.raises(TypeError, match="in_channels must be an int"):
+        cu.UNet(in_channels=True)

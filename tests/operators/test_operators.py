@@ -1,4 +1,6 @@
-"""The Radon transform operator: adjointness, gradients, shapes, ASTRA agreement, errors."""
+"""The Radon transform operator over many geometries: adjointness, gradients, shapes,
+ASTRA agreement, errors.  What every operator must do is tested once for all of them in
+``test_linear_operators.py``."""
 
 import math
 
@@ -30,15 +32,6 @@ def test_adjoint_of_adjoint_is_the_operator(operator):
     assert operator.T.T is operator
     assert operator.T.domain_shape == operator.range_shape
     assert operator.T.range_shape == operator.domain_shape
-
-
-def test_gradcheck_forward_and_adjoint_float64():
-    A = cu.RadonTransform(image_size=8, geometry=cu.ParallelBeam(n_angles=5, n_detectors=12))
-    x = torch.rand(2, 8, 8, dtype=torch.float64, requires_grad=True)
-    y = torch.rand(2, 5, 12, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(A, (x,))
-    assert torch.autograd.gradcheck(A.T, (y,))
-    assert torch.autograd.gradgradcheck(A, (x,))
 
 
 def test_gradient_of_data_fidelity_is_the_backprojected_residual(operator):
@@ -202,9 +195,8 @@ def test_tensor_on_another_device_is_a_clear_error(operator):
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda: cu.ParallelBeam(n_angles=0, n_detectors=10), "n_angles must be a positive"),
-    (lambda: cu.ParallelBeam(n_angles=10, n_detectors=-3), "n_detectors must be a positive"),
-    (lambda: cu.ParallelBeam(n_angles=10, n_detectors=2.5), "n_detectors must be a positive"),
+    (lambda: cu.ParallelBeam(n_angles=0, n_detectors=10), "n_angles must be at least 1"),
+    (lambda: cu.ParallelBeam(n_angles=10, n_detectors=-3), "n_detectors must be at least 1"),
     (lambda: cu.ParallelBeam(n_angles=10, n_detectors=10, detector_spacing=0),
      "detector_spacing must be a positive"),
     (lambda: cu.ParallelBeam(n_angles=10, angles=[0.0, 1.0], n_detectors=10), "exactly one"),
@@ -217,7 +209,7 @@ def test_tensor_on_another_device_is_a_clear_error(operator):
                                               detector_distance=40)),
      "the source is inside the image"),
     (lambda: cu.RadonTransform(0, cu.ParallelBeam(n_angles=10, n_detectors=10)),
-     "image_size must be a positive integer"),
+     "image_size must be at least 1, got 0"),
     (lambda: cu.RadonTransform((32, 16), cu.ParallelBeam(n_angles=10, n_detectors=10)),
      "square"),
     (lambda: cu.RadonTransform(32, cu.ParallelBeam(n_angles=10, n_detectors=10),
@@ -231,6 +223,25 @@ def test_impossible_geometry_is_a_clear_error(make, message):
 def test_geometry_must_be_a_geometry():
     with pytest.raises(TypeError, match="ParallelBeam or FanBeam"):
         cu.RadonTransform(32, geometry="parallel")
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: cu.ParallelBeam(n_angles=10, n_detectors=2.5), "n_detectors must be an int"),
+    (lambda: cu.ParallelBeam(n_angles=10.0, n_detectors=10), "n_angles must be an int"),
+    (lambda: cu.ParallelBeam(n_angles=True, n_detectors=10), "n_angles must be an int"),
+    (lambda: cu.RadonTransform(32.0, cu.ParallelBeam(n_angles=10, n_detectors=10)),
+     "image_size must be an int"),
+])
+def test_counts_that_are_not_integers_are_type_errors(make, message):
+    with pytest.raises(TypeError, match=message):
+        make()
+
+
+def test_numpy_integers_are_counts():
+    geometry = cu.ParallelBeam(n_angles=np.int64(10), n_detectors=np.int32(15))
+    A = cu.RadonTransform(np.int64(8), geometry)
+    assert A.domain_shape == (8, 8) and A.range_shape == (10, 15)
+    assert type(A.image_size) is int and type(geometry.n_detectors) is int
 
 
 def test_default_angles_cover_half_and_full_turns():
@@ -257,6 +268,12 @@ def test_cuda_matches_cpu():
     assert xg.grad.device.type == "cuda"
 
 
+def test_astra_backend_lives_in_its_own_module():
+    from course_utils.operators import astra, radon
+    assert radon.AstraProjector is astra.AstraProjector
+    assert not hasattr(radon, "_AstraProjector") and not hasattr(radon, "_RECENT")
+
+
 def test_operators_with_the_same_geometry_share_one_built_matrix():
     geom = cu.ParallelBeam(n_angles=12, n_detectors=23)
     A1, A2 = cu.RadonTransform(16, geom), cu.RadonTransform(16, geom)
@@ -264,4 +281,4 @@ def test_operators_with_the_same_geometry_share_one_built_matrix():
     other = cu.RadonTransform(16, cu.ParallelBeam(n_angles=12, n_detectors=23,
                                                   detector_spacing=1.1))
     assert other.to_matrix() is not A1.to_matrix()
-    assert not torch.equal(other.to_matrix().values(), A1.to_matrix().values())
+    assert not torch.allclose(other.to_matrix().to_dense(), A1.to_matrix().to_dense())
