@@ -19,16 +19,21 @@
 # image, and turning it back into an image is the reconstruction problem that every later
 # lesson attacks with learning. This lesson builds the classical answer, **filtered
 # backprojection (FBP)**, from its parts: projection, backprojection, the Fourier slice
-# theorem and the ramp filter. FBP is still what most scanners run, it is the input of
-# many networks (lessons 03 and 04), and it is the first thing a learned method has to beat.
+# theorem and the ramp filter. Clinical scanners today ship iterative and, increasingly,
+# deep-learning reconstructions beside it, because FBP pays for its speed with noise and
+# streaks when the dose is low or the views are few. That is exactly why we start here:
+# FBP is fast, exact for complete clean data, still the default for many protocols, the
+# input of many networks (lessons 03 and 04), and the baseline whose failures (sections 5
+# and 6) every later method is built to repair.
 #
 # **Learning goals**
 #
 # - write the Radon transform as line integrals and read a sinogram (why a point traces a sine);
 # - use scikit-image's `radon`/`iradon` and the course's `cu.RadonTransform`, and know their conventions;
-# - explain why plain backprojection blurs (the $1/r$ point spread) and how the Fourier slice
+# - explain why projecting then backprojecting blurs (the $1/r$ point spread of $A^T A$) and how the Fourier slice
 #   theorem leads to the ramp filter $|\nu|$, and why the projections must be zero-padded;
-# - implement backprojection, the ramp filter and FBP yourself;
+# - implement backprojection, the ramp filter and FBP yourself, and derive FBP's weights
+#   for unevenly spaced angles;
 # - pick a filter window for the noise/resolution trade-off, and recognise the streaks of too few angles;
 # - use the operator `A`, its adjoint `A.T` and autograd through it: the bridge to lesson 02.
 #
@@ -120,6 +125,8 @@ psnr_fbp_sk = float(cu.psnr(fbp_sk, x_true.numpy(), data_range=1.0))
 cu.show_images([x_true, sinogram_sk.T, bp_sk, fbp_sk],
                titles=["phantom", "sinogram (transposed)", "backprojection",
                        f"FBP: {psnr_fbp_sk:.1f} dB"]);
+if N == 128 and N_ANGLES == 180:            # the number the text below quotes
+    assert 28.5 < psnr_fbp_sk < 29.5
 
 # %% [markdown]
 # Three things are already visible: the sinogram is a tangle of sine-shaped bands
@@ -312,14 +319,25 @@ cu.show_images([backproject_subset(y, A, n) for n in counts],
 # - Read $p(\theta, u)$ by **linear interpolation** between the two detector pixels on
 #   either side of $u$; treat the detector as zero outside its pixels.
 #
-# <details><summary>Hint</summary>
+# <details><summary>Hint 1 (a nudge)</summary>
 #
-# Build the grids of pixel centres once: `x` of shape `(1, N)` and `y` of shape `(N, 1)`
-# broadcast to the whole image. For each angle, `u = x * cos(θ) + y * sin(θ)` is an
-# `(N, N)` array; the fractional detector index is `k = u + n_det/2 - 1/2`. With
-# `k0 = floor(k)` and `t = k - k0`, the value is `(1 - t) p[k0] + t p[k0 + 1]`
-# (pad `p` with a zero at each end so that the indices stay valid).
-# `np.interp(u, u_k, p, left=0, right=0)` does the same for one projection in NumPy.
+# Loop over the angles, not over the pixels: for one angle, compute for **every** pixel at
+# once where its ray lands on the detector (two broadcast grids of pixel centres, one
+# along the columns, one along the rows, give the whole image), read the projection there,
+# and add the result to the image. The only delicate part is reading a projection between
+# its samples, and outside the detector.
+# </details>
+#
+# <details><summary>Hint 2 (the key equation)</summary>
+#
+# Detector pixel $k$ sits at $u_k = k + \tfrac12 - \tfrac{n_\text{det}}{2}$, so a position
+# $u$ corresponds to the fractional index $\kappa = u + \tfrac{n_\text{det}}{2} - \tfrac12$.
+# With $k_0 = \lfloor \kappa \rfloor$ and $t = \kappa - k_0 \in [0, 1)$,
+#
+# $$p(\theta, u) \approx (1 - t)\, p_{k_0} + t\, p_{k_0 + 1},$$
+#
+# with $p_k = 0$ for $k < 0$ or $k \ge n_\text{det}$ (not the value of the edge pixel).
+# NumPy's and PyTorch's interpolation and padding functions can do the bookkeeping.
 # </details>
 
 # %%
@@ -355,11 +373,13 @@ cu.checks.backproject(backproject);
 # Backproject the sinogram of a single point at the origin. Every projection is a spike
 # at $s = 0$, and every spike is smeared into a line through the origin. All the lines
 # cross at the point, but they also form a star around it whose density falls off with
-# the distance $r$: the backprojection of a point is exactly $b(r) = 1/r$. Since
-# backprojection is linear and shift invariant, the backprojection of any image is the
-# image blurred by that kernel,
+# the distance $r$: the backprojection of a point is exactly $b(r) = 1/r$. Backprojection
+# alone maps sinograms to images and has no kernel in the image plane; what is shift
+# invariant is the composite **project, then backproject**, $A^T A$: moving the point moves
+# its star with it. So $A^T A$ is a convolution with the kernel $1/r$, and the
+# backprojection of the projections of any image is that image blurred by it,
 #
-# $$b = f * \frac{1}{r}.$$
+# $$A^T A f = f * \frac{1}{r}.$$
 #
 # Let us measure it: if $b(r) = 1/r$, then $r\,b(r) = 1$.
 
@@ -486,7 +506,7 @@ q_all_linear = convolve1d(y_ct.double().numpy(), h, axis=-1, mode="constant")
 q_all_circular = convolve1d(y_ct.double().numpy(), h, axis=-1, mode="wrap")
 psnr_padding = {}
 for name, q in (("zero-padded", q_all_linear), ("no padding", q_all_circular)):
-    x_rec = math.pi / N_ANGLES * A_ct.T(torch.from_numpy(q).float())
+    x_rec = cu.backproject_fbp(A_ct, torch.from_numpy(q).float())   # FBP's weighted backprojection
     psnr_padding[name] = float(cu.psnr(x_rec, x_ct, data_range=1.0))
     print(f"FBP of the CT slice, {name:11s}: PSNR {psnr_padding[name]:.2f} dB")
 assert psnr_padding["zero-padded"] > psnr_padding["no padding"] + 5
@@ -508,12 +528,21 @@ assert psnr_padding["zero-padded"] > psnr_padding["no padding"] + 5
 #
 # Input and output: tensors of shape `(n_angles, n_detectors)`.
 #
-# <details><summary>Hint</summary>
+# <details><summary>Hint 1 (a nudge)</summary>
 #
-# `torch.fft.fft(sinogram, n=n_fft, dim=-1)` pads with zeros for you.
-# `torch.fft.fftfreq(n_fft)` gives $\nu$ in the order the FFT uses (0, positive, then
-# negative frequencies). `torch.fft.ifft(..., dim=-1).real[..., :n_det]` goes back.
-# (With `rfft`/`irfft` and `rfftfreq` it also works, with half the work.)
+# `torch.fft.fft` has an argument that zero-pads for you, and `torch.fft.fftfreq` gives the
+# DFT frequencies in the order the FFT returns them (0, the positive, then the negative
+# ones). Work along the last axis throughout, and remember what to drop at the end.
+# </details>
+#
+# <details><summary>Hint 2 (the key equation)</summary>
+#
+# With $\hat p = \mathrm{DFT}_{n_\text{fft}}(p, 0, \dots, 0)$ and
+# $\nu_j = \texttt{fftfreq}(n_\text{fft})_j$,
+#
+# $$q = \operatorname{Re}\,\mathrm{IDFT}_{n_\text{fft}}\big(|\nu_j|\,\hat p_j\big)\big[0 : n_\text{det}\big].$$
+#
+# (The real-input transforms `rfft`/`irfft` with `rfftfreq` give the same with half the work.)
 # </details>
 
 # %%
@@ -545,23 +574,47 @@ cu.checks.ramp_filter_projections(ramp_filter_projections);
 # Because $\nu$ is measured in cycles per pixel and pixels have size 1, no other factor
 # appears: the result is directly in the units of the image.
 #
-# ### Exercise 3: FBP
+# ### Exercise 3: FBP, with weights you derive
 #
-# Write `fbp(sinogram, angles, image_size)` from your two functions, with the right weight.
-# The check compares it with `cu.fbp` on Shepp-Logan sinograms.
+# The weight $\pi/n_\theta$ assumes that the angles split $[0, \pi)$ evenly. Scans are
+# not always like that: a view may be lost, or a protocol may place its views where it
+# wants. In general FBP replaces $\int_0^\pi g(\theta)\, d\theta$, with
+# $g(\theta) = q_\theta(x\cos\theta + y\sin\theta)$, by a weighted sum
+# $\sum_k w_k\, g(\theta_k)$. **Derive the weights**: let each angle stand for the
+# interval from halfway to its previous neighbour to halfway to its next one, and decide
+# which angles are neighbours, given that $g(\theta + \pi) = g(\theta)$ (the same lines,
+# seen from the other side: section 1).
 #
-# <details><summary>Hint</summary>
+# Write `fbp(sinogram, angles, image_size)` from your two functions and these weights.
+# `angles` is a sorted tensor of radians in $[0, \pi)$, evenly spaced or not. Two tests of
+# your derivation: the weights sum to $\pi$, and for evenly spaced angles each is
+# $\pi / n_\theta$. The check compares your FBP with `cu.fbp` on Shepp-Logan sinograms
+# (evenly spaced angles), then on a scan with uneven angles.
 #
-# Filter first, then backproject, then multiply by the angular step. If the check reports
-# a factor, compare it with $\pi$, $n_\theta$ and $\pi / n_\theta$.
+# <details><summary>Hint 1 (a nudge)</summary>
+#
+# Filter, weight each filtered projection, backproject. For the weights, draw the angles on
+# a half circle whose two ends, $0$ and $\pi$, are glued together (the integrand is
+# $\pi$-periodic): the first angle has a neighbour on its left too. If the check reports a
+# factor, compare it with $\pi$, $n_\theta$ and $\pi / n_\theta$.
+# </details>
+#
+# <details><summary>Hint 2 (the key equation)</summary>
+#
+# $$w_k = \tfrac12\,(\theta_{k+1} - \theta_{k-1}), \qquad
+#   \theta_{-1} = \theta_{n-1} - \pi, \quad \theta_{n} = \theta_0 + \pi, \qquad
+#   \text{FBP}(p) = \text{backproject}\big(w_k \cdot \text{ramp}(p)_k\big).$$
 # </details>
 
 # %%
 def fbp(sinogram, angles, image_size):
-    """Filtered backprojection for parallel-beam angles evenly covering [0, π)."""
+    """Filtered backprojection for sorted parallel-beam angles in [0, π), even or not."""
     ### BEGIN SOLUTION
+    after = torch.cat([angles[1:], angles[:1] + math.pi])     # θ_(k+1), wrapping past π
+    before = torch.cat([angles[-1:] - math.pi, angles[:-1]])  # θ_(k-1), wrapping below 0
+    weights = (after - before) / 2                            # π / n_angles if even
     filtered = ramp_filter_projections(sinogram)
-    return math.pi / len(angles) * backproject(filtered, angles, image_size)
+    return backproject(filtered * weights[:, None], angles, image_size)
     ### END SOLUTION
 
 
@@ -591,6 +644,8 @@ for curve in ax.get_lines():
 plt.show()
 
 # %% [markdown]
+# `cu.fbp` is for evenly spaced angles, where your weights are all $\pi/n_\theta$.
+#
 # From here on we use `cu.fbp(A, y, filter=...)`. Plain backprojection against FBP, and
 # our FBP against scikit-image's (on its own sinogram), all on the Shepp-Logan phantom.
 # We even give the backprojection its best possible scale, computed from the truth.
@@ -637,6 +692,28 @@ cu.plot_curves({name: (frequencies, cu.filter_response(N_DET, name)) for name in
                title="FBP filters, from sharpest to smoothest");
 
 # %% [markdown]
+# **A second quality measure: SSIM.** From here on, and in every results table of the
+# course, images are scored by PSNR and by the **structural similarity index** (SSIM, Wang,
+# Bovik, Sheikh and Simoncelli, 2004). PSNR only sees the mean squared error; SSIM compares
+# the *local structure* of a reconstruction $x$ with the reference $x^*$. Around every pixel
+# it computes, with a Gaussian window (standard deviation 1.5 pixels, 11 x 11), the local
+# means $\mu_x, \mu_{x^*}$, variances $\sigma_x^2, \sigma_{x^*}^2$ and covariance
+# $\sigma_{x x^*}$, and forms
+#
+# $$\text{SSIM} = \frac{(2\mu_x\mu_{x^*} + C_1)\,(2\sigma_{x x^*} + C_2)}
+#   {(\mu_x^2 + \mu_{x^*}^2 + C_1)\,(\sigma_x^2 + \sigma_{x^*}^2 + C_2)},
+#   \qquad C_1 = (0.01\,R)^2,\; C_2 = (0.03\,R)^2,$$
+#
+# averaged over the image (away from a 5-pixel border). The first factor compares
+# brightness, the second contrast and correlation, i.e. whether edges and textures are where
+# they should be; the small constants keep flat, dark regions from dividing by zero. $R$ is
+# the **data range**, as in PSNR: we always pass `data_range=1.0`, the range of the true
+# images, so that scores are comparable between images and methods (letting each image set
+# its own $R$ changes the constants and the score). SSIM is 1 for a perfect image and falls
+# towards 0 (it can even go negative) as structure is lost; noise and streaks lower it more
+# than a smooth bias of the same MSE does. `cu.ssim` matches scikit-image's
+# `structural_similarity` with Gaussian weights.
+#
 # On the CT slice, with clean data and with 2 % Gaussian noise on the sinogram
 # (`cu.gaussian_noise(y, 0.02)`: the noise has 2 % of the sinogram's norm):
 
@@ -665,6 +742,9 @@ gain_noisy = by_filter["hann"]["PSNR noisy (dB)"] - by_filter["ram-lak"]["PSNR n
 print(f"clean data: Ram-Lak beats Hann by {gain_clean:.1f} dB; "
       f"noisy data: Hann beats Ram-Lak by {gain_noisy:.1f} dB")
 assert gain_clean > 1.0 and gain_noisy > 1.0
+# "the sharpest filter wins without noise, the smoothest with noise" (on this slice)
+assert max(by_filter, key=lambda f: by_filter[f]["PSNR clean (dB)"]) == "ram-lak"
+assert max(by_filter, key=lambda f: by_filter[f]["PSNR noisy (dB)"]) == "hann"
 
 # %% [markdown]
 # Without noise the sharpest filter wins; with noise the smoothest one does. Which window is
@@ -900,17 +980,71 @@ assert best_sparse < best_full - 3
 
 # %% [markdown]
 # The time column is the reconstruction only (the sinogram is given): FBP takes a fraction
-# of a second, which is why it is still the workhorse of CT. Its weaknesses are the two we
-# measured: it has no way to tell noise from signal except through a fixed window, and it
-# has no way to fill the gaps between too few angles. Both are where the next lessons
-# come in.
+# of a second. Its weaknesses are the two we measured: it has no way to tell noise from
+# signal except through a fixed window, and it has no way to fill the gaps between too few
+# angles. Both are why scanners now also offer iterative and learned reconstructions, and
+# where the next lessons come in.
 #
+# ## Check your understanding
+#
+# Click an answer: the feedback is immediate, and nothing is graded.
+
+# %%
+cu.checks.quiz(
+    "Which operator is shift invariant, with the kernel 1/r?",
+    ["the backprojection A^T", "A^T A: project, then backproject", "the ramp filter"],
+    answer=1,
+    explain="Projecting a point and backprojecting its sinogram gives a star of lines "
+            "whose density falls like 1/r, wherever the point is: A^T A is a convolution "
+            "with 1/r. A^T alone maps sinograms to images and has no kernel in the image "
+            "plane.",
+    wrong={0: "A^T takes a sinogram, not an image: the 1/r blur appears only after the "
+              "image was projected first.",
+           2: "The ramp filter acts on each projection along the detector; it is what "
+              "undoes the 1/r blur, not what makes it."})
+
+# %%
+cu.checks.quiz(
+    "You ramp-filter each projection with FFTs of length n_det, without zero padding. "
+    "What goes wrong?",
+    ["nothing: the FFT is exact", "the filtered projections wrap around, and the image "
+     "loses its mean grey level", "the image comes out upside down"],
+    answer=1,
+    explain="A product of DFTs is a circular convolution: the ramp's long negative tails "
+            "leave one end of the projection and re-enter at the other. Padding to at "
+            "least 2 n_det - 1 samples makes it an ordinary convolution (section 3).")
+
+# %%
+cu.checks.quiz(
+    "Your scan of a 256 x 256 image has 30 angles instead of about (π/2)·256 ≈ 400. "
+    "Which window removes the streaks?",
+    ["Ram-Lak", "Hann", "none of them"],
+    answer=2,
+    explain="The streaks come from the gaps between the spokes that the angles sample in "
+            "Fourier space; a window only reshapes each spoke, so it trades resolution "
+            "for noise but cannot fill the gaps (section 6). Filling them needs prior "
+            "knowledge: lessons 02 to 09.",
+    wrong={1: "Hann smooths noise along each projection; the streaks come from missing "
+              "angles, which no window restores."})
+
+# %%
+cu.checks.quiz(
+    "Two reconstructions have the same PSNR. One has fine grain all over, the other a "
+    "smooth, slightly wrong background. Which has the higher SSIM, most likely?",
+    ["the grainy one", "the smooth one", "they must be equal, since the MSE is equal"],
+    answer=1,
+    explain="SSIM compares local contrast and structure: grain changes the local variances "
+            "and destroys the correlation with the reference, while a smooth offset mostly "
+            "touches the brightness term. Equal MSE does not mean equal SSIM.")
+
+# %% [markdown]
 # ## Takeaways
 #
 # - The Radon transform maps an image to its line integrals $p(\theta, s)$; a point traces
 #   the sine $s = x_0\cos\theta + y_0\sin\theta$, hence "sinogram". Check the conventions
 #   (degrees or radians, sinogram layout, centre of rotation) before mixing tools.
-# - Backprojection is the adjoint $A^T$, not the inverse: it blurs by $1/r$.
+# - Backprojection is the adjoint $A^T$, not the inverse: project-then-backproject,
+#   $A^T A$, is a convolution with $1/r$.
 # - The Fourier slice theorem turns the inversion into "ramp-filter, then backproject",
 #   with weight $\pi/n_\theta$; the filter must be applied with zero padding to avoid
 #   wrap-around.
@@ -958,6 +1092,9 @@ assert best_sparse < best_full - 3
 # - S. Papa (2024). *Deep learning methods for image reconstruction*, lecture at DLinRT
 #   2024 (projection and backprojection formulas); N. Ducros, *(A short intro to) Deep
 #   learning for image reconstruction*, lecture (analytic inversion by FBP).
+# - Z. Wang, A. C. Bovik, H. R. Sheikh and E. P. Simoncelli (2004). Image quality
+#   assessment: from error visibility to structural similarity. *IEEE Transactions on
+#   Image Processing* 13(4), 600-612. (SSIM.)
 # - S. van der Walt et al. (2014). scikit-image: image processing in Python. *PeerJ* 2, e453.
 # - W. van Aarle et al. (2016). Fast and flexible X-ray tomography using the ASTRA Toolbox.
 #   *Optics Express* 24(22), 25129-25147. (The geometry conventions used here.)

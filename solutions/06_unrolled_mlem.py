@@ -34,6 +34,8 @@
 #   it further eventually makes the image *worse* (semi-convergence);
 # - write one MLEM update as a PyTorch module (sensitivity image, forward projection,
 #   ratio, backprojection, multiplicative update) through which gradients can flow;
+# - derive that MLEM is a gradient step on that likelihood with a diagonal,
+#   image-dependent step size, $x/(A^T \mathbf 1)$;
 # - unroll a fixed number of updates with a residual, non-negative CNN between them, and
 #   train the whole network end to end;
 # - compare shared and per-iteration weights, in parameters and in image quality, and
@@ -197,11 +199,18 @@ plt.show()
 # $\bar y_i$ and $y_i$ are 0 (rays that miss the object) contribute 0, with the convention
 # $0 \cdot \log 0 = 0$.
 #
-# <details><summary>Hint</summary>
+# <details><summary>Hint 1 (a nudge)</summary>
 #
-# `torch.xlogy(y, y_bar)` computes $y \log \bar y$ and gives 0 where $y = 0$, even when
-# $\bar y = 0$ (plain `y * torch.log(y_bar)` gives `0 * -inf = nan` there). Sum with
-# `.sum(dim=(-2, -1))`.
+# The danger is the product $y \log \bar y$ where both are 0: a plain logarithm gives
+# $0 \cdot (-\infty)$, which is NaN, not 0. PyTorch has a function made for exactly this
+# product (look for "xlogy"). Then sum over the two sinogram dimensions only, so that a
+# batch keeps one value per sinogram.
+# </details>
+#
+# <details><summary>Hint 2 (the key equation)</summary>
+#
+# $L_b = \sum_{i \in \text{sinogram } b} \big(\bar y_i - y_i \log \bar y_i\big)$ with
+# $y_i \log \bar y_i := 0$ when $y_i = 0$.
 # </details>
 
 # %%
@@ -250,12 +259,19 @@ cu.checks.poisson_nll(poisson_nll);
 # pixel with activity have $A x = 0$ (and $y = 0$), and $0/0$ must become 0, not NaN.
 # Do not change `x` in place.
 #
-# <details><summary>Hint</summary>
+# <details><summary>Hint 1 (a nudge)</summary>
 #
-# The sensitivity is `A.T(torch.ones(A.range_shape, device=A.device))`. In `forward`,
-# `A(x).clamp(min=self.eps)` with a small `eps` (say `1e-9`) keeps the division safe and
-# its gradient finite. For our scanner every pixel is seen by some ray, so $s > 0$
-# everywhere. Write `x * correction`, not `x *= correction`.
+# The sensitivity is the backprojection of a sinogram of ones (the operator knows the
+# shape of its sinograms). For the division, keep the denominator away from zero with a
+# small floor (`eps`), which also keeps the gradient finite. For our scanner every pixel
+# is seen by some ray, so $s > 0$ everywhere. Build a new tensor instead of updating `x`.
+# </details>
+#
+# <details><summary>Hint 2 (the key equation)</summary>
+#
+# $s = A^T \mathbf 1$ once; then
+# $x^{+} = x \odot A^T\!\big(y \oslash \max(Ax, \varepsilon)\big) \oslash s$, element by
+# element.
 # </details>
 
 # %%
@@ -281,28 +297,18 @@ class MLEMStep(nn.Module):
 cu.checks.mlem_module(MLEMStep);
 
 # %% [markdown]
-# The rest of the notebook uses its own copy of this module, `EMUpdate` (so that it runs
-# whether or not your class is finished), and `cu.mlem` for plain MLEM. Both compute
-# the same update.
+# The rest of the notebook uses the course's module for this update,
+# `cu.checks.lesson06.EMUpdate` (so that it runs whether or not your class is finished;
+# open `course_utils/checks/lesson06.py` once you have solved the exercise), and
+# `cu.mlem` for plain MLEM. Both compute the same update.
 
 # %%
-class EMUpdate(nn.Module):
-    """One MLEM update as a differentiable module (the course's copy of MLEMStep)."""
-
-    def __init__(self, A, eps=1e-9):
-        super().__init__()
-        self.A = A
-        self.eps = eps
-        self.register_buffer("sensitivity", A.T(torch.ones(A.range_shape, device=A.device)))
-
-    def forward(self, x, y):
-        return x * self.A.T(y / self.A(x).clamp(min=self.eps)) / self.sensitivity
+EMUpdate = cu.checks.lesson06.EMUpdate
 
 
 def nll(x, y):
     """Poisson negative log-likelihood of images x for data y, one value per image."""
-    y_bar = A(x)
-    return (y_bar - torch.xlogy(y, y_bar)).sum(dim=(-2, -1)).squeeze(-1)
+    return cu.checks.lesson06.poisson_nll_of(A(x), y).squeeze(-1)
 
 
 em = EMUpdate(A).to(device)
@@ -311,6 +317,43 @@ for _ in range(3):
     x_em = em(x_em, val[0][:4])
 assert torch.allclose(x_em, cu.mlem(A, val[0][:4], 3), rtol=1e-4, atol=1e-5)
 print("3 EMUpdate steps = 3 iterations of cu.mlem")
+
+# %% [markdown]
+# ### Exercise 3: MLEM is a scaled gradient step
+#
+# How does MLEM relate to the gradient descent of lesson 02? Differentiate the negative
+# log-likelihood of Exercise 1, $L(x) = \sum_i \big((Ax)_i - y_i \log (Ax)_i\big)$, with
+# respect to the image. Then show that the MLEM update can be written as one gradient
+# step, $x^{k+1} = x^k - D_k \nabla L(x^k)$, with a *diagonal* step size $D_k$ (one
+# step per pixel) that depends on $x^k$ and the sensitivity $s = A^T \mathbf 1$. Write
+# `mlem_as_gradient_step(x, grad, s)`: given the image `x`, the gradient
+# `grad` $= \nabla L(x)$ and the sensitivity `s` (all of shape `(..., N, N)`), return
+# $x - D \nabla L(x)$, which must equal the MLEM update. This also explains why MLEM
+# never leaves $x \ge 0$: the step shrinks where a pixel is near zero.
+#
+# <details><summary>Hint 1 (a nudge)</summary>
+#
+# The derivative of $(Ax)_i$ with respect to $x_j$ is $A_{ij}$; collect the two sums into
+# a backprojection of ones and a backprojection of a ratio. Then compare the gradient
+# with the MLEM update: which factor turns $x - x \odot(\ldots)$ into
+# $x \odot A^T(y / Ax) / s$?
+# </details>
+#
+# <details><summary>Hint 2 (the key equation)</summary>
+#
+# $\nabla L(x) = s - A^T\!\big(y / Ax\big)$ and $D = \operatorname{diag}(x / s)$.
+# </details>
+
+# %%
+def mlem_as_gradient_step(x, grad, s):
+    """x - D grad with the diagonal step D of MLEM; x, grad, s: (..., N, N)."""
+    ### BEGIN SOLUTION
+    return x - x / s * grad
+    ### END SOLUTION
+
+
+# %%
+cu.checks.mlem_gradient_step(mlem_as_gradient_step);
 
 # %% [markdown]
 # ## 3. Semi-convergence, and two honest baselines
@@ -457,7 +500,7 @@ def fbp_counts(y):
 # notes that unrolled networks usually need far fewer parameters than direct ones: the
 # physics is built in and needs no learning.
 #
-# ### Exercise 3: the unrolled forward pass
+# ### Exercise 4: the unrolled forward pass
 #
 # Write `unrolled_mlem(y, mlem_step, blocks, image_size)`: start from images of ones,
 # shape `(*y.shape[:-2], image_size, image_size)` (same dtype and device as `y`); then
@@ -466,11 +509,19 @@ def fbp_counts(y):
 # `x = relu(x + block(x))`. Return the last image. For shared weights, `blocks` holds the
 # same CNN $K$ times.
 #
-# <details><summary>Hint</summary>
+# <details><summary>Hint 1 (a nudge)</summary>
 #
-# `torch.ones(*y.shape[:-2], image_size, image_size, dtype=y.dtype, device=y.device)`,
-# then a `for block in blocks:` loop with two lines, `F.relu` or `torch.relu` for the
-# clipping. Do not detach anything: training needs gradients through every update.
+# The start image keeps the batch dimensions of `y` and replaces its two sinogram
+# dimensions by the image's; match `y`'s dtype and device. Each block is one stage of the
+# network: first the EM update, then the correction, clipped at zero. Do not detach
+# anything: training needs gradients through every update.
+# </details>
+#
+# <details><summary>Hint 2 (the key equation)</summary>
+#
+# $x^0 = \mathbf 1$; for $k = 1, \dots, K$:
+# $x^{k-\frac12} = \mathrm{EM}(x^{k-1}, y)$,
+# $x^k = \max\big(0,\; x^{k-\frac12} + f_k(x^{k-\frac12})\big)$; return $x^K$.
 # </details>
 
 # %%
@@ -491,9 +542,9 @@ cu.checks.unrolled_mlem_forward(unrolled_mlem);
 # %% [markdown]
 # ## 5. The unrolled network, and training it end to end
 #
-# The network below is the forward pass of Exercise 3 wrapped in a module, with
-# `EMUpdate` as the EM layer and a three-layer CNN (16 channels, 3 x 3 kernels) as each
-# $f_k$. `iterates` also returns the images after every update and every correction,
+# The network below is the forward pass of Exercise 4 wrapped in a module (the course's
+# version, `cu.checks.lesson06.unrolled_iterates`), with `EMUpdate` as the EM layer and
+# a three-layer CNN (16 channels, 3 x 3 kernels) as each $f_k$. `iterates` also returns the images after every update and every correction,
 # for the widget of section 6.
 
 # %%
@@ -524,16 +575,9 @@ class UnrolledMLEM(nn.Module):
 
     def iterates(self, y):
         """[x after EM 1, x after CNN 1, ..., x after EM K, x after CNN K]."""
-        x = torch.ones(*y.shape[:-2], self.image_size, self.image_size, dtype=y.dtype,
-                       device=y.device)
-        images = []
-        for k in range(self.n_iter):
-            x = self.em(x, y)
-            images.append(x)
-            cnn = self.cnns[k % len(self.cnns)]     # the same CNN k times when shared
-            x = F.relu(x + cnn(x))
-            images.append(x)
-        return images
+        # one CNN in self.cnns when shared: it is used after every update
+        return cu.checks.lesson06.unrolled_iterates(y, self.em, self.cnns, self.n_iter,
+                                                    self.image_size)
 
     def forward(self, y):
         return self.iterates(y)[-1]
@@ -778,7 +822,51 @@ cu.show_images([image.cpu() for image in images], titles, ncols=6, vmin=0, vmax=
 # are the lean choice, and they let us run the network for more (or fewer) iterations
 # than it was trained with; per-iteration weights fix $K$. Both do the same computation
 # per image (differences in the time column are the noise of a shared machine).
+
+# %% [markdown]
+# ## Check your understanding
 #
+# Click an answer: you see at once whether it is right, and why.
+
+# %%
+cu.checks.quiz(
+    "Why does every MLEM iterate stay non-negative?",
+    ["because of a clipping step after each update",
+     "because the update only multiplies and divides non-negative numbers",
+     "because the Poisson likelihood forbids negative counts"],
+    answer=1,
+    explain="x, the sensitivity Aᵀ1, the counts y and the ratio y / Ax are all "
+            "non-negative (with a non-negative A), so their product is too: no clipping "
+            "is needed.",
+    wrong={0: "Plain MLEM has no clipping; the unrolled network adds one after its CNN, "
+              "because a CNN can produce negative values.",
+           2: "The likelihood concerns the data; the image stays non-negative because of "
+              "the form of the update."});
+
+# %%
+cu.checks.quiz(
+    "The negative log-likelihood keeps falling with MLEM's iterations, but the PSNR "
+    "peaks early and then drops. What is happening?",
+    ["a bug: both should improve together",
+     "semi-convergence: later iterations fit the Poisson noise of the counts",
+     "the sensitivity image is computed wrongly"],
+    answer=1,
+    explain="MLEM maximises the likelihood of the noisy counts; the maximum-likelihood "
+            "image is noisy, so the number of iterations acts as the regulariser.",
+    wrong={0: "A lower NLL means a better fit to the noisy data, not a better image.",
+           2: "A wrong sensitivity would spoil the fit from the first iteration."});
+
+# %%
+cu.checks.quiz(
+    "An untrained unrolled network (last CNN layers at zero) returns what?",
+    ["zeros", "MLEM with K iterations from a start image of ones", "the true image"],
+    answer=1,
+    explain="Each correction adds zero, and relu leaves the non-negative EM iterate "
+            "unchanged: the network starts as K-iteration MLEM and learns corrections.",
+    wrong={0: "The corrections are residual: x + f(x) with f = 0 leaves x.",
+           2: "Without training nothing knows the true image."});
+
+# %% [markdown]
 # ## Takeaways
 #
 # - Emission data are Poisson counts, linear in the activity; MLEM maximises their

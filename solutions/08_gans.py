@@ -36,6 +36,9 @@
 #   happens;
 # - reconstruct by **latent optimisation**, $\min_z \tfrac12\|A\,G(z) - y\|^2 +
 #   \tfrac{\mu}{2}\|z\|^2$, with restarts, and read its data-misfit curve;
+# - derive the weight $\mu$ that the noise implies (MAP), and tell it apart
+#   from a weight tuned on validation, which shrinks $z$ far from where the generator
+#   was trained;
 # - judge what a generator prior can and cannot do: strong on images like its training
 #   set, blind to features outside its **range**; and why an adversarial loss makes
 #   images sharper but can make a reader over-confident.
@@ -44,12 +47,14 @@
 # Adam), and lesson 05 (the deep image prior: the "opposite" of this lesson, which
 # optimises the weights of an untrained network instead of the input of a trained one).
 #
-# **Estimated run time.** CPU quick mode (`COURSE_QUICK=1`): just over a minute on a
-# 2-core CPU (measured with one torch thread: 73 s wall-clock on a quiet machine; 3.5
-# minutes when other jobs shared it). CPU full mode: about 15 minutes (measured: 15
-# minutes of CPU time, 22 minutes wall-clock on the busy shared machine; a longer
-# in-notebook GAN training, 32 validation and 32 test images, 8 restarts and 400 steps of
-# latent optimisation). On a GPU, a few minutes. **Both modes work at 64 x 64 pixels**:
+# **Estimated run time.** CPU quick mode (`COURSE_QUICK=1`): one to two minutes on a
+# 2-core CPU (measured with one torch thread: 73 s wall-clock on a quiet machine before
+# section 6's repeat at the MAP weight was added; on a busy shared machine 298 s without
+# it and 544 s with it, of which the repeat took 126 s). CPU full mode: about 15 minutes
+# before that repeat (measured: 15 minutes of CPU time, 22 minutes wall-clock on the busy
+# shared machine; a longer in-notebook GAN training, 32 validation and 32 test images, 8
+# restarts and 400 steps of latent optimisation), plus the repeat (not measured in full
+# mode). On a GPU, a few minutes. **Both modes work at 64 x 64 pixels**:
 # that is the size of the shipped pretrained generator, `data/gan_generator_64.pt`, which
 # the command `dltomo generator` rebuilds in about 16 minutes on a 2-core CPU
 # (see `data/README.md`).
@@ -98,7 +103,7 @@ A = setting.A
 GAN_STEPS = 60 if QUICK else 1500        # steps of the GAN trained in this notebook
 LATENT_STEPS = 200 if QUICK else 400     # Adam steps of the latent optimisation
 RESTARTS = 4 if QUICK else 8             # random starting points per sinogram
-MU = 30.0                                # weight of the prior mu/2 |z|^2 (section 4)
+MU = 30.0                                # weight of mu/2 |z|^2, tuned on validation (sec. 4)
 LR_Z = 0.05                              # Adam's learning rate for z
 print(setting)
 print(f"QUICK={QUICK}, device={device}, {torch.get_num_threads()} CPU thread(s); "
@@ -171,13 +176,24 @@ cu.show_images(list(setting.train.x[:4]) + list(x_untrained[:4]),
 # discriminator's weights only), and return the loss as a number (`loss.item()`). The
 # generator must not change, and no gradient should reach it.
 #
-# <details><summary>Hint</summary>
+# <details><summary>Hint 1 (a nudge)</summary>
 #
-# `x_fake = G(z).detach()` cuts the graph: the generator is a constant here. The labels:
-# `torch.ones_like(logits_real)` and `torch.zeros_like(logits_fake)`. Then the usual
-# three lines: `opt_D.zero_grad()`, `loss.backward()`, `opt_D.step()`. The function
-# `cu.discriminator_loss(logits_real, logits_fake)` computes the same loss: use it to
-# test yourself.
+# In this step the generator is a constant: cut the graph between the generated images
+# and the generator before the discriminator sees them. Then it is an ordinary
+# classification step of lesson 03, with two batches whose labels you choose. The
+# function `cu.discriminator_loss(logits_real, logits_fake)` computes the same loss: use
+# it to test yourself.
+# </details>
+#
+# <details><summary>Hint 2 (the key equation)</summary>
+#
+# With logits $r_i = D(x_i)$ and $f_j = D(G(z_j))$, $G(z_j)$ held fixed, and
+# $\mathrm{BCE}(\ell, t) = -t\log\sigma(\ell) - (1 - t)\log(1 - \sigma(\ell))$:
+#
+# $$ L_D = \operatorname{mean}_i \mathrm{BCE}(r_i, 1) + \operatorname{mean}_j
+#    \mathrm{BCE}(f_j, 0), $$
+#
+# one step of `opt_D` on fresh gradients, and $L_D$ returned as a Python number.
 # </details>
 
 # %%
@@ -209,13 +225,23 @@ cu.checks.gan_discriminator_step(discriminator_step);
 # and return the loss as a number. This time the gradient must flow *through* the
 # discriminator into the generator — but only the generator is updated.
 #
-# <details><summary>Hint</summary>
+# <details><summary>Hint 1 (a nudge)</summary>
 #
-# `logits = D(G(z))` (no detach!), then
-# `F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))`: the fakes are
-# labelled as real. `loss.backward()` also leaves gradients in the discriminator's
-# weights; that does no harm, because `opt_G` does not touch them and the next
-# discriminator step starts with `opt_D.zero_grad()`.
+# The generator wins when the discriminator calls its images real: score them with the
+# *real* label. The gradient has to pass through the discriminator, so nothing may be
+# detached. The backward pass also leaves gradients in the discriminator's weights;
+# that does no harm, because `opt_G` does not touch them and the next discriminator
+# step starts from fresh gradients.
+# </details>
+#
+# <details><summary>Hint 2 (the key equation)</summary>
+#
+# With $f_j = D(G(z_j))$ and the BCE of exercise 1,
+#
+# $$ L_G = \operatorname{mean}_j \mathrm{BCE}(f_j, 1)
+#        = \operatorname{mean}_j \big[-\log\sigma(f_j)\big], $$
+#
+# one step of `opt_G` on fresh gradients, $L_G$ returned as a number.
 # </details>
 
 # %%
@@ -292,12 +318,9 @@ G_collapse.train()
 D_small.requires_grad_(False)                      # the discriminator stands still
 opt = torch.optim.Adam(G_collapse.parameters(), lr=5e-3, betas=(0.5, 0.999))
 g = torch.Generator().manual_seed(1)
-for _ in range(200):
+for _ in range(200):          # generator steps only (the course's answer to exercise 2)
     z = torch.randn(32, G_collapse.latent_dim, generator=g).to(device)
-    loss = cu.generator_loss(D_small(G_collapse(z)))
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
+    cu.checks.lesson08.generator_step_reference(G_collapse, D_small, z, opt)
 D_small.requires_grad_(True)
 G_collapse.eval()
 
@@ -407,16 +430,27 @@ cu.interact(show_interpolation,
 #    \qquad \hat x = G(\hat z) . $$
 #
 # The unknown has only 128 numbers instead of $64^2 = 4096$ pixels, so even 6 angles
-# ($6 \times 93 = 558$ readings) over-determine it. The second term is a Gaussian prior
-# on $z$, which keeps $z$ where the generator was trained: there its images look like
-# the training images, while far from the origin a generator produces whatever its
-# layers happen to make of such inputs. We use $\mu = 30$, the best of
-# $\{1, 10, 30, 100, 300\}$ on 8 validation images (20.2 dB for 30, 18.8 dB for 1); a
-# strong prior pays off because our small generator's images degrade quickly away from
-# typical $z$. The problem is not convex (the
+# ($6 \times 93 = 558$ readings) over-determine it. The problem is not convex (the
 # generator is a deep network), so gradient descent can get stuck: we start from a few
 # random $z$ and keep the best fit. Bora et al. (2017) showed that with a good generator
 # this needs far fewer measurements than sparsity-based compressed sensing.
+#
+# **The weight $\mu$.** The second term comes from the distribution $z \sim \mathcal
+# N(0, I)$ that the generator was trained with. Read as a maximum a posteriori (MAP)
+# estimate, with Gaussian noise of standard deviation $\sigma$ in every reading, its
+# weight is fixed by the noise (exercise 4 derives it); here that weight is about 0.009.
+# We use $\mu = 30$ instead, the best of $\{1, 10, 30, 100, 300\}$ on 8 validation
+# images (20.2 dB for 30, 18.8 dB for 1): thousands of times the MAP weight. Such a
+# weight does **not** keep $z$ where the generator was trained. In 128 dimensions a
+# vector drawn from $\mathcal N(0, I)$ has $\|z\| \approx \sqrt{128} \approx 11.3$
+# (a high-dimensional Gaussian puts its mass on a thin shell, not near its centre), and
+# the generator saw almost only such vectors. With $\mu = 30$ the optimisation ends at
+# $\|\hat z\| \approx 4$ (printed below), deep inside that shell, where the generator
+# never got an input. What the weight does is **shrink** $z$ towards 0, where this
+# generator makes smoother, averaged blobs: when it cannot produce the true image
+# anyway, a smooth guess costs less in PSNR than a sharp wrong one, and the penalty
+# also makes the landscape easier for Adam. It is a regulariser tuned on validation,
+# not a probability. Section 6 repeats its key experiment at the MAP weight.
 #
 # ### Exercise 3: the latent optimisation
 #
@@ -426,13 +460,22 @@ cu.interact(show_interpolation,
 # the batch), and return the final $z$, detached. Leave `z0` and the generator's weights
 # unchanged.
 #
-# <details><summary>Hint</summary>
+# <details><summary>Hint 1 (a nudge)</summary>
 #
-# `z = z0.clone().requires_grad_(True)` makes a leaf tensor that Adam can update:
-# `optimizer = torch.optim.Adam([z], lr=lr)`. Inside the loop, the loss is
-# `0.5 * (A(G(z)) - y).pow(2).sum() + 0.5 * mu * z.pow(2).sum()`, then `zero_grad`,
-# `backward`, `step`. Return `z.detach()`. This is lesson 05's loop with the roles
-# swapped: there the weights moved and the input stayed fixed.
+# This is lesson 05's loop with the roles swapped: there the weights moved and the input
+# stayed fixed; here only $z$ moves. So $z$ must be a new tensor that autograd tracks
+# (a copy of `z0`, never `z0` itself), and the optimiser is given $z$ alone. Use the
+# arguments `lr`, `mu` and `n_iter`, not the notebook's `LR_Z` and `MU`.
+# </details>
+#
+# <details><summary>Hint 2 (the key equation)</summary>
+#
+# Each step lowers
+#
+# $$ L(z) = \tfrac12 \sum_{b,i} \big(A\,G(z)_b - y_b\big)_i^2
+#    + \tfrac{\mu}{2} \sum_{b,k} z_{bk}^2 , $$
+#
+# with fresh gradients; after `n_iter` steps, return $z$ without its graph.
 # </details>
 
 # %%
@@ -452,6 +495,51 @@ def latent_optimisation(G, A, y, z0, n_iter, lr, mu):
 
 # %%
 cu.checks.latent_optimisation(latent_optimisation);
+
+# %% [markdown]
+# ### Exercise 4: the weight that the noise implies
+#
+# Derive the MAP weight. The setting adds to every reading Gaussian noise of standard
+# deviation $\sigma = \text{noise level} \times \text{mean}\,|y|$ (dival's convention),
+# and the generator's latent vectors are $z \sim \mathcal N(0, I)$. Write
+# $-\log p(z \mid y)$ up to a constant, bring it to the lesson's form
+# $\tfrac12\|A\,G(z) - y\|^2 + \tfrac{\mu}{2}\|z\|^2$, and read off $\mu$. Then write
+# `noise_consistent_mu(y, noise_level)`: that $\mu$ for the sinograms `y` (one number;
+# take the mean of $|y|$ over all their entries).
+#
+# <details><summary>Hint 1 (a nudge)</summary>
+#
+# Bayes: $p(z \mid y) \propto p(y \mid z)\,p(z)$. Both factors are Gaussians, so their
+# negative logarithms are quadratics. Scaling an objective by a positive constant does
+# not change its minimiser.
+# </details>
+#
+# <details><summary>Hint 2 (the key equation)</summary>
+#
+# $$ -\log p(z \mid y) = \frac{1}{2\sigma^2}\|A\,G(z) - y\|^2 + \frac12\|z\|^2
+#    + \text{const}; \quad \text{multiply by } \sigma^2 . $$
+# </details>
+
+# %%
+def noise_consistent_mu(y, noise_level):
+    """The MAP weight μ of ½‖A G(z) − y‖² + μ/2‖z‖² for Gaussian noise and z ~ N(0, I)."""
+    ### BEGIN SOLUTION
+    sigma = noise_level * y.abs().mean()
+    return float(sigma ** 2)
+    ### END SOLUTION
+
+
+# %%
+cu.checks.noise_consistent_mu(noise_consistent_mu);
+
+# %% [markdown]
+# For this lesson's data we take $\sigma$ from the validation sinograms, with the
+# course's reference answer:
+
+# %%
+MU_MAP = cu.checks.lesson08.map_weight(setting.val.y, setting.noise_level)
+print(f"noise-consistent (MAP) weight μ = σ² = {MU_MAP:.4f}; the tuned MU = {MU:g} is "
+      f"{MU / MU_MAP:.0f} times larger")
 
 # %% [markdown]
 # From here on we use `cu.latent_reconstruction`: the same loop, run on all restarts
@@ -485,6 +573,11 @@ print(f"latent optimisation: {seconds:.1f} s; data misfit {misfit[0]:.1f} → "
       f"PSNR "
       f"{float(cu.psnr(x_gan, x_true, data_range=1.0)):.2f} dB (FBP "
       f"{float(cu.psnr(test.x_fbp[:1], x_true, data_range=1.0)):.2f} dB)")
+print(f"‖ẑ‖ = {float(result['z'].norm()):.2f}, while z ~ N(0, I) has ‖z‖ ≈ √d = "
+      f"{G.latent_dim ** 0.5:.2f}: μ = {MU:g} pulled ẑ deep inside the shell the "
+      f"generator was trained on")
+assert float(result["z"].norm()) < 0.5 * G.latent_dim ** 0.5, \
+    "with the tuned weight, ẑ should end far inside the shell ‖z‖ ≈ √d"
 
 fig, ax = plt.subplots(figsize=(7, 3), layout="constrained")
 cu.plot_curves({"‖A G(z_k) − y‖": misfit.cpu()}, xlabel="step k", ylabel="data misfit",
@@ -544,17 +637,8 @@ def gan_plus_correction(y, lam=LAM_V, n_iter=150, z0=None):
     if z0 is None:
         z0 = cu.latent_reconstruction(G, A, y, n_iter=LATENT_STEPS, lr=LR_Z, mu=MU,
                                       n_restarts=RESTARTS)["z"]
-    z = z0.clone().requires_grad_(True)
-    v = torch.zeros(len(y), 1, *A.domain_shape, device=y.device, requires_grad=True)
-    optimizer = torch.optim.Adam([z, v], lr=0.01)
-    for _ in range(n_iter):
-        x = G(z) + v
-        loss = (0.5 * (A(x) - y).pow(2).sum() + 0.5 * MU * z.pow(2).sum()
-                + lam * cu.total_variation(v).sum())
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    return (G(z) + v).detach()
+    return cu.checks.lesson08.correction_reconstruction(G, A, y, z0, mu=MU, lam=lam,
+                                                        n_iter=n_iter, lr=0.01)
 
 
 # %% [markdown]
@@ -637,10 +721,14 @@ assert corr_vs_gan.low > 0, "the correction should repair part of the representa
 # not in SSIM, where its mean is a little lower: the correction also adds faint streaks).
 # None of this is a verdict on GAN priors in general, only on this one: a GAN prior pays
 # off when the generator is good — a large network trained on a large, representative data
-# set (Bora et al. used tens of thousands of face images; Ongie notes that NVIDIA's face
-# generator saw about 200,000) — and when the images are too rich for a hand-made prior
-# like TV. Note the cost column too: hundreds of generator evaluations per image, like the
-# deep image prior of lesson 05, where FBP takes a fraction of a millisecond. (This lesson
+# set — and when the images are too rich for a hand-made prior like TV. Bora et al.
+# (2017) trained their face generator on CelebA, about 200,000 face photographs;
+# NVIDIA's style-based face generator, which Ongie's lecture shows (Karras et al.,
+# 2019), was trained on FFHQ, 70,000 high-resolution faces. (Ongie's slide puts the
+# NVIDIA faces at "~200,000 training examples", which is the size of CelebA, not of
+# FFHQ.) Our generator saw 4096 phantoms. Note the cost column too: hundreds of
+# generator evaluations per image, like the deep image prior of lesson 05, where FBP
+# takes a fraction of a millisecond. (This lesson
 # is not part of the course's benchmark table, `benchmarks/README.md`, "The ellipses
 # benchmark": that table is for dival's phantoms, which this generator never saw.)
 #
@@ -776,7 +864,79 @@ assert lesion_tests["TV, lesion − control"].low > 0, \
     "TV should show the lesion at its place"
 
 # %% [markdown]
+# ### Outside the range, or pulled by the prior?
+#
+# Section 4 showed that $\mu = 30$ pulls $\hat z$ far from where the generator was
+# trained. Is the lesion missing because the generator cannot draw it, or because so
+# strong a pull towards $z = 0$ flattens every detail? We repeat the reconstructions,
+# with and without the lesion, at the MAP weight $\mu = \sigma^2$ of exercise 4, which
+# leaves $z$ free to go where the data want.
+
+# %%
+both = torch.cat([subset.y, y_lesion])               # one batch: without, then with
+start = time.perf_counter()
+gan_map = cu.latent_reconstruction(G, A, both, n_iter=LATENT_STEPS, lr=LR_Z, mu=MU_MAP,
+                                   n_restarts=RESTARTS)
+seconds_map = time.perf_counter() - start
+x_map_without, x_map_with = gan_map["x"].split(len(subset))
+z_norms = gan_map["z"][:len(subset)].norm(dim=1)
+recovered["GAN prior, μ = σ²"] = contrast_on(disc, x_map_without, x_map_with)
+at_control["GAN prior, μ = σ²"] = contrast_on(control, x_map_without, x_map_with)
+psnr_map = cu.psnr(x_map_without, subset.x, data_range=1.0)
+psnr_tuned = cu.psnr(gan_subset["x"], subset.x, data_range=1.0)
+print(f"μ = σ² = {MU_MAP:.4f} ({seconds_map:.0f} s): ‖ẑ‖ from {float(z_norms.min()):.1f} to "
+      f"{float(z_norms.max()):.1f} (√d = {G.latent_dim ** 0.5:.1f}); PSNR "
+      f"{float(psnr_map.mean()):.2f} dB against {float(psnr_tuned.mean()):.2f} dB with "
+      f"μ = {MU:g}")
+for name in ("GAN prior", "GAN prior, μ = σ²"):
+    m, h = cu.mean_interval(recovered[name])
+    mc, hc = cu.mean_interval(at_control[name])
+    print(f"  {name:17s} on the lesion {100 * m:5.1f} ± {100 * h:4.1f} %, "
+          f"on the control disc {100 * mc:5.1f} ± {100 * hc:4.1f} %")
+map_tests = {
+    "TV − GAN prior (μ = σ²), on the lesion": cu.paired_difference(
+        100 * recovered["TV"], 100 * recovered["GAN prior, μ = σ²"]),
+    "GAN prior: μ = σ² − μ = 30, on the lesion": cu.paired_difference(
+        100 * recovered["GAN prior, μ = σ²"], 100 * recovered["GAN prior"]),
+    "GAN prior, PSNR: μ = 30 − μ = σ² (dB)": cu.paired_difference(psnr_tuned, psnr_map),
+}
+for name, d in map_tests.items():
+    print(f"{name}: {d.mean:+.1f}, 95 % CI [{d.low:+.1f}, {d.high:+.1f}], {d.n} images")
+assert float(z_norms.mean()) > 0.75 * G.latent_dim ** 0.5, \
+    "at the MAP weight, ẑ should stay near the shell ‖z‖ ≈ √d"
+assert map_tests["TV − GAN prior (μ = σ²), on the lesion"].low > 0, \
+    "the GAN prior should show less of the lesion than TV at the MAP weight too"
+assert map_tests["GAN prior, PSNR: μ = 30 − μ = σ² (dB)"].low > 0, \
+    "the tuned weight should buy PSNR over the MAP weight"
+cu.show_images([x_lesion[k, 0].cpu(), x_map_with[k, 0].cpu()],
+               [f"test image {k} with lesion", "GAN prior, μ = σ²"],
+               vmin=0, vmax=1, ncols=2, size=2.5, colorbar=False)
+cu.show_images([(x_map_with - x_map_without)[k, 0].cpu()],
+               ["GAN prior, μ = σ²: with − without"], vmin=-0.3, vmax=0.6, size=2.5);
+
+# %% [markdown]
+# At the MAP weight, $\hat z$ stays where the generator was trained ($\|\hat z\|$ from
+# 9.7 to 14.8 on the 8 quick-mode images, against $\sqrt d = 11.3$), and the lesion is
+# still not drawn. The GAN prior shows 22.0 ± 24.2 % of the lesion's contrast on its
+# pixels, as with $\mu = 30$ (22.2 %; paired difference −0.2 points,
+# [−8.4, +8.0]: no difference that 8 images can see), and 36 points less than TV
+# ([+12.5, +59.4]). So the lesion is missing because it lies **outside the generator's
+# range**, not because the prior pulls $z$ towards 0: freeing $z$ lets the generator
+# reshape its blobs differently, not draw a small bright disc. What the tuned weight
+# does buy is PSNR: $\mu = 30$ scores 1.8 dB above the MAP weight ([+1.0, +2.5]), the
+# shrinkage towards smooth, averaged images of section 4. (One run of 200 steps and 4
+# restarts per weight; the optimisation is not convex, and a weaker penalty also makes
+# it harder.)
+
+# %% [markdown]
 # ### Adversarial losses beyond priors: sharper, but be careful
+#
+# Ongie's list of drawbacks cites Antun et al. (2020), who showed that deep-learning
+# reconstructions can be unstable: a tiny, carefully chosen perturbation of the data, or
+# a small structure that the training set did not contain, can produce large artefacts
+# or vanish from the image. The lesion above is the GAN prior's version of the second
+# failure, without any adversarial search: a detail outside the range is replaced by
+# what the generator can draw.
 #
 # GANs appear in reconstruction in a second role: as a **loss** for post-processing
 # networks like the U-Net of lesson 03. Hendriksen (2022) explains why a network trained
@@ -786,12 +946,80 @@ assert lesion_tests["TV, lesion − control"].low > 0, \
 # SRGAN, Ledig et al., 2017, or in low-dose CT, Yang et al., 2018) pushes the output
 # towards *one* likely-looking image instead: sharper and more realistic, but not
 # necessarily the true one, and with a lower PSNR (the perception-distortion trade-off
-# of Blau and Michaeli, 2018). Hendriksen's caution applies to this whole lesson: a
+# of Blau and Michaeli, 2018). DAGAN (Yang et al., 2018), the example in Ongie's lecture,
+# trains a U-Net for compressed-sensing MRI with such an adversarial term added to its
+# image-domain, frequency-domain and perceptual losses. A third role that Ongie mentions is not reconstruction at
+# all: Shin et al. (2018) generate synthetic brain MRI with tumours, to enlarge and
+# anonymise training sets. Hendriksen's caution applies to this whole lesson: a
 # method that always returns a single, realistic-looking image when the measurements
 # support several can make its user **over-confident**. Our lesion experiment is the
 # same effect seen from a prior: the result looks clean, and is wrong exactly where it
 # matters.
 #
+# ## Check your understanding
+
+# %%
+cu.checks.quiz(
+    "In the discriminator step, why is the generated batch detached, G(z).detach()?",
+    ["So that the discriminator's loss cannot change the generator",
+     "Because binary cross-entropy needs tensors without gradients",
+     "To make the generated images real"],
+    answer=0,
+    explain="The discriminator step updates D only; without the detach its backward pass "
+            "also computes gradients for G (wasted work, and they pollute G's next step).",
+    wrong={1: "The loss is differentiated with respect to D's weights: gradients are "
+              "needed, just not into G."})
+
+# %%
+cu.checks.quiz(
+    "A generator keeps producing the same image for every z. What happened?",
+    ["Mode collapse: it found one image that the discriminator accepts",
+     "The latent dimension is too small", "The discriminator learned too slowly to "
+     "matter, so G converged to the data mean"],
+    answer=0,
+    explain="Against a discriminator that stands still, the best generator sends every z "
+            "to the one image that discriminator finds most real.",
+    wrong={2: "A slow discriminator is the cause, but the result is not the data mean: "
+              "it is whatever image exploits the discriminator's blind spot."})
+
+# %%
+cu.checks.quiz(
+    "With noise of standard deviation σ and z ~ N(0, I), which weight μ in "
+    "½‖A G(z) − y‖² + μ/2‖z‖² gives the MAP estimate?",
+    ["μ = 1", "μ = σ²", "μ = 1/σ²", "the μ of the best validation PSNR"],
+    answer=1,
+    explain="−log p(z|y) = ‖A G(z) − y‖²/(2σ²) + ‖z‖²/2 + const; multiplied by σ² it is "
+            "the lesson's form with μ = σ² (about 0.009 here).",
+    wrong={2: "That would be the weight of the DATA term if the prior's weight were 1.",
+           3: "That is how we chose MU = 30, thousands of times the MAP weight: a tuned "
+              "regulariser, not a MAP estimate."})
+
+# %%
+cu.checks.quiz(
+    "With μ = 30, ‖ẑ‖ ends near 4, while random latent vectors have ‖z‖ ≈ √128 ≈ 11.3. "
+    "What does that say?",
+    ["ẑ is a typical latent vector of the generator",
+     "The strong prior shrank ẑ into a region the generator never saw in training",
+     "The generator was trained with ‖z‖ ≈ 4"],
+    answer=1,
+    explain="A 128-dimensional standard Gaussian puts its mass on a shell of radius "
+            "≈ 11.3; vectors of norm 4 practically never occur in training.",
+    wrong={0: "Typical vectors have ‖z‖ ≈ √d ≈ 11.3: a norm of 4 is far inside that "
+              "shell."})
+
+# %%
+cu.checks.quiz(
+    "The GAN reconstruction of a scan with a small lesion shows no lesion. Where can a "
+    "reader find a warning?",
+    ["Nowhere: the image looks plausible, and so does the data",
+     "In the data residual A G(ẑ) − y, which keeps the lesion's unexplained projections",
+     "In the discriminator's score of the reconstruction"],
+    answer=1,
+    explain="What the range cannot explain stays in the residual; here it is hidden by "
+            "the generator's larger representation error, so it is a weak warning.",
+    wrong={2: "The discriminator judges realism: a clean, lesion-free image looks real."})
+
+# %% [markdown]
 # ## Takeaways
 #
 # - A GAN trains a generator against a discriminator: a discriminator step on real and
@@ -806,8 +1034,11 @@ assert lesion_tests["TV, lesion − control"].low > 0, \
 #   PSNR (far ahead in SSIM) and loses to TV by about 9 dB.
 # - Anything outside the generator's range, like a small lesion, is not drawn: the
 #   generator reshapes its blobs instead, and the image looks as plausible as before.
-#   The data residual is where to look for it (here the generator's representation
-#   error hides it); TV, which has no range, shows it. A correction term that may
+#   This is the range, not the prior's weight: at the noise-consistent (MAP) weight
+#   $\mu = \sigma^2$, with $\hat z$ back on the shell $\|z\| \approx \sqrt d$, the lesion
+#   is just as absent. The tuned $\mu = 30$ is a shrinkage that buys PSNR, not a
+#   probability. The data residual is where to look for the lesion (here the
+#   generator's representation error hides it); TV, which has no range, shows it. A correction term that may
 #   leave the range brings part of it back (clearly on full mode's 32 images, not
 #   distinguishably from zero on quick mode's 8).
 # - Adversarial losses sharpen learned reconstructions but can invent detail: realistic
@@ -819,8 +1050,10 @@ assert lesion_tests["TV, lesion − control"].low > 0, \
 #   (`dltomo generator --steps 20000 --width 16 --out my_generator.pt`, best on
 #   a GPU) and load it with `cu.load_generator("my_generator.pt")`: how much closer does
 #   the GAN prior come to TV?
-# - Change `MU` (0, 0.1, 10) and `RESTARTS` (1, 16): when does the prior on $z$ help,
-#   and how much do restarts matter for a non-convex problem?
+# - Change `MU` (0, `MU_MAP`, 1, 10) and `RESTARTS` (1, 16): where does $\|\hat z\|$
+#   end, what happens to the PSNR, and how much do restarts matter for a non-convex
+#   problem? Or replace the penalty by a constraint: after every Adam step, rescale each
+#   $z$ to the shell $\|z\| = \sqrt d$.
 # - Change `N_ANGLES` (4, 8, 10): from how many angles on does FBP beat the GAN prior
 #   in PSNR, and in SSIM? What happens to its gap to TV?
 # - Replace the straight-line interpolation of the widget by a spherical one and
@@ -844,6 +1077,9 @@ assert lesion_tests["TV, lesion − control"].low > 0, \
 #   networks. *International Conference on Machine Learning (ICML)*, 214–223.
 # - I. Gulrajani, F. Ahmed, M. Arjovsky, V. Dumoulin and A. Courville (2017). Improved
 #   training of Wasserstein GANs. *NeurIPS* 30.
+# - T. Karras, S. Laine and T. Aila (2019). A style-based generator architecture for
+#   generative adversarial networks. *IEEE/CVF Conference on Computer Vision and Pattern
+#   Recognition (CVPR)*, 4401–4410 (trained on FFHQ, 70,000 faces).
 # - A. Bora, A. Jalal, E. Price and A. G. Dimakis (2017). Compressed sensing using
 #   generative models. *ICML*, 537–546.
 # - M. Dhar, A. Grover and S. Ermon (2018). Modeling sparse deviations for compressed

@@ -23,12 +23,18 @@ The line is printed (so it also shows in plain Python scripts and when a cell ru
 several checks), and the returned :class:`CheckResult` displays nothing in Jupyter (its
 ``_ipython_display_`` is empty), so the line never appears twice.  The result is truthy
 only when the check passed, which lets a notebook write ``assert cu.checks.x(f)``.
+
+Under a grader the same line fails the cell instead: when the environment variable
+``NBGRADER_EXECUTION`` is set (nbgrader sets it while it autogrades or validates a
+notebook), a check that did not pass raises ``AssertionError`` with that line, because
+nbgrader gives a check cell its points unless the cell raises.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import os
 import site
 import sysconfig
 import traceback
@@ -38,10 +44,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["CheckFailed", "CheckResult", "exercise_check", "compare_arrays", "expect"]
+__all__ = ["CheckFailed", "CheckResult", "exercise_check", "graded", "compare_arrays",
+           "expect"]
 
 _SYMBOLS = {"passed": "✅", "failed": "❌", "not attempted": "⏳", "error": "❌"}
 _MAX_MESSAGE = 300  # characters of an exception message we show
+GRADER_VARIABLE = "NBGRADER_EXECUTION"  # nbgrader: "autograde" or "validate"
 
 
 class CheckFailed(Exception):
@@ -119,6 +127,11 @@ def _one_line(text: str) -> str:
     return text if len(text) <= _MAX_MESSAGE else text[:_MAX_MESSAGE - 1] + "…"
 
 
+def graded() -> bool:
+    """Whether a grader runs this notebook: ``NBGRADER_EXECUTION`` is set and not empty."""
+    return bool(os.environ.get(GRADER_VARIABLE))
+
+
 def exercise_check(exercise: str):
     """Decorator: make ``check(*args)`` (which raises :class:`CheckFailed`) a public check.
 
@@ -128,7 +141,9 @@ def exercise_check(exercise: str):
         How the feedback line names the exercise, e.g. ``"the ramp filter"``.
 
     The decorated check prints one line and returns a :class:`CheckResult`.  Whatever
-    string ``check`` returns is shown in brackets after "passed".
+    string ``check`` returns is shown in brackets after "passed".  Under a grader
+    (:func:`graded` is true) a check that did not pass raises ``AssertionError`` with
+    that line instead of printing it.
     """
 
     def decorate(check):
@@ -153,6 +168,8 @@ def exercise_check(exercise: str):
                     if frame is not None and frame.line:
                         message += f" (in `{frame.line.strip()}`)"
             result = CheckResult(exercise, status, _one_line(message))
+            if not result and graded():
+                raise AssertionError(result.line) from None
             print(result.line)
             return result
 

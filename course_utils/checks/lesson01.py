@@ -68,6 +68,24 @@ def _expected_backprojection(sinogram: torch.Tensor, angles: torch.Tensor,
     return _backproject(sinogram, geometry, image_size).numpy()
 
 
+def _interp_backprojection(sinogram: torch.Tensor, angles: torch.Tensor, image_size: int,
+                           outside: float | None) -> np.ndarray:
+    """Backprojection with ``np.interp``, reading ``outside`` beyond the outermost centres.
+
+    ``outside=0.0`` is also accepted (zero beyond the outermost detector centres instead of
+    a linear fall to zero over the next half pixel: at an edge both are fair readings of
+    "zero outside the detector"); ``outside=None`` (the edge pixel's value, np.interp's
+    default) is the usual mistake.
+    """
+    n_det = sinogram.shape[-1]
+    c = np.arange(image_size) + 0.5 - image_size / 2
+    x, y = c[None, :], -c[:, None]
+    u_k = np.arange(n_det) + 0.5 - n_det / 2
+    return sum(np.interp(x * math.cos(t) + y * math.sin(t), u_k, p, left=outside,
+                         right=outside)
+               for p, t in zip(sinogram.numpy(), angles.numpy().tolist()))
+
+
 def _line(image: np.ndarray):
     """``("vertical", column)`` or ``("horizontal", row)`` if an image is one thin line.
 
@@ -152,7 +170,9 @@ def backproject(student_backproject):
 
     First one detector pixel at 0° and at 90° (the orientation: a line where it must be),
     then random sinograms with even and odd sizes and irregular angles, against the
-    pixel-driven backprojection of :func:`course_utils.fbp`.
+    pixel-driven backprojection of :func:`course_utils.fbp`; two of them with a detector
+    narrower than the image's diagonal (or even than the image), where the corner pixels'
+    rays miss the detector and must read zero.
     """
     _check_single_ray(student_backproject, 0.0, "0°")
     _check_single_ray(student_backproject, math.pi / 2, "90°")
@@ -160,7 +180,10 @@ def backproject(student_backproject):
     generator = torch.Generator().manual_seed(101)
     cases = [(24, 36, torch.arange(16, dtype=torch.float64) * math.pi / 16),
              (25, 37, torch.sort(torch.rand(7, generator=generator, dtype=torch.float64)
-                                 * math.pi).values)]
+                                 * math.pi).values),
+             (24, 28, torch.arange(12, dtype=torch.float64) * math.pi / 12),   # < diagonal
+             (25, 19, torch.sort(torch.rand(5, generator=generator, dtype=torch.float64)
+                                 * math.pi).values)]                           # < image
     for n, n_det, angles in cases:
         sinogram = torch.rand(len(angles), n_det, generator=generator, dtype=torch.float64)
         expected = _expected_backprojection(sinogram, angles, n)
@@ -170,6 +193,16 @@ def backproject(student_backproject):
             continue
         if got.shape != expected.shape:
             compare_arrays(got, expected, what=what)
+        if n_det < math.sqrt(2) * n and _close(
+                got, _interp_backprojection(sinogram, angles, n, 0.0)):
+            continue
+        if n_det < math.sqrt(2) * n and _close(
+                got, _interp_backprojection(sinogram, angles, n, None)):
+            raise CheckFailed(f"{what}, with a detector of {n_det} pixels (narrower than "
+                              f"the image's diagonal): outside the detector you read the "
+                              f"edge pixel's value; a ray that misses the detector measured "
+                              f"nothing, so read 0 there (np.interp: left=0, right=0; or "
+                              f"pad the projection with zeros)")
         c = _best_factor(got, expected)
         n_angles = len(angles)
         if _close(got, c * expected, rtol=1e-4):
@@ -188,7 +221,8 @@ def backproject(student_backproject):
                               f"detector pixels on either side of u (nearest-neighbour "
                               f"look-up gives errors like this)")
         compare_arrays(got, expected, what=what, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
-    return "single rays at 0° and 90°, random sinograms on 24x24 and 25x25 images"
+    return ("single rays at 0° and 90°, random sinograms on 24x24 and 25x25 images, "
+            "also with detectors narrower than the image's diagonal")
 
 
 # --- Exercise: the ramp filter -------------------------------------------------------------
@@ -300,13 +334,88 @@ def _psnr(got: np.ndarray, reference: np.ndarray) -> float:
 _FBP_THRESHOLD_DB = 35.0
 
 
+# --- FBP for unevenly spaced angles: the weights -------------------------------------------
+
+def _expected_angle_weights(angles: np.ndarray) -> np.ndarray:
+    """Half the distance between each angle's two neighbours, periodic with period π."""
+    after = np.roll(angles, -1)
+    after[-1] += math.pi
+    before = np.roll(angles, 1)
+    before[0] -= math.pi
+    return (after - before) / 2
+
+
+def _check_uneven_angles(student_fbp, results) -> None:
+    """FBP of a scan with uneven angles (and a wide gap across 0 and π) against the weights."""
+    generator = torch.Generator().manual_seed(13)
+    n = 48
+    angles = torch.sort(0.4 + 2.2 * torch.rand(24, generator=generator,
+                                                dtype=torch.float64)).values
+    geometry = ParallelBeam(angles=angles, n_detectors=math.ceil(math.sqrt(2) * n) + 1)
+    sinogram = RadonTransform(n, geometry)(shepp_logan(n, dtype=torch.float64))
+    filtered = _course_filter_sinogram(sinogram)
+    theta = angles.numpy()
+
+    def weighted(weights: np.ndarray) -> np.ndarray:
+        return _backproject(filtered * torch.from_numpy(weights)[:, None], geometry,
+                            n).numpy()
+
+    expected = weighted(_expected_angle_weights(theta))
+    what = f"fbp(sinogram, angles, {n}) with 24 unevenly spaced angles in [0.4, 2.6]"
+    got = _to_numpy(student_fbp(sinogram.clone(), angles.clone(), n), what)
+    if got.shape != expected.shape:
+        compare_arrays(got, expected, what=what)
+    quality = _psnr(got, expected)
+    if quality >= _FBP_THRESHOLD_DB:
+        results.append((quality, float(got.mean() / expected.mean() - 1)))
+        return
+    for message, wrong in _angle_weight_mistakes(theta):
+        if _psnr(got, weighted(wrong)) >= _FBP_THRESHOLD_DB:
+            raise CheckFailed(f"{what}: {message}")
+    raise CheckFailed(f"{what} is only {quality:.1f} dB PSNR away from the FBP with the "
+                      f"derived weights (evenly spaced angles were fine): give each angle "
+                      f"the weight of the interval it stands for; the weights sum to π")
+
+
+def _angle_weight_mistakes(angles: np.ndarray):
+    """(message, wrong weights) for the usual mistakes."""
+    n = len(angles)
+    gaps_after = np.diff(np.append(angles, angles[0] + math.pi))
+    one_sided = np.empty(n)
+    one_sided[1:-1] = (angles[2:] - angles[:-2]) / 2
+    one_sided[0] = (angles[1] - angles[0]) / 2
+    one_sided[-1] = (angles[-1] - angles[-2]) / 2
+    midpoints = (angles[1:] + angles[:-1]) / 2
+    clipped = np.diff(np.concatenate([[0.0], midpoints, [math.pi]]))
+    expected = _expected_angle_weights(angles)
+    wrap = ("the first and the last angle are neighbours too: θ and θ + π measure the "
+            "same lines, so the neighbour before θ_0 is θ_(n-1) − π and the one after "
+            "θ_(n-1) is θ_0 + π")
+    return [
+        ("every weight is π/n_θ: that is only right for evenly spaced angles; here each "
+         "angle stands for the interval between the midpoints to its two neighbours",
+         np.full(n, math.pi / n)),
+        ("the first and last weights are too small (the weights sum to less than π): "
+         + wrap, one_sided),
+        ("your intervals stop at 0 and at π: " + wrap, clipped),
+        ("each weight is the whole gap to the next angle: the interval of an angle "
+         "reaches halfway to its previous and halfway to its next neighbour", gaps_after),
+        ("twice the expected weights (they sum to 2π): each angle's interval reaches only "
+         "HALFWAY to its neighbours", 2 * expected),
+        ("the weights are in degrees (they sum to 180): work in radians",
+         np.degrees(expected)),
+    ]
+
+
 @exercise_check("filtered backprojection")
 def fbp(student_fbp):
     """Check ``fbp(sinogram, angles, image_size) -> (image_size, image_size)``.
 
     The learner's reconstruction of a Shepp-Logan sinogram must be within
     35 dB PSNR of :func:`course_utils.fbp` (a sampled |ν| ramp gives about 41 dB;
-    the exact ramp gives identical images).
+    the exact ramp gives identical images), first for evenly spaced angles, then for
+    uneven ones, where each projection's weight is half the gap between its neighbours
+    (periodic with period π).
     """
     results = []
     for n, n_angles in ((48, 60), (33, 40)):
@@ -323,6 +432,13 @@ def fbp(student_fbp):
         if quality >= _FBP_THRESHOLD_DB:
             results.append((quality, float(got.mean() / expected.mean() - 1)))
             continue
+        theta = geometry.angles.double().numpy()
+        for message, wrong in _angle_weight_mistakes(theta)[1:4]:   # the wrap-around ones
+            if np.allclose(wrong, _expected_angle_weights(theta)):
+                continue
+            weighted = _course_filter_sinogram(sinogram) * torch.from_numpy(wrong)[:, None]
+            if _psnr(got, _backproject(weighted, geometry, n).numpy()) >= _FBP_THRESHOLD_DB:
+                raise CheckFailed(f"{what}: {message}")
         # The factor between the zero-mean images: a sampled |ν| ramp shifts the mean a bit.
         c = _best_factor(got - got.mean(), expected - expected.mean())
         if abs(c) > 1e-12 and _psnr(got / c, expected) >= _FBP_THRESHOLD_DB:
@@ -350,6 +466,7 @@ def fbp(student_fbp):
         raise CheckFailed(f"{what} is only {quality:.1f} dB PSNR away from cu.fbp (at least "
                           f"{_FBP_THRESHOLD_DB:.0f} dB expected): run the checks of "
                           f"backproject and ramp_filter_projections first")
+    _check_uneven_angles(student_fbp, results)
     worst = min(q for q, _ in results)
     offset = max((o for _, o in results), key=abs)
     details = (f"PSNR ≥ {worst:.1f} dB against cu.fbp" if worst < 100

@@ -2,8 +2,8 @@
 
 Each check tries the learner's function on small problems it makes up, compares with
 values computed here and, when the answer is wrong, recognises the usual mistakes
-(transposed matrix, pixels in column-major order, a sign error in the gradient step,
-a missing sensitivity normalisation, ...) and says which one it is.
+(transposed matrix, pixels in column-major order, a step size that is not 1/‖A‖², a
+missing sensitivity normalisation, directions that are not conjugate, a late stop, ...) and says which one it is.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from ..operators.linear_operator import MatrixOperator
 from ..operators.radon import RadonTransform
 from ._feedback import CheckFailed, compare_arrays, exercise_check, expect
 
-__all__ = ["system_matrix", "landweber_step", "mlem_update", "discrepancy_principle"]
+__all__ = ["system_matrix", "landweber", "mlem_update", "cgls_discrepancy"]
 
 
 # --- shared helpers ------------------------------------------------------------------------
@@ -94,60 +94,80 @@ def system_matrix(my_system_matrix):
     return f"{len(cases)} geometries, matrix equals A.to_matrix()"
 
 
-# --- Exercise 2: one Landweber step ----------------------------------------------------------
+# --- Exercise 2: Landweber with a chosen step size ------------------------------------------
 
-@exercise_check("one Landweber step")
-def landweber_step(my_landweber_step):
-    """Check ``my_landweber_step(x, A, y, step)`` = x + step * A^T (y - A x)."""
+def _landweber_run(A, y, n_iter, step, x0=None, transpose=True):
+    """n_iter steps x + step * A^T (y - A x) (A instead of A^T when ``transpose`` is False)."""
+    back = A.T if transpose else A
+    x = torch.zeros(A.domain_shape, dtype=y.dtype) if x0 is None else x0
+    for _ in range(n_iter):
+        x = x + step * back(y - A(x))
+    return x
+
+
+@exercise_check("Landweber with a chosen step size")
+def landweber(my_landweber):
+    """Check ``my_landweber(A, y, n_iter)``: n_iter steps from 0 with step 1/||A||^2.
+
+    A square non-symmetric matrix (so that A and A.T are both applicable) and a small
+    Radon transform; the step may come from ``A.norm()`` or from an exact spectral norm
+    (they agree to about 1e-6, hence the tolerance).
+    """
     gen = torch.Generator().manual_seed(2)
-    # A square, non-symmetric matrix: using A instead of A.T gives a different answer
-    # instead of a shape error.
     square = MatrixOperator(torch.randn(16, 16, generator=gen, dtype=torch.float64),
                             (4, 4), (4, 4))
     radon = _radon(8, 6, 13)
-    cases = [(square, 0.05), (radon, None)]
-    for A, step in cases:
-        x = torch.rand(A.domain_shape, generator=gen, dtype=torch.float64)
+    for A, n_iter in ((square, 15), (radon, 25)):
         y = A(torch.rand(A.domain_shape, generator=gen, dtype=torch.float64))
         y = y + 0.1 * torch.randn(y.shape, generator=gen, dtype=torch.float64)
-        if step is None:
-            step = 1.0 / A.norm() ** 2
-        x_before = x.clone()
-        what = f"my_landweber_step(x, A, y, step={step:.3g})"
-        got = my_landweber_step(x, A, y, step)
-        expect(torch.equal(x, x_before),
-               "your function changed its input x in place (e.g. `x += ...`); return a "
-               "new image instead (`x_new = x + ...`) so the caller's x stays as it was")
+        y_before = y.clone()
+        what = f"my_landweber(A, y, n_iter={n_iter})"
+        got = my_landweber(A, y, n_iter)
+        expect(torch.equal(y, y_before), "your function changed the data y in place; "
+                                         "leave y as it is")
         if got is None:
             raise CheckFailed(f"{what} is None — did you forget a `return`?")
-        gradient_step = A.T(y - A(x))
+        if isinstance(got, tuple):
+            raise CheckFailed(f"{what} returned a tuple; return only the last image")
+        norm = A.norm()
+        step = 1.0 / norm**2
+        expected = _landweber_run(A, y, n_iter, step)
+        tolerance = dict(rtol=1e-4, atol=1e-6 * float(expected.abs().max()))
+        if _close(got, expected, **tolerance):
+            continue
+        if isinstance(got, torch.Tensor) and got.shape == expected.shape and \
+                not torch.isfinite(got).all():
+            raise CheckFailed(f"{what} contains inf or NaN: the iteration blew up, so the "
+                              f"step is too large; it must stay below 2/‖A‖², and the best "
+                              f"guaranteed decrease is at 1/‖A‖² (note the square)")
         mistakes = [
-            ("your step goes uphill: it adds the gradient of ½‖Ax − y‖² instead of "
-             "subtracting it. The update is x + step·Aᵀ(y − A x) "
-             "= x − step·Aᵀ(A x − y)",
-             x - step * gradient_step),
-            ("you returned only the update step·Aᵀ(y − A x); add it to the current image x",
-             step * gradient_step),
-            ("you ignored `step`: multiply Aᵀ(y − A x) by the step size",
-             x + gradient_step),
-            ("the residual is y − A x: you forgot to subtract A x (or used A x alone)",
-             x + step * A.T(y)),
+            ("the step 1/‖A‖ is not the one of the descent lemma: L = ‖A‖² (the norm "
+             "squared), so the step is 1/‖A‖²", _landweber_run(A, y, n_iter, 1.0 / norm)),
+            ("the step 2/‖A‖² sits on the stability limit: the error along the largest "
+             "singular direction flips sign without shrinking. Maximise ω(1 − ωL/2): "
+             "ω = 1/L = 1/‖A‖²", _landweber_run(A, y, n_iter, 2.0 * step)),
+            ("your steps go uphill: the update is x + ω·Aᵀ(y − A x) = x − ω·Aᵀ(A x − y)",
+             _landweber_run(A, y, n_iter, -step)),
+            (f"you ran {n_iter - 1} steps instead of {n_iter}: start from the zero image "
+             f"and apply the update n_iter times", _landweber_run(A, y, n_iter - 1, step)),
+            (f"you ran {n_iter + 1} steps instead of {n_iter}: start from the zero image "
+             f"and apply the update n_iter times", _landweber_run(A, y, n_iter + 1, step)),
+            ("you started from the backprojection Aᵀy; start from the zero image",
+             _landweber_run(A, y, n_iter, step, x0=A.T(y))),
         ]
         if A.domain_shape == A.range_shape:
             mistakes.append(("you applied A instead of its transpose to the residual: the "
                              "residual lives in data space and A.T brings it back to images",
-                             x + step * A(y - A(x))))
-        _known_mistake(got, mistakes)
-        expected = x + step * gradient_step
-        if isinstance(got, torch.Tensor) and got.shape == expected.shape:
-            update = (got.detach().double() - x)
-            c = float((update * (expected - x)).sum() / ((expected - x) ** 2).sum())
-            if abs(c - 1) > 1e-3 and torch.allclose(update, c * (expected - x), rtol=1e-5,
-                                                    atol=1e-8):
-                raise CheckFailed(f"your update is {c:.4g} times the expected one: use the "
-                                  f"step size exactly once, x + step·Aᵀ(y − A x)")
-        compare_arrays(got, expected, what=what, rtol=1e-5, atol=1e-8)
-    return "a square matrix and a Radon transform"
+                             _landweber_run(A, y, n_iter, step, transpose=False)))
+        _known_mistake(got, mistakes, **tolerance)
+        if isinstance(got, torch.Tensor) and got.shape == expected.shape and \
+                float(torch.linalg.vector_norm(got.double())) \
+                > 100 * float(torch.linalg.vector_norm(expected)):
+            raise CheckFailed(f"{what} is more than 100 times larger than it should be: the "
+                              f"iteration blew up, so the step is too large; it must stay "
+                              f"below 2/‖A‖², and the best guaranteed decrease is at 1/‖A‖²")
+        compare_arrays(got, expected, what=what, **tolerance)
+    return "a square matrix and a Radon transform, step 1/‖A‖²"
 
 
 # --- Exercise 3: the MLEM update -------------------------------------------------------------
@@ -215,80 +235,134 @@ def mlem_update(my_mlem_update):
     return "the update, a pixel no ray sees and a ray that sees nothing"
 
 
-# --- Exercise 4: the discrepancy principle ---------------------------------------------------
+# --- Exercise 4: CGLS stopped by the discrepancy principle ----------------------------------
 
-def _as_index(value, what):
-    """An integer index from an int, NumPy integer or 0-dim integer tensor."""
-    if value is None:
-        raise CheckFailed(f"{what} is None — did you forget a `return`? (Return the "
-                          f"index of the chosen candidate, an int.)")
+def _cgls_path(A, y, max_iter, variant="cgls"):
+    """The CGLS iterates x_1 .. x_max_iter and their misfits ||y - A x_k|| (float64).
+
+    ``variant``: "cgls" (right), "steepest" (no conjugation, beta = 0) or "inverted"
+    (beta = gamma_k / gamma_(k+1)).
+    """
+    x = torch.zeros(A.domain_shape, dtype=torch.float64)
+    r = y.clone()
+    s = A.T(r)
+    p = s.clone()
+    gamma = float((s * s).sum())
+    iterates, misfits = [], []
+    for _ in range(max_iter):
+        q = A(p)
+        alpha = gamma / float((q * q).sum())
+        x = x + alpha * p
+        r = r - alpha * q
+        s = A.T(r)
+        gamma_new = float((s * s).sum())
+        beta = {"cgls": gamma_new / gamma, "steepest": 0.0,
+                "inverted": gamma / max(gamma_new, 1e-300)}[variant]
+        p = s + beta * p
+        gamma = gamma_new
+        iterates.append(x)
+        misfits.append(float(torch.linalg.vector_norm(y - A(x))))
+    return iterates, misfits
+
+
+def _first_within(misfits, level):
+    """1-based number of the first iterate with misfit <= level (len if none)."""
+    return next((k + 1 for k, m in enumerate(misfits) if m <= level), len(misfits))
+
+
+def _as_count(value, what):
+    """An integer from an int, NumPy integer or 0-dim integer tensor."""
     if isinstance(value, torch.Tensor):
         if value.numel() != 1:
-            raise CheckFailed(f"{what} should be one index (an int), got a tensor of shape "
-                              f"{tuple(value.shape)}")
+            raise CheckFailed(f"{what} should be a number of iterations (an int), got a "
+                              f"tensor of shape {tuple(value.shape)}")
         value = value.item()
     if isinstance(value, np.ndarray) and value.size == 1:
         value = value.item()
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise CheckFailed(f"{what} should be an int (an index), got {type(value).__name__}")
-    if not float(value).is_integer():
-        raise CheckFailed(f"{what} should be an index (a whole number), got {value}")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not float(value).is_integer():
+        raise CheckFailed(f"{what} should be a number of iterations (an int), got {value!r}")
     return int(value)
 
 
-@exercise_check("the discrepancy principle")
-def discrepancy_principle(my_discrepancy_principle):
-    """Check ``my_discrepancy_principle(residual_norms, noise_norm, tau)`` -> index."""
-    # (residual norms from most to least regularised, noise norm, tau, description)
-    cases = [
-        ([10.0, 8.0, 6.0, 4.5, 3.9, 3.5, 3.2, 3.0], 4.0, 1.0, "a decreasing residual"),
-        (torch.tensor([10.0, 8.0, 6.0, 4.5, 3.9, 3.5, 3.2, 3.0]), 4.0, 1.2,
-         "a safety factor tau = 1.2"),
-        ([9.0, 5.0, 3.5, 4.2, 3.0, 2.5], 4.0, 1.0, "a residual that goes up and down"),
-        ([3.0, 2.0, 1.0], 4.0, 1.0, "a first candidate that already fits"),
-        (np.array([12.0, 9.0, 6.0, 5.0]), 4.0, 1.0, "no candidate that fits"),
-        ([7.0, 4.0, 3.0, 2.0], 4.0, 1.0, "a residual exactly at the noise level"),
-    ]
-    for residuals, noise_norm, tau, description in cases:
-        values = [float(r) for r in residuals]
-        level = tau * noise_norm
-        fits = [k for k, r in enumerate(values) if r <= level]
-        expected = fits[0] if fits else len(values) - 1
-        what = f"for {description}, my_discrepancy_principle(...)"
-        got = my_discrepancy_principle(residuals, noise_norm, tau)
-        if got is None and not fits:
-            raise CheckFailed(f"{what} returned None: when no candidate reaches the noise "
-                              f"level, return the last index, len(residual_norms) - 1 "
-                              f"(the least regularised candidate)")
-        got = _as_index(got, what)
-        if got == expected:
+@exercise_check("CGLS stopped by the discrepancy principle")
+def cgls_discrepancy(my_cgls_discrepancy):
+    """Check ``my_cgls_discrepancy(A, y, delta, tau, max_iter) -> (x_k, k)``.
+
+    k is the first iteration (1-based) with ||y - A x_k|| <= tau * delta, or max_iter if
+    none; x_k is CGLS's k-th iterate from the zero image.  Cases: a stop in the middle,
+    the same data with tau = 1.5 (an earlier stop), and a level never reached.
+    """
+    gen = torch.Generator().manual_seed(4)
+    A = _radon(8, 6, 13)
+    x_true = torch.rand(A.domain_shape, generator=gen, dtype=torch.float64)
+    clean = A(x_true)
+    noise = torch.randn(clean.shape, generator=gen, dtype=torch.float64)
+    noise = 0.05 * float(torch.linalg.vector_norm(clean)) * noise \
+        / torch.linalg.vector_norm(noise)
+    y = clean + noise
+    delta = float(torch.linalg.vector_norm(noise))
+    cases = [(delta, 1.0, 40, "a stop in the middle (tau = 1)"),
+             (delta, 1.5, 40, "the same data with tau = 1.5"),
+             (1e-9 * delta, 1.0, 6, "a level that is never reached (max_iter = 6)")]
+    paths = {variant: _cgls_path(A, y, 40, variant)
+             for variant in ("cgls", "steepest", "inverted")}
+    for level_delta, tau, max_iter, description in cases:
+        what = f"for {description}, my_cgls_discrepancy(A, y, delta, tau={tau}, " \
+               f"max_iter={max_iter})"
+        y_before = y.clone()
+        got = my_cgls_discrepancy(A, y, level_delta, tau, max_iter)
+        expect(torch.equal(y, y_before), "your function changed the data y in place; "
+                                         "leave y as it is")
+        if got is None:
+            raise CheckFailed(f"{what} is None — did you forget a `return`? Return the "
+                              f"pair (x, k)")
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            raise CheckFailed(f"{what} should return a pair (x, k): the image and the "
+                              f"number of iterations run")
+        x_got, k_got = got[0], _as_count(got[1], f"{what}: k")
+        iterates, misfits = paths["cgls"]
+        k = min(_first_within(misfits[:max_iter], tau * level_delta), max_iter)
+        if x_got is None:
+            raise CheckFailed(f"{what} returned no image (None) as x")
+        x_ok = _close(x_got, iterates[k - 1], rtol=1e-4, atol=1e-8)
+        if x_ok and k_got == k:
             continue
-        message = f"{what} returned {got}, expected {expected}"
-        if not fits and got in (-1, len(values)):
-            raise CheckFailed(f"{message}: when no candidate reaches the noise level, "
-                              f"return the last index, len(residual_norms) - 1 (the "
-                              f"least regularised candidate)")
-        untaued = [k for k, r in enumerate(values) if r <= noise_norm]
-        if tau != 1.0 and untaued and got == untaued[0]:
-            raise CheckFailed(f"{message}: compare the residual with tau · noise_norm, "
-                              f"you forgot the factor tau")
-        if fits and got == fits[-1]:
-            raise CheckFailed(f"{message}: you picked the LAST candidate that fits; the "
-                              f"principle picks the FIRST one (the most regularised that "
-                              f"still explains the data to within the noise)")
-        if got == int(np.argmin(values)):
-            raise CheckFailed(f"{message}: that is the smallest residual, which fits the "
-                              f"noise too; stop at the first residual ≤ tau · noise_norm")
-        strict = [k for k, r in enumerate(values) if r < level]
-        if strict and got == strict[0]:
-            raise CheckFailed(f"{message}: a residual equal to tau · noise_norm counts as "
-                              f"fitting the data (use ≤, not <)")
-        if got == expected + 1:
-            raise CheckFailed(f"{message}: off by one — return the 0-based position in "
-                              f"the list, not a count from 1")
-        if got == expected - 1:
-            raise CheckFailed(f"{message}: that is the candidate just before the first "
-                              f"one whose residual is ≤ tau · noise_norm")
-        raise CheckFailed(f"{message}: return the index of the first residual that is "
-                          f"≤ tau · noise_norm")
-    return f"{len(cases)} cases"
+        message = f"{what}: expected the iterate of iteration k = {k}"
+        if x_ok:
+            if k_got == k - 1:
+                raise CheckFailed(f"{message}, and your image is right but you report "
+                                  f"k = {k_got}: k is the number of iterations run "
+                                  f"(1-based), not a 0-based index")
+            raise CheckFailed(f"{message}; your image is right but you report k = {k_got}")
+        for variant, explanation in (
+                ("steepest", "your search directions are not conjugate (that is steepest "
+                             "descent): p_(k+1) = s_(k+1) + β_k p_k with "
+                             "β_k = γ_(k+1) / γ_k"),
+                ("inverted", "β is upside down: β_k = γ_(k+1) / γ_k, the new squared "
+                             "gradient norm over the old one")):
+            wrong_iterates, _ = paths[variant]
+            if any(_close(x_got, w, rtol=1e-4, atol=1e-8) for w in wrong_iterates[:max_iter]):
+                raise CheckFailed(f"{message}: {explanation}")
+        for j, iterate in enumerate(iterates[:max_iter], start=1):
+            if _close(x_got, iterate, rtol=1e-4, atol=1e-8):
+                if j == max_iter and k < max_iter:
+                    raise CheckFailed(f"{message}; you ran all {max_iter} iterations: stop "
+                                      f"at the first one whose misfit ‖y − A x_k‖ is "
+                                      f"≤ tau · delta")
+                if tau != 1.0 and j == _first_within(misfits[:max_iter], level_delta):
+                    raise CheckFailed(f"{message}; you stopped at iteration {j}, where the "
+                                      f"misfit reaches delta: compare it with tau · delta "
+                                      f"(you forgot the factor tau)")
+                if j == k + 1:
+                    raise CheckFailed(f"{message}; you stopped one iteration late: test the "
+                                      f"misfit of x_k right after its update (‖r_k‖ is "
+                                      f"that misfit)")
+                if j == k - 1:
+                    raise CheckFailed(f"{message}; you stopped one iteration early: the "
+                                      f"misfit of iteration {j} is still above "
+                                      f"tau · delta")
+                raise CheckFailed(f"{message}; you returned CGLS's iterate {j}: stop at the "
+                                  f"first k with ‖y − A x_k‖ ≤ tau · delta")
+        compare_arrays(x_got, iterates[k - 1], what=f"{what}: x", rtol=1e-4, atol=1e-8)
+    return "a stop in the middle, a safety factor tau and a level never reached"

@@ -24,7 +24,7 @@ from ..metrics import psnr
 from ..simulation.setting import DataSplit
 from ._feedback import CheckFailed, exercise_check, expect
 
-__all__ = ["small_cnn", "cnn_train_step", "test_set_psnr"]
+__all__ = ["small_cnn", "cnn_size", "cnn_train_step", "test_set_psnr"]
 
 
 # --- shared helpers ------------------------------------------------------------------------
@@ -71,6 +71,53 @@ def _conv_parameters(channels: int, n_layers: int) -> int:
     middle = (n_layers - 2) * (9 * channels * channels + channels)
     last = 9 * channels + 1
     return first + middle + last
+
+
+def _check_order(model: nn.Module, convs, n_layers: int, setting: str) -> None:
+    """Run the model once and check the order of its layers: conv, PReLU, ..., conv.
+
+    Forward hooks record which convolutions and PReLUs run, in order, and what the last
+    convolution returned: without ``residual`` the network's output must be exactly that
+    (nothing, no activation, after the last convolution).
+    """
+    calls, last_output = [], {}
+
+    def record(module, inputs, output):
+        calls.append(module)
+        if module is convs[-1]:
+            last_output["value"] = output.detach().clone()
+
+    handles = [m.register_forward_hook(record) for m in model.modules()
+               if isinstance(m, (nn.Conv2d, nn.PReLU))]
+    try:
+        with torch.no_grad():
+            out = model(torch.rand(2, 1, 9, 9))
+    finally:
+        for handle in handles:
+            handle.remove()
+    kinds = ["conv" if isinstance(m, nn.Conv2d) else "PReLU" for m in calls]
+    ran = {id(m) for m in calls if isinstance(m, nn.Conv2d)}
+    if len(ran) < len(convs):
+        raise CheckFailed(f"only {len(ran)} of the {len(convs)} convolutions of {setting} run "
+                          f"in forward: is every layer used, in order?")
+    wanted = ["conv", "PReLU"] * (n_layers - 1) + ["conv"]
+    preluses = [m for m in calls if isinstance(m, nn.PReLU)]
+    if kinds[-1:] == ["PReLU"] or kinds == wanted + ["PReLU"]:
+        raise CheckFailed(f"{setting} applies a PReLU after the last convolution; leave the "
+                          f"last convolution linear, so that the output (and, with "
+                          f"residual=True, the correction it adds) can take any value")
+    if kinds != wanted:
+        raise CheckFailed(f"{setting} runs its layers in the order {' - '.join(kinds)}; "
+                          f"expected {' - '.join(wanted)}: one nn.PReLU() after every "
+                          f"convolution except the last")
+    if len({id(m) for m in preluses}) != n_layers - 1:
+        raise CheckFailed(f"{setting} uses one nn.PReLU module {len(preluses)} times; make a "
+                          f"new nn.PReLU() after each convolution, so that each layer learns "
+                          f"its own slope")
+    if "value" in last_output and not getattr(model, "residual", False):
+        expect(torch.allclose(out, last_output["value"], atol=1e-6),
+               f"the output of {setting} (residual=False) is not what its last convolution "
+               f"returns: apply nothing after the last convolution")
 
 
 @exercise_check("a small PReLU CNN")
@@ -145,6 +192,8 @@ def small_cnn(cnn_class):
                     raise CheckFailed(f"{setting} maps an input of shape {shape} to shape "
                                       f"{tuple(out.shape)}, expected {shape}{hint}")
 
+            _check_order(model, convs, n_layers, setting)
+
             # --- gradients reach every parameter ---
             x = torch.rand(2, 1, 12, 12)
             out = model(x)
@@ -188,6 +237,77 @@ def small_cnn(cnn_class):
                "with residual=True the output should be x + layers(x): the input plus "
                "what the same layers compute with residual=False")
     return "2 sizes, shapes kept, PReLU, gradients reach every weight, residual flag"
+
+
+# --- Exercise 2: receptive field and parameter count ---------------------------------------
+
+def _as_int(value, what: str) -> int:
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise CheckFailed(f"{what} should be a whole number, got {type(value).__name__}")
+    if float(value) != int(value):
+        raise CheckFailed(f"{what} should be a whole number, got {value}")
+    return int(value)
+
+
+@exercise_check("receptive field and parameter count")
+def cnn_size(my_cnn_size):
+    """Check ``my_cnn_size(channels, n_layers)`` = (receptive-field side, parameter count).
+
+    The network is the SmallCNN of Exercise 1: ``n_layers`` 3 x 3 convolutions with
+    biases, 1 -> channels -> ... -> channels -> 1, and one ``nn.PReLU()`` (one slope)
+    after each but the last.  Tried for several sizes, and compared with a real count.
+    """
+    cases = ((16, 5), (8, 4), (32, 3), (4, 2), (64, 10))
+    for channels, n_layers in cases:
+        what = f"cnn_size({channels}, {n_layers})"
+        value = my_cnn_size(channels, n_layers)
+        if value is None:
+            raise CheckFailed(f"{what} returned None — did you forget a `return`?")
+        if not isinstance(value, (tuple, list)) or len(value) != 2:
+            raise CheckFailed(f"{what} should return a pair (receptive_field, n_parameters), "
+                              f"got {type(value).__name__}")
+        field = _as_int(value[0], f"the receptive field of {what}")
+        count = _as_int(value[1], f"the parameter count of {what}")
+        if count == 2 * n_layers + 1 and field != 2 * n_layers + 1:
+            raise CheckFailed(f"{what}: the two numbers are swapped; return "
+                              f"(receptive_field, n_parameters)")
+        wanted_field = 2 * n_layers + 1
+        for wrong, message in ((2 * n_layers - 1, "each 3 x 3 layer adds one pixel on EACH "
+                                                  "side; start from the single output pixel"),
+                               (n_layers + 1, "each layer widens the view by one pixel on "
+                                              "each side, so by 2 pixels in all"),
+                               (3 * n_layers, "the fields of successive layers overlap: "
+                                              "the side grows by 2 per layer, not by 3"),
+                               ((2 * n_layers + 1) ** 2, "give the side of the square "
+                                                         "patch, not its number of pixels")):
+            if field == wrong and wrong != wanted_field:
+                raise CheckFailed(f"{what}: receptive field {field}; {message}")
+        expect(field == wanted_field,
+               f"{what}: receptive field {field}, expected the side of the patch that one "
+               f"output pixel depends on")
+        conv = _conv_parameters(channels, n_layers)
+        wanted = conv + (n_layers - 1)
+        mistakes = {conv: "the PReLU slopes are parameters too: one per nn.PReLU()",
+                    conv - n_layers + (n_layers - 1): "each convolution has a bias per "
+                                                      "output channel as well",
+                    conv + n_layers: "there is no PReLU after the last convolution",
+                    conv + channels * (n_layers - 1): "nn.PReLU() learns ONE slope, shared by "
+                                                      "all channels (nn.PReLU(channels) "
+                                                      "would learn one per channel)",
+                    n_layers * (9 * channels * channels + channels) + (n_layers - 1):
+                        "the first layer has 1 input channel and the last 1 output channel",
+                    conv - (n_layers - 2) * 9 * channels * channels
+                    + (n_layers - 2) * 3 * channels * channels + (n_layers - 1):
+                        "a 3 x 3 kernel has 9 weights per pair of channels"}
+        if count != wanted:
+            for value_, message in mistakes.items():
+                if count == value_ and value_ != wanted:
+                    raise CheckFailed(f"{what}: {count} parameters; {message}")
+            raise CheckFailed(f"{what}: {count} parameters, expected {wanted} (weights and "
+                              f"biases of the convolutions, and the PReLU slopes)")
+    return f"receptive field and parameter count right for {len(cases)} sizes"
 
 
 # --- Exercise 2: one training step -----------------------------------------------------------
@@ -403,3 +523,41 @@ def test_set_psnr(my_test_psnr):
     raise CheckFailed(f"test_psnr returned {got:.4g} dB, expected {expected:.4g} dB (the "
                       f"mean over the images of psnr(model(split.x_fbp), split.x, "
                       f"data_range=1.0))")
+
+
+# --- The notebook's own helpers ------------------------------------------------------------
+# Lesson 03 goes on with these whether or not the exercises are done (they are not checks:
+# the notebook imports them from this module).
+
+def reference_cnn(channels: int = 16, n_layers: int = 5) -> nn.Sequential:
+    """The layers of lesson 03's small CNN: ``n_layers`` 3 x 3 convolutions, 1 -> channels
+    -> ... -> 1, with an ``nn.PReLU()`` after each but the last; ``(B, 1, H, W)`` -> same."""
+    layers = [nn.Conv2d(1, channels, 3, padding=1), nn.PReLU()]
+    for _ in range(n_layers - 2):
+        layers += [nn.Conv2d(channels, channels, 3, padding=1), nn.PReLU()]
+    return nn.Sequential(*layers, nn.Conv2d(channels, 1, 3, padding=1))
+
+
+class Residual(nn.Module):
+    """Residual learning around any image-to-image network ``g``: ``x -> x + g(x)``."""
+
+    def __init__(self, body: nn.Module):
+        super().__init__()
+        self.body = body
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+def reference_train_step(model, optimizer, x_in, x_target, loss_fn) -> float:
+    """One optimisation step on a mini-batch; returns the batch loss before the step."""
+    return _reference_step(model, optimizer, x_in, x_target, loss_fn)
+
+
+def apply_network(net: nn.Module, images: torch.Tensor, device=None,
+                  batch_size: int = 64) -> torch.Tensor:
+    """``net`` applied to ``images`` (n, 1, N, N) for evaluation, in batches; on the CPU."""
+    device = device if device is not None else next(net.parameters()).device
+    net.eval()
+    with torch.no_grad():
+        return torch.cat([net(batch.to(device)).cpu() for batch in images.split(batch_size)])

@@ -5,9 +5,10 @@
   response) is built for two detector counts and tried: its parameters, its output at
   initialisation against :func:`course_utils.filter_sinogram`, that its forward really
   uses the weights, and that gradients reach them.
-* ``self_supervised_loss``: ``self_supervised_loss(x, y, A)``, the mean squared data
-  misfit, on a small square operator (so that the usual mix-ups, such as ``A.T`` for
-  ``A`` or swapped arguments, still run and can be named) and on a small Radon transform.
+* ``data_consistency``: ``data_consistency(x, y, A, n_steps, step)``, gradient steps on
+  :math:`\\tfrac12\\|Ax - y\\|^2` started at a network's output, on a small square operator
+  (so that the usual mix-ups, such as ``A`` for ``A.T`` or a wrong sign, still run and
+  can be named) and on a small Radon transform.
 * ``noise_terms``: ``noise_terms(reconstruct, A)``, the two squared Frobenius norms
   :math:`\\|R\\|_F^2` and :math:`\\|AR - I\\|_F^2` of a linear reconstruction, on small
   explicit matrices.
@@ -23,13 +24,13 @@ import numbers
 import torch
 from torch import nn
 
-from ..reconstruction.fbp import filter_response, filter_sinogram
+from ..reconstruction.fbp import backproject_fbp, filter_response, filter_sinogram
 from ..operators.geometry import ParallelBeam
 from ..operators.linear_operator import MatrixOperator
 from ..operators.radon import RadonTransform
 from ._feedback import CheckFailed, compare_arrays, exercise_check, expect
 
-__all__ = ["learned_filter", "self_supervised_loss", "noise_terms"]
+__all__ = ["learned_filter", "data_consistency", "noise_terms"]
 
 
 def _close(a: float, b: float, rtol: float = 1e-5, atol: float = 1e-9) -> bool:
@@ -200,7 +201,22 @@ def learned_filter(filter_class):
                    f"{what} has {len(params)} trainable tensors; keep the {n_freq} weights "
                    f"in one nn.Parameter")
             weights = params[0]
-            _initial_weights_diagnosis(weights, n_det, what)
+            # Two parameterisations are right: the response itself (initialised at the
+            # ramp), or the window of the ramp (initialised at 1, response = ramp * window,
+            # as the notebook's LearnedFBP stores it).
+            start = weights.detach().double().flatten()
+            window_mode = _allclose(start, torch.ones_like(start))
+            if window_mode:
+                y = torch.rand(2, 3, n_det)
+                out = _run_layer(layer, y, f"{what}(y)")
+                if out.shape == y.shape and _allclose(out, y):
+                    raise CheckFailed(
+                        f"the weights of {what} start at 1 and forward multiplies the "
+                        f"spectrum by them alone: a filter that changes nothing. Either "
+                        f"start the weights at the Ram-Lak response, or keep them as a "
+                        f"window (ones) and multiply the spectrum by ramp * window")
+            else:
+                _initial_weights_diagnosis(weights, n_det, what)
 
             # --- the output at initialisation: cu.filter_sinogram(y, "ram-lak") ---
             for shape in ((3, 1, 7, n_det), (5, n_det)):
@@ -219,7 +235,8 @@ def learned_filter(filter_class):
             hann = filter_response(n_det, "hann")
             saved = weights.detach().clone()
             with torch.no_grad():
-                weights.copy_(hann.reshape(weights.shape))
+                setting_to = hann / ramp if window_mode else hann
+                weights.copy_(setting_to.reshape(weights.shape))
             out = _run_layer(layer, y, what)
             if not _allclose(out, filter_sinogram(y, "hann")):
                 if _allclose(out, filter_sinogram(y, "ram-lak")):
@@ -248,7 +265,7 @@ def learned_filter(filter_class):
             "initialisation, uses its weights, gradients flow; 2 detector counts")
 
 
-# --- Exercise 2: the self-supervised loss --------------------------------------------------
+# --- Exercise 2: a data-consistency step after the network ------------------------------
 
 def _square_operator() -> MatrixOperator:
     """A non-symmetric 12 x 12 operator from (3, 4) 'images' to (3, 4) 'sinograms'."""
@@ -258,95 +275,96 @@ def _square_operator() -> MatrixOperator:
     return MatrixOperator(matrix, (3, 4), (3, 4))
 
 
-def _as_scalar(value, what: str) -> torch.Tensor:
-    if value is None:
-        raise CheckFailed(f"{what} returned None — did you forget a `return`?")
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        raise CheckFailed(f"{what} returned a Python number; return the tensor itself "
-                          f"(no .item() or float()), so that loss.backward() can compute "
-                          f"gradients")
-    if not isinstance(value, torch.Tensor):
-        raise CheckFailed(f"{what} should return a tensor, got {type(value).__name__}")
-    if value.numel() != 1:
-        raise CheckFailed(f"{what} returned a tensor of shape {tuple(value.shape)}; a loss "
-                          f"is one number: the mean over all entries (.mean())")
-    return value
+def _gradient_steps(x, y, A, n_steps, step, sign=-1.0, adjoint=True, factor=1.0):
+    """x_{k+1} = x_k + sign * factor * step * A^T (A x_k - y) (A instead of A^T if not adjoint)."""
+    for _ in range(n_steps):
+        residual = A(x) - y
+        x = x + sign * factor * step * (A.T(residual) if adjoint else A(residual))
+    return x
 
 
-@exercise_check("the self-supervised loss")
-def self_supervised_loss(my_loss):
-    """Check ``my_loss(x, y, A)`` = mean of ``(A(x) - y) ** 2`` over all entries (a tensor)."""
+@exercise_check("a data-consistency step")
+def data_consistency(my_data_consistency):
+    """Check ``my_data_consistency(x, y, A, n_steps, step)``: gradient steps on ½‖Ax - y‖².
+
+    Tried on a made-up non-symmetric square operator (so that A and A.T, or a wrong sign,
+    still run and can be named), then on a small Radon transform in float32.
+    """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(22)
         A = _square_operator()
-        x = torch.rand(2, 1, 3, 4, dtype=torch.float64, requires_grad=True)
+        step = 1.0 / float(torch.linalg.matrix_norm(A.matrix, ord=2)) ** 2
+        x0 = torch.rand(2, 1, 3, 4, dtype=torch.float64)
         y = torch.rand(2, 1, 3, 4, dtype=torch.float64)
-        what = "self_supervised_loss(x, y, A)"
-        got = _as_scalar(my_loss(x, y.clone(), A), what)
-        with torch.no_grad():
-            residual = A(x) - y
-            expected = float((residual ** 2).mean())
-        value = float(got.detach())
-        if not _close(value, expected):
-            m = residual.numel()
-            with torch.no_grad():
-                candidates = [
-                    (float((residual ** 2).sum()),
-                     "you summed the squared misfit; take the mean over all entries "
-                     "(.mean(), or F.mse_loss), so the loss does not grow with the batch "
-                     "and the sinogram size"),
-                    (float((residual ** 2).sum((-2, -1)).mean()),
-                     "you summed over each sinogram and averaged over the batch; take the "
-                     "mean over all entries (as F.mse_loss does)"),
-                    (0.5 * expected, "an extra factor 1/2: the mean of the squares, no 1/2"),
-                    (math.sqrt(expected), "that is the root of the mean squared misfit; "
-                                          "do not take a square root"),
-                    (float(torch.linalg.vector_norm(residual)),
-                     "that is the norm ‖A x - y‖; we want the mean of the squared entries"),
-                    (float(((A.T(x) - y) ** 2).mean()),
-                     "you applied A.T to the image; the forward projection A maps an image "
-                     "to a sinogram: A(x)"),
-                    (float(((A(y) - x) ** 2).mean()),
-                     "x and y swapped roles: A acts on the image x, and the result is "
-                     "compared with the measured sinogram y"),
-                    (float(((A.T(y) - x) ** 2).mean()),
-                     "you backprojected the data and compared images: the self-supervised "
-                     "loss compares sinograms, A(x) with y"),
-                    (float(((x - y) ** 2).mean()),
-                     "you compared the image x with the sinogram y; project it first: A(x)"),
-                    (float(((A(x) + y) ** 2).mean()), "a sign: the misfit is A(x) - y"),
-                    (float(residual.abs().mean()),
-                     "that is the mean absolute misfit (L1); square it instead"),
-                    (float((residual ** 2).mean() / m), "divided by the number of entries twice"),
-                ]
-            for candidate, message in candidates:
-                if _close(value, candidate, rtol=1e-6):
+        n_steps = 5
+        what = f"data_consistency(x, y, A, n_steps={n_steps}, step)"
+        x_before, y_before = x0.clone(), y.clone()
+        got = my_data_consistency(x0, y, A, n_steps, step)
+        if got is None:
+            raise CheckFailed(f"{what} returned None — did you forget a `return`?")
+        if not isinstance(got, torch.Tensor):
+            raise CheckFailed(f"{what} should return the corrected images (a tensor), got "
+                              f"{type(got).__name__}")
+        expect(torch.equal(x0, x_before) and torch.equal(y, y_before),
+               "your function changed x or y in place (x -= ... or x.sub_): the caller's "
+               "network output would be overwritten; compute x = x - ... instead")
+        expected = _gradient_steps(x0, y, A, n_steps, step)
+        if tuple(got.shape) != tuple(expected.shape):
+            raise CheckFailed(f"{what} returned shape {tuple(got.shape)}, expected the shape "
+                              f"of x, {tuple(x0.shape)}")
+        got = got.detach().double()
+        if not _allclose(got, expected, rtol=1e-6):
+            candidates = [
+                (_gradient_steps(x0, y, A, n_steps, step, sign=+1.0),
+                 "a sign: the gradient of ½‖Ax - y‖² is Aᵀ(Ax - y), and a descent step "
+                 "subtracts it: x - step · Aᵀ(Ax - y)"),
+                (_gradient_steps(x0, y, A, n_steps, step, adjoint=False),
+                 "you applied A to the residual; the gradient brings the sinogram residual "
+                 "back to the image with the adjoint: A.T(A(x) - y)"),
+                (_gradient_steps(x0, y, A, n_steps, step, factor=2.0),
+                 "a factor 2: take the gradient of ½‖Ax - y‖², Aᵀ(Ax - y), as stated (the "
+                 "step size already sets the scale)"),
+                (_gradient_steps(x0, y, A, 1, step),
+                 f"that is one step; take n_steps = {n_steps} steps, each from the result "
+                 f"of the previous one"),
+                (_gradient_steps(x0, y, A, n_steps - 1, step),
+                 "one step too few: take exactly n_steps steps"),
+                (_gradient_steps(x0, y, A, n_steps + 1, step),
+                 "one step too many: take exactly n_steps steps"),
+                (x0 - n_steps * step * A.T(A(x0) - y),
+                 "every step used the gradient at the starting point; recompute the residual "
+                 "A(x) - y from the current x at each step"),
+                (_gradient_steps(torch.zeros_like(x0), y, A, n_steps, step),
+                 "you started from zero; start from the network's output x (that is what "
+                 "makes it a correction of x)"),
+                (-step * A.T(A(_gradient_steps(x0, y, A, n_steps - 1, step)) - y),
+                 "you returned the last update; return the corrected image x"),
+            ]
+            for value, message in candidates:
+                if _allclose(got, value, rtol=1e-6):
                     raise CheckFailed(message)
-            raise CheckFailed(f"{what} returned {value:.6g}, expected {expected:.6g}, the mean "
-                              f"of (A(x) - y) ** 2 over all entries")
+            compare_arrays(got, expected, what=what, rtol=1e-6, atol=1e-9)
 
-        # The gradient must reach x: 2 / m * A^T (A x - y).
-        expect(got.requires_grad,
-               f"{what} does not depend on x for autograd: no .detach(), .item(), NumPy or "
-               f"torch.no_grad() inside")
-        got.backward()
-        expect(x.grad is not None, f"no gradient reaches x through {what}")
-        with torch.no_grad():
-            gradient = 2 / residual.numel() * A.T(residual)
-        compare_arrays(x.grad, gradient, what="the gradient of your loss with respect to x",
-                       rtol=1e-6, atol=1e-9)
+        # n_steps = 0 changes nothing.
+        got0 = my_data_consistency(x0, y, A, 0, step)
+        expect(isinstance(got0, torch.Tensor) and torch.allclose(got0.double(), x0),
+               "with n_steps = 0 the function should return x unchanged")
 
-        # And with a real (non-square) Radon transform and float32.
+        # A real Radon transform, float32, a batch of two.
         geometry = ParallelBeam(n_angles=5, n_detectors=13)
         A = RadonTransform(image_size=8, geometry=geometry)
-        x = torch.rand(3, 1, 8, 8)
-        y = A(x) + 0.1 * torch.randn(3, 1, 5, 13)
-        got = _as_scalar(my_loss(x, y.clone(), A), "self_supervised_loss with a RadonTransform")
-        expected = float(((A(x) - y) ** 2).mean())
-        expect(_close(float(got), expected, rtol=1e-4),
-               f"with a RadonTransform (8 x 8 images, 5 x 13 sinograms) your loss is "
-               f"{float(got):.6g}, expected {expected:.6g}")
-    return "value and gradient on a made-up operator, and on a RadonTransform"
+        x = torch.rand(2, 1, 8, 8)
+        y = A(torch.rand(2, 1, 8, 8))
+        step = 1.0 / A.norm() ** 2
+        got = my_data_consistency(x, y, A, 10, step)
+        expected = _gradient_steps(x, y, A, 10, step)
+        compare_arrays(got, expected, what="data_consistency with a RadonTransform (8 x 8)",
+                       rtol=1e-4, atol=1e-5 * float(expected.abs().max()))
+        before = float(((A(x) - y) ** 2).sum())
+        after = float(((A(got) - y) ** 2).sum())
+        expect(after < before, "10 steps should lower the data misfit ‖Ax - y‖²")
+    return (f"{n_steps} gradient steps on ½‖Ax - y‖² on a made-up operator and on a "
+            f"RadonTransform (misfit {before:.3g} → {after:.3g})")
 
 
 # --- Exercise 3: the two noise terms -------------------------------------------------------
@@ -440,3 +458,48 @@ def noise_terms(my_noise_terms):
         raise CheckFailed(f"data_term = {data_term:.6g}, expected ‖A R - I‖_F² = "
                           f"{expected_data:.6g}: reproject each reconstruction with A, "
                           f"subtract its unit sinogram, add up the squares")
+
+
+# --- The notebook's own learned FBP -------------------------------------------------------
+# Lesson 04 goes on with this model whether or not Exercise 1 is done (it is not one of the
+# checks: the notebook imports it as ``from course_utils.checks.lesson04 import LearnedFBP``).
+
+class LearnedFBP(nn.Module):
+    """FBP with a learned filter: sinograms ``(..., n_angles, n_det)`` -> images ``(..., N, N)``.
+
+    Layer 1: one trainable number per rfft frequency, stored as the *window* of the ramp
+    (the filter ``init`` divided by the ramp, so 1 for Ram-Lak); the response is
+    ``ramp * window``.  Layer 2: the fixed backprojection of ``cu.fbp``
+    (:func:`course_utils.backproject_fbp`).  At initialisation it equals
+    ``cu.fbp(A, y, init)``.
+
+    Parameters
+    ----------
+    A : RadonTransform
+        The operator whose geometry (detector count and pixel width) sets the filter.
+    init : str
+        The classical filter to start from (``"ram-lak"`` by default).
+    """
+
+    def __init__(self, A, init: str = "ram-lak"):
+        super().__init__()
+        self.A = A
+        n_det, tau = A.geometry.n_detectors, A.geometry.detector_spacing
+        ramp = filter_response(n_det, "ram-lak", tau)
+        self.register_buffer("ramp", ramp)          # fixed, moves with the model
+        self.window = nn.Parameter(filter_response(n_det, init, tau) / ramp)
+        self.n_fft = 2 * (len(ramp) - 1)
+
+    @property
+    def response(self) -> torch.Tensor:
+        """The filter's frequency response w(ν) = ramp(ν) · window(ν), shape (n_fft // 2 + 1,)."""
+        return self.ramp * self.window
+
+    def filter(self, y: torch.Tensor) -> torch.Tensor:
+        """Layer 1: filter each projection of ``y`` with ``self.response`` (zero-padded)."""
+        spectrum = torch.fft.rfft(y, n=self.n_fft, dim=-1)
+        filtered = torch.fft.irfft(spectrum * self.response, n=self.n_fft, dim=-1)
+        return filtered[..., : y.shape[-1]]
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return backproject_fbp(self.A, self.filter(y))

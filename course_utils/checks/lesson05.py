@@ -11,6 +11,7 @@ the same initial weights, so on the CPU their results can be compared to roundin
 from __future__ import annotations
 
 import copy
+import time
 
 import torch
 from torch import nn
@@ -21,7 +22,7 @@ from ..operators.linear_operator import MatrixOperator
 from ..operators.radon import RadonTransform
 from ._feedback import CheckFailed, compare_arrays, exercise_check, expect
 
-__all__ = ["fit_dip", "dip_tv_loss"]
+__all__ = ["fit_dip", "discrepancy_stop", "dip_tv_loss"]
 
 
 # --- shared helpers ------------------------------------------------------------------------
@@ -92,7 +93,9 @@ def fit_dip(my_fit_dip):
 
 
 def _check_fit_dip(my_fit_dip):
-    size, n_iter, lr = 6, 25, 1e-2
+    # n_iter and lr differ from the notebook's N_ITER and LR, so that an answer that uses
+    # the notebook's globals instead of its arguments is caught.
+    size, n_iter, lr = 6, 25, 7e-3
     gen = torch.Generator().manual_seed(5)
     # Case 1: a square, non-symmetric matrix (A.T instead of A gives a different answer
     # instead of a shape error); case 2: a small Radon transform.
@@ -182,6 +185,9 @@ def _check_fit_dip(my_fit_dip):
              "averages: create it once, before the loop"),
             ("lr", dict(lr=1e-3),
              "you ignored the argument lr: pass lr=lr to torch.optim.Adam"),
+            ("lr", dict(lr=1e-2),
+             "you used the notebook's learning rate LR instead of the argument lr: the "
+             "function must use its own arguments"),
         ]
         for _, variant, message in mistakes:
             options = dict(variant)
@@ -198,7 +204,52 @@ def _check_fit_dip(my_fit_dip):
     return "z fixed, weights updated, misfit down, same output as the reference on 2 problems"
 
 
-# --- Exercise 2: the DIP + TV loss ---------------------------------------------------------
+# --- Exercise 2: the discrepancy principle's stopping step ----------------------------------
+
+@exercise_check("the discrepancy principle's stopping step")
+def discrepancy_stop(my_discrepancy_stop):
+    """Check ``my_discrepancy_stop(misfits, delta, tau)``: the first step k (counted from
+    1) with ``misfits[k - 1] <= tau * delta``, or ``len(misfits)`` if there is none."""
+    cases = [
+        # (misfits, delta, tau, expected): wiggles, a second crossing, equality, none
+        ([9.0, 6.0, 4.1, 3.9, 4.2, 3.0, 2.0, 2.5], 2.0, 2.0, 4),
+        ([5.0, 3.0, 2.5, 2.0, 1.0], 2.5, 1.0, 3),
+        ([9.0, 6.0, 4.1, 3.9, 4.2, 3.0, 2.0, 2.5], 2.0, 1.5, 6),
+        ([5.0, 4.0, 3.5, 3.2], 1.0, 1.1, 4),
+        ([0.5, 0.4], 1.0, 1.0, 1),
+    ]
+    for misfits, delta, tau, expected in cases:
+        what = f"my_discrepancy_stop({misfits}, delta={delta}, tau={tau})"
+        got = my_discrepancy_stop(list(misfits), delta, tau)
+        expect(got is not None, f"{what} returned None — also when the misfit never "
+                                f"reaches τδ, return the last step, len(misfits)")
+        try:
+            got = int(got)
+        except (TypeError, ValueError):
+            raise CheckFailed(f"{what} should return a step number (an int), got "
+                              f"{type(got).__name__}") from None
+        if got == expected:
+            continue
+        crossings = [k for k, m in enumerate(misfits, 1) if m <= tau * delta]
+        if crossings and got == expected - 1:
+            raise CheckFailed(f"{what} returned {got}, expected {expected}: steps are "
+                              f"counted from 1 (misfits[0] is the misfit after step 1)")
+        if len(crossings) > 1 and got == crossings[-1]:
+            raise CheckFailed(f"{what} returned {got}, the LAST step within the noise "
+                              f"level; the rule stops at the FIRST one, {expected}")
+        if got == next((k for k, m in enumerate(misfits, 1) if m <= delta), None):
+            raise CheckFailed(f"{what} returned {got}: the threshold is τδ, not δ")
+        if got == next((k for k, m in enumerate(misfits, 1) if m < tau * delta), None):
+            raise CheckFailed(f"{what} returned {got}, expected {expected}: a misfit equal "
+                              f"to τδ already satisfies ‖A x_k − y‖ ≤ τδ")
+        if not crossings:
+            raise CheckFailed(f"{what} returned {got}; the misfit never reaches τδ, and "
+                              f"then the fit runs to the end: return len(misfits)")
+        raise CheckFailed(f"{what} returned {got}, expected {expected}")
+    return f"{len(cases)} misfit curves, with wiggles, equality and no crossing"
+
+
+# --- Exercise 3: the DIP + TV loss ---------------------------------------------------------
 
 def _gradient_cropped(x):
     """Forward differences without the last row / column (what slicing gives)."""
@@ -247,7 +298,8 @@ def dip_tv_loss(my_dip_tv_loss):
             raise CheckFailed(f"{what} should be one number (a 0-dim tensor), got shape "
                               f"{tuple(got.shape)}: sum over everything")
         got_value = got.detach().reshape(())
-        if not _close(got_value, expected, rtol=1e-5, atol=1e-8):
+        # 2e-4: a smoothed TV, √(|∇x|² + ε) with ε up to about 1e-8, is accepted.
+        if not _close(got_value, expected, rtol=2e-4, atol=1e-8):
             residual = ((A(x) - y) ** 2).sum()
             g = image_gradient(x)
             tv = torch.linalg.vector_norm(g, dim=-3).sum()
@@ -290,7 +342,11 @@ def dip_tv_loss(my_dip_tv_loss):
             for message, wrong in mistakes:
                 if _close(got_value, wrong, rtol=1e-5, atol=1e-8):
                     raise CheckFailed(message)
-            compare_arrays(got_value, expected, what=what, rtol=1e-5, atol=1e-8)
+            raise CheckFailed(f"{what} = {float(got_value):.7g}, expected "
+                              f"{float(expected):.7g} (relative difference "
+                              f"{abs(float(got_value - expected)) / abs(float(expected)):.1e},"
+                              f" more than the 2e-4 allowed; a smoothed TV √(|∇x|² + ε) "
+                              f"passes with ε up to about 1e-8)")
 
         # The loss must be differentiable, with finite gradients where the image is flat.
         expect(got.requires_grad,
@@ -305,5 +361,53 @@ def dip_tv_loss(my_dip_tv_loss):
         x_ref = x.clone().requires_grad_(True)
         (expected_grad,) = torch.autograd.grad(reference(x_ref, weight), x_ref)
         compare_arrays(grad, expected_grad, what=f"the gradient of {what} with respect to x",
-                       rtol=1e-4, atol=1e-6)
+                       rtol=1e-3, atol=1e-3 * float(expected_grad.abs().max()))
     return "value and gradient, 2 weights, a batch of 2 images with flat patches"
+
+
+# --- The reference fit that lesson 05 uses after the exercises ------------------------------
+
+def record_fit(net, z, y, A, x_true, *, lam=0.0, n_iter=1500, lr=1e-2, noise_norm=None,
+               tau=1.0, store_every=10, progress=None):
+    """Fit ``net`` to one sinogram ``y`` (1, 1, n_angles, n_det) and record the fit.
+
+    Lesson 05's Exercises 1 to 3 with bookkeeping: ``n_iter`` Adam steps on
+    ½‖A net(z) − y‖² + lam · TV(net(z)).  ``x_true`` (1, 1, N, N) is used only to
+    score each step (PSNR, data range 1), never to fit.  Returns a dict of per-step
+    lists ("misfit", "psnr", "seconds"), stored images ("iterates": {k: image}, every
+    ``store_every`` steps), the last, best ("x_best", "k_best") and discrepancy-stopped
+    ("x_stop", "k_stop": the first step with misfit ≤ tau · noise_norm, or the last)
+    images.  ``progress`` wraps the range of steps (e.g. a tqdm partial).
+    """
+    from ..metrics import psnr
+    from ..operators.finite_differences import total_variation
+
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    history = dict(misfit=[], psnr=[], seconds=[], iterates={}, k_best=0, k_stop=None)
+    steps = range(1, n_iter + 1)
+    start = time.perf_counter()
+    for k in (progress(steps) if progress is not None else steps):
+        x = net(z)
+        residual = A(x) - y
+        loss = 0.5 * (residual ** 2).sum()
+        if lam > 0:
+            loss = loss + lam * total_variation(x).sum()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+        x = x.detach()
+        history["misfit"].append(float(torch.linalg.vector_norm(residual.detach())))
+        history["psnr"].append(float(psnr(x, x_true, data_range=1.0)))
+        history["seconds"].append(time.perf_counter() - start)
+        if k == 1 or history["psnr"][-1] > history["psnr"][history["k_best"] - 1]:
+            history["k_best"], history["x_best"] = k, x.cpu()
+        within_noise = noise_norm is not None and history["misfit"][-1] <= tau * noise_norm
+        if history["k_stop"] is None and within_noise:
+            history["k_stop"], history["x_stop"] = k, x.cpu()
+        if k % store_every == 0:
+            history["iterates"][k] = x.cpu()
+    history["x_last"] = x.cpu()
+    if history["k_stop"] is None:     # never reached the noise level: take the last step
+        history["k_stop"], history["x_stop"] = n_iter, x.cpu()
+    return history

@@ -5,6 +5,10 @@ a reference computed here and, when the answer is wrong, recognises the usual mi
 (the log-likelihood instead of its negative, a forgotten term, a sensitivity computed in
 every call, a missing residual connection, a CNN before the EM update, a start image of
 zeros, ...) and says which one it is.
+
+The module also holds the reference pieces that lesson 06 uses after its exercises (so
+that the lesson runs whether or not they are done, and the student copy shows no
+answer): :func:`poisson_nll_of`, :class:`EMUpdate` and :func:`unrolled_iterates`.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from ..operators.linear_operator import MatrixOperator
 from ..operators.radon import RadonTransform
 from ._feedback import CheckFailed, compare_arrays, exercise_check, expect
 
-__all__ = ["poisson_nll", "mlem_module", "unrolled_mlem_forward"]
+__all__ = ["poisson_nll", "mlem_module", "mlem_gradient_step", "unrolled_mlem_forward"]
 
 
 # --- shared helpers ------------------------------------------------------------------------
@@ -398,3 +402,81 @@ def _check_unrolled(my_unrolled):
                f"no gradient reached block {i}: every block must be applied to the "
                f"running image, without detaching it")
     return "per-iteration and shared blocks, order of operations, gradients to every block"
+
+
+# --- Exercise 3: MLEM as a scaled gradient step -------------------------------------------
+
+@exercise_check("MLEM as a scaled gradient step")
+def mlem_gradient_step(my_step):
+    """Check ``my_step(x, grad, s)`` = x - (x / s) * grad, which is the MLEM update when
+    grad = ∇L(x) = s - Aᵀ(y / A x)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(4)
+        A = _radon(6, 5, 9)
+        x = torch.rand(2, 1, 6, 6, dtype=torch.float64) + 0.1
+        y = torch.poisson(A(torch.rand(2, 1, 6, 6, dtype=torch.float64)) * 5)
+    s = A.T(torch.ones(A.range_shape, dtype=torch.float64))
+    grad = s - A.T(y / A(x))
+    mlem = x * A.T(y / A(x)) / s
+    x_in, grad_in, s_in = x.clone(), grad.clone(), s.clone()
+    got = my_step(x_in, grad_in, s_in)
+    what = "my_step(x, grad, s)"
+    expect(got is not None, f"{what} returned None — did you forget a `return`?")
+    expect(torch.equal(x_in, x) and torch.equal(grad_in, grad) and torch.equal(s_in, s),
+           f"{what} changed an input in place; compute a new tensor")
+    if isinstance(got, torch.Tensor) and got.shape == mlem.shape:
+        got_ = got.detach().double()
+        wrong = [
+            (x - grad, "that is a plain gradient step with step 1; MLEM's step is "
+                       "different for every pixel: D = diag(x / s)"),
+            (x - grad / s, "the step 1 / s is missing the factor x: D = diag(x / s)"),
+            (x - x * grad, "the step x is missing the division by the sensitivity s"),
+            (x + x / s * grad, "the sign: a gradient step goes DOWNhill, x - D ∇L"),
+            (x / s * grad, "return the updated image x - D ∇L, not the step D ∇L"),
+        ]
+        if not torch.allclose(got_, mlem, rtol=1e-6, atol=1e-9):
+            for value, message in wrong:
+                if torch.allclose(got_, value, rtol=1e-6, atol=1e-9):
+                    raise CheckFailed(message)
+    compare_arrays(got, mlem, what=f"{what} (it should equal the MLEM update)",
+                   rtol=1e-6, atol=1e-9)
+    return "equals the MLEM update on a batch of 2 images"
+
+
+# --- The reference pieces that lesson 06 uses after the exercises --------------------------
+
+def poisson_nll_of(y_bar, y):
+    """Σ (ȳ − y log ȳ) over each sinogram, with 0 · log 0 = 0: shape (...) for inputs
+    (..., n_angles, n_det)."""
+    return (y_bar - torch.xlogy(y, y_bar)).sum(dim=(-2, -1))
+
+
+class EMUpdate(nn.Module):
+    """One MLEM update x -> x / s · Aᵀ(y / A x), s = Aᵀ1, as a differentiable module.
+
+    Images ``x`` (..., N, N), data ``y`` (..., n_angles, n_det); ``A x`` is clamped at
+    ``eps`` so that rays that see no activity give 0, not NaN.
+    """
+
+    def __init__(self, A, eps=1e-9):
+        super().__init__()
+        self.A = A
+        self.eps = eps
+        self.register_buffer("sensitivity", A.T(torch.ones(A.range_shape, device=A.device)))
+
+    def forward(self, x, y):
+        return x * self.A.T(y / self.A(x).clamp(min=self.eps)) / self.sensitivity
+
+
+def unrolled_iterates(y, em, cnns, n_iter, image_size):
+    """Unrolled MLEM from images of ones: after each of ``n_iter`` EM updates ``em(x, y)``,
+    the residual non-negative correction x <- relu(x + cnn(x)), with ``cnns[k % len(cnns)]``
+    (one CNN: shared weights).  Returns [x after EM 1, after CNN 1, ..., after CNN K]."""
+    x = torch.ones(*y.shape[:-2], image_size, image_size, dtype=y.dtype, device=y.device)
+    images = []
+    for k in range(n_iter):
+        x = em(x, y)
+        images.append(x)
+        x = torch.relu(x + cnns[k % len(cnns)](x))
+        images.append(x)
+    return images

@@ -1,5 +1,10 @@
 """Checks for the exercises of lesson 07: learned primal-dual reconstruction.
 
+* ``lpd_dual_prox``: the learner's ``dual_prox(q, y, sigma)``, the proximal operator of
+  :math:`\\sigma F^*` for :math:`F(z) = \\tfrac12\\|z - y\\|^2`, derived in the lesson:
+  :math:`(q - \\sigma y) / (1 + \\sigma)`; tried with two step sizes other than 1 (so that
+  a missing or misplaced :math:`\\sigma` shows), and the usual slips are named: the prox
+  of :math:`F` instead of :math:`F^*`, :math:`\\sigma` on the wrong term, no division.
 * ``lpd_dual_block``: the learner's ``DualBlock(n_dual, channels)``, the update of the
   dual memory :math:`h \\leftarrow h + \\Gamma_\\theta([h, A f, g])`; built small,
   its layers are compared with a reference forward pass through the learner's own
@@ -11,7 +16,13 @@
 * ``lpd_unrolled``: the learner's loop
   ``learned_primal_dual(g, A, dual_blocks, primal_blocks, f, h)`` run with made-up blocks
   that record how they are called, on a small square operator (so that ``A.T`` in place
-  of ``A`` still runs and can be named).
+  of ``A`` still runs and can be named).  As in Adler and Öktem (2018), the dual step
+  projects the *second* primal channel ``f[:, 1:2]`` (the learned counterpart of PDHG's
+  extrapolated image) and the primal step backprojects the first dual channel.
+
+The module also holds :class:`LearnedPrimalDual`, the reference network that lesson 07
+trains after the exercises (so that the lesson runs whether or not they are done, and
+the student copy shows no answer).
 
 Every check runs in well under a second and leaves the global random state as it was.
 """
@@ -22,10 +33,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..operators.linear_operator import MatrixOperator
-from ._feedback import CheckFailed, exercise_check, expect
+from torch.utils.checkpoint import checkpoint
 
-__all__ = ["lpd_dual_block", "lpd_primal_block", "lpd_unrolled"]
+from ..operators.linear_operator import MatrixOperator
+from ..reconstruction.fbp import fbp
+from ._feedback import CheckFailed, compare_arrays, exercise_check, expect
+
+__all__ = ["lpd_dual_prox", "lpd_dual_block", "lpd_primal_block", "lpd_unrolled"]
 
 
 def _close(got, expected, tol=1e-5) -> bool:
@@ -36,7 +50,49 @@ def _close(got, expected, tol=1e-5) -> bool:
                                rtol=tol, atol=tol * scale))
 
 
-# --- Exercises 1 and 2: the update blocks ------------------------------------------------
+# --- Exercise 1: the proximal step of the dual variable ------------------------------------
+
+@exercise_check("the proximal step of the dual variable")
+def lpd_dual_prox(my_dual_prox):
+    """Check ``dual_prox(q, y, sigma)`` = prox of σF* for F(z) = ½||z - y||²."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(11)
+        q = torch.randn(2, 1, 5, 7, dtype=torch.float64)
+        y = torch.randn(2, 1, 5, 7, dtype=torch.float64)
+    tried = []
+    for sigma in (0.5, 2.7):
+        q_in, y_in = q.clone(), y.clone()
+        got = my_dual_prox(q_in, y_in, sigma)
+        what = f"dual_prox(q, y, sigma={sigma})"
+        expect(got is not None, f"{what} returned None — did you forget a `return`?")
+        expect(torch.equal(q_in, q) and torch.equal(y_in, y),
+               f"{what} changed its input q or y in place; compute a new tensor")
+        expected = (q - sigma * y) / (1 + sigma)
+        if isinstance(got, torch.Tensor) and got.shape == expected.shape:
+            got_ = got.detach().double()
+            wrong = [
+                ((q + sigma * y) / (1 + sigma),
+                 "this is the prox of σF, not of its conjugate σF*: the sign of the σy "
+                 "term flips (go through the conjugate F*(p) = ½||p||² + <p, y> again)"),
+                ((q - y) / (1 + sigma),
+                 "the data term should carry the step: σ multiplies y"),
+                (q - sigma * y,
+                 "the division by 1 + σ is missing: the ½σ||p||² of σF* shrinks p as well"),
+                (q / (1 + sigma) - sigma * y,
+                 "only q is divided by 1 + σ; the whole q - σy is"),
+                ((q - sigma * y) / sigma, "divide by 1 + σ, not by σ"),
+                ((q - sigma * y) / (1 - sigma), "divide by 1 + σ, not by 1 - σ"),
+            ]
+            if not torch.allclose(got_, expected, rtol=1e-6, atol=1e-9):
+                for value, message in wrong:
+                    if torch.allclose(got_, value, rtol=1e-6, atol=1e-9):
+                        raise CheckFailed(f"{what}: {message}")
+        compare_arrays(got, expected, what=what, rtol=1e-6, atol=1e-9)
+        tried.append(sigma)
+    return f"step sizes {', '.join(f'{s:g}' for s in tried)}"
+
+
+# --- Exercises 2 and 3: the update blocks ------------------------------------------------
 
 def _build(block_class, what, *args):
     if isinstance(block_class, nn.Module):
@@ -173,7 +229,7 @@ def lpd_primal_block(PrimalBlock):
     return _check_block(PrimalBlock, "PrimalBlock", 4, ["ATh"], (6, 6))
 
 
-# --- Exercise 3: the unrolled loop ---------------------------------------------------------
+# --- Exercise 4: the unrolled loop ---------------------------------------------------------
 
 class _Recorder(nn.Module):
     """A made-up block, simple and linear, that writes its calls into a shared log."""
@@ -188,14 +244,18 @@ class _Recorder(nn.Module):
         if len(extra) != (2 if self.kind == "dual" else 1):
             raise CheckFailed(f"the {self.kind} block was called with {1 + len(extra)} "
                               f"arguments; call it as "
-                              + ("dual_block(h, A(f[:, :1]), g)" if self.kind == "dual"
-                                 else "primal_block(f, A.T(h[:, :1]))"))
+                              + ("the memory h, the projection and the data g"
+                                 if self.kind == "dual"
+                                 else "the memory f and the backprojection"))
         for tensor in extra:
-            if tensor.shape[1] != 1:
-                image = "A(f[:, :1])" if self.kind == "dual" else "A.T(h[:, :1])"
-                raise CheckFailed(f"the {self.kind} block got an input with {tensor.shape[1]}"
-                                  f" channels where it expects one: the operator acts on "
-                                  f"the first channel only, {image}")
+            if tensor.dim() != 4 or tensor.shape[1] != 1:
+                image = ("the second primal channel, sliced so that it keeps its channel "
+                         "dimension (1:2, not 1)" if self.kind == "dual" else
+                         "the first dual channel, sliced so that it keeps its channel "
+                         "dimension (:1, not 0)")
+                raise CheckFailed(f"the {self.kind} block got an input of shape "
+                                  f"{tuple(tensor.shape)} where it expects one channel, "
+                                  f"(B, 1, ...): the operator acts on {image}")
         w = self.weights.view(1, -1, 1, 1)
         if self.kind == "dual":
             Af, g = extra
@@ -204,15 +264,17 @@ class _Recorder(nn.Module):
 
 
 def _reference_loop(g, A, dual_blocks, primal_blocks, f, h, *, swap=False, stale=False,
-                    primal_first=False):
+                    primal_first=False, projected=1):
+    """The loop of Adler and Öktem (2018); the keywords make the typical mistakes."""
     apply, adjoint = (A.T, A) if swap else (A, A.T)
+    p = slice(projected, projected + 1)
     for dual_block, primal_block in zip(dual_blocks, primal_blocks):
         if primal_first:
             f = primal_block(f, adjoint(h[:, :1]))
-            h = dual_block(h, apply(f[:, :1]), g)
+            h = dual_block(h, apply(f[:, p]), g)
         else:
             h_old = h
-            h = dual_block(h, apply(f[:, :1]), g)
+            h = dual_block(h, apply(f[:, p]), g)
             f = primal_block(f, adjoint((h_old if stale else h)[:, :1]))
     return f, h
 
@@ -268,18 +330,27 @@ def lpd_unrolled(my_learned_primal_dual):
         expect(isinstance(got, torch.Tensor), f"learned_primal_dual should return a tensor, "
                                               f"got {type(got).__name__}")
         if _close(got, f_ref[:, :1]):
-            return f"{n_iter} iterations, blocks in order, A and A.T in the right places"
+            return (f"{n_iter} iterations, blocks in order, A of the second primal channel, "
+                    f"A.T of the first dual channel")
         if _close(got, f_ref):
             raise CheckFailed("you return all primal channels; the reconstruction is the "
                               "first one: return f[:, :1]")
         if got.shape == f_ref[:, :1].shape:
             wrong = [
+                (_reference_loop(g, A, *blocks([]), f0.clone(), h0.clone(), projected=0)[0],
+                 "the dual step projects the first primal channel; Adler and Öktem project "
+                 "the second one, the learned counterpart of PDHG's extrapolated image x̄ "
+                 "(the first channel stays the reconstruction)"),
                 (_reference_loop(g, A, *blocks([]), f0.clone(), h0.clone(), swap=True)[0],
-                 "A and A.T are swapped: the dual block gets A(f[:, :1]) (a sinogram), the "
-                 "primal block gets A.T(h[:, :1]) (an image)"),
+                 "A and A.T are swapped: the dual block gets a projection A(...) (a "
+                 "sinogram), the primal block a backprojection A.T(...) (an image)"),
                 (_reference_loop(g, A, *blocks([]), f0.clone(), h0.clone(), stale=True)[0],
                  "the primal block used the dual memory from before this iteration's dual "
                  "update; update h first and give the primal block A.T of the new h"),
+                (_reference_loop(g, A, *blocks([]), f0.clone(), h0.clone(), swap=True,
+                                 projected=0)[0],
+                 "A and A.T are swapped, and the dual step should project the second "
+                 "primal channel"),
                 (h_ref[:, :1], "you return the dual memory; return the primal f[:, :1]"),
                 (f0[:, :1], "the returned image is the starting f: assign the blocks' "
                             "outputs back, f = primal_block(...), h = dual_block(...)"),
@@ -290,3 +361,84 @@ def lpd_unrolled(my_learned_primal_dual):
         raise CheckFailed(f"learned_primal_dual returned shape {tuple(got.shape)} with "
                           f"other values than expected (first primal channel after "
                           f"{n_iter} iterations, shape {tuple(f_ref[:, :1].shape)})")
+
+
+# --- The reference network that lesson 07 trains -------------------------------------------
+
+def _update_block(in_channels, out_channels, channels):
+    """conv 3x3 - PReLU - conv 3x3 - PReLU - conv 3x3, the last one starting at zero."""
+    layers = nn.Sequential(
+        nn.Conv2d(in_channels, channels, 3, padding=1), nn.PReLU(channels),
+        nn.Conv2d(channels, channels, 3, padding=1), nn.PReLU(channels),
+        nn.Conv2d(channels, out_channels, 3, padding=1))
+    nn.init.zeros_(layers[-1].weight)
+    nn.init.zeros_(layers[-1].bias)
+    return layers
+
+
+class LearnedPrimalDual(nn.Module):
+    """Learned primal-dual (Adler and Öktem, 2018): sinograms (B, 1, n_angles, n_det) ->
+    images (B, 1, N, N), with the normalised operator A / ||A|| inside.
+
+    Lesson 07's Exercises 2 to 4 in one module, with the two changes the lesson explains:
+    the data are scaled by 1 / ||A||, and the network starts from the FBP image (in every
+    primal channel) and a zero dual memory.  Iteration k updates the dual memory from
+    ``A f[:, 1:2]`` (the second primal channel) and the primal memory from
+    ``A.T h[:, :1]`` (the first dual channel); the reconstruction is ``f[:, :1]``.
+
+    Parameters
+    ----------
+    A : LinearOperator
+        The forward operator (it becomes a fixed layer of the network).
+    n_iter, channels, n_primal, n_dual : int
+        Unrolled iterations, hidden channels of every block, memory channels.
+    fbp_filter, fbp_cutoff
+        The FBP of the start, as for :func:`course_utils.fbp`.
+
+    Set ``checkpointing = True`` to recompute every iteration in the backward pass
+    (:func:`torch.utils.checkpoint.checkpoint`) instead of storing its activations.
+    """
+
+    def __init__(self, A, n_iter=10, channels=32, n_primal=5, n_dual=5,
+                 fbp_filter="ram-lak", fbp_cutoff=1.0):
+        super().__init__()
+        if n_primal < 2:
+            raise ValueError(f"n_primal must be at least 2 (the dual step projects the "
+                             f"second primal channel), got {n_primal}")
+        self.A, self.n_primal, self.n_dual = A, n_primal, n_dual
+        self.scale = 1.0 / float(A.norm())
+        self.fbp_filter, self.fbp_cutoff = fbp_filter, fbp_cutoff
+        self.dual_blocks = nn.ModuleList(_update_block(n_dual + 2, n_dual, channels)
+                                         for _ in range(n_iter))
+        self.primal_blocks = nn.ModuleList(_update_block(n_primal + 1, n_primal, channels)
+                                           for _ in range(n_iter))
+        self.checkpointing = False
+
+    def start(self, y):
+        """The scaled data g and the starting memories f (FBP) and h (zero)."""
+        f = fbp(self.A, y, self.fbp_filter, self.fbp_cutoff)
+        f = f.repeat(1, self.n_primal, 1, 1)
+        h = y.new_zeros(y.shape[0], self.n_dual, *y.shape[2:])
+        return y * self.scale, f, h
+
+    def iteration(self, k, f, h, g):
+        """One dual and one primal update, with the scaled operator."""
+        Af = self.A(f[:, 1:2]) * self.scale
+        h = h + self.dual_blocks[k](torch.cat([h, Af, g], 1))
+        ATh = self.A.T(h[:, :1]) * self.scale
+        f = f + self.primal_blocks[k](torch.cat([f, ATh], 1))
+        return f, h
+
+    def forward(self, y, return_iterates=False):
+        """The reconstruction f[:, :1]; with ``return_iterates``, every (f[:, :1], h[:, :1])."""
+        g, f, h = self.start(y)
+        if self.checkpointing:
+            f.requires_grad_()   # re-entrant checkpointing needs an input that needs a gradient
+        iterates = [(f[:, :1], h[:, :1])]
+        for k in range(len(self.dual_blocks)):
+            if self.checkpointing and torch.is_grad_enabled():
+                f, h = checkpoint(self.iteration, k, f, h, g, use_reentrant=True)
+            else:
+                f, h = self.iteration(k, f, h, g)
+            iterates.append((f[:, :1], h[:, :1]))
+        return iterates if return_iterates else f[:, :1]

@@ -12,6 +12,8 @@ weights instead of the latent vector, and so on.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -19,9 +21,47 @@ from torch import nn
 from ..operators.linear_operator import MatrixOperator
 from ._feedback import CheckFailed, exercise_check, expect
 
-__all__ = ["gan_discriminator_step", "gan_generator_step", "latent_optimisation"]
+__all__ = ["gan_discriminator_step", "gan_generator_step", "latent_optimisation",
+           "noise_consistent_mu"]
 
 _LATENT, _SIDE, _BATCH, _LR = 3, 4, 6, 0.1
+
+
+# --- reference implementations the notebook uses after the exercises -------------------------
+# (so that a learner who skipped an exercise can run the rest of the lesson, and so that
+# the student copy shows no exercise's answer in a later cell)
+
+def generator_step_reference(G, D, z, opt_G) -> float:
+    """One non-saturating generator step (exercise 2 of lesson 08); returns L_G."""
+    from ..learning.gan import generator_loss
+    loss = generator_loss(D(G(z)))
+    opt_G.zero_grad()
+    loss.backward()
+    opt_G.step()
+    return loss.item()
+
+
+def correction_reconstruction(G, A, y, z0, *, mu: float, lam: float, n_iter: int = 150,
+                              lr: float = 0.01):
+    """GAN prior plus a correction: Adam over (z, v) on
+    ½‖A(G(z) + v) − y‖² + μ/2‖z‖² + λ TV(v), from (z0, 0); returns G(ẑ) + v̂.
+
+    Lesson 08, section 5 (in the spirit of Dhar et al., 2018).  ``y`` (B, 1, n_angles,
+    n_det), ``z0`` (B, latent_dim); the result has shape (B, 1, N, N).
+    """
+    from ..operators.finite_differences import total_variation
+    z = z0.detach().clone().requires_grad_(True)
+    v = torch.zeros(len(y), 1, *A.domain_shape, device=y.device, requires_grad=True)
+    optimizer = torch.optim.Adam([z, v], lr=lr)
+    with torch.enable_grad():
+        for _ in range(n_iter):
+            x = G(z) + v
+            loss = (0.5 * (A(x) - y).pow(2).sum() + 0.5 * mu * z.pow(2).sum()
+                    + lam * total_variation(v).sum())
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return (G(z) + v).detach()
 
 
 # --- tiny stand-ins ---------------------------------------------------------------------------
@@ -260,7 +300,9 @@ def _latent_problem():
 def latent_optimisation(latent_optimisation):
     """Check ``latent_optimisation(G, A, y, z0, n_iter, lr, mu) -> z``."""
     G, A, y, z0 = _latent_problem()
-    n_iter, lr, mu = 60, 0.05, 0.5
+    # n_iter, lr and mu differ from the notebook's LATENT_STEPS, LR_Z = 0.05 and MU: an
+    # answer that uses the notebook's globals instead of its arguments fails here
+    n_iter, lr, mu = 60, 0.03, 0.5
     G_before, z0_before = _parameters(G), z0.clone()
     expected = _reference_latent(G, A, y, z0, n_iter, lr, mu)
     z = latent_optimisation(G, A, y, z0, n_iter, lr, mu)
@@ -295,6 +337,12 @@ def latent_optimisation(latent_optimisation):
             dict(misfit_scale=1.0),
         f"with {n_iter - 1} steps instead of {n_iter} (off by one in the loop?)":
             dict(n_iter=n_iter - 1),
+        "with the notebook's learning rate LR_Z = 0.05 instead of the argument lr (a "
+        "function must use its arguments, never the notebook's globals)":
+            dict(lr=0.05),
+        "with the notebook's MU = 30 instead of the argument mu (a function must use its "
+        "arguments, never the notebook's globals)":
+            dict(mu=30.0),
     }
     for mistake, change in variants.items():
         args = dict(n_iter=n_iter, lr=lr, mu=mu)
@@ -312,3 +360,75 @@ def latent_optimisation(latent_optimisation):
                       f"{float((z - expected).abs().max()):.3g}): use Adam over [z] with "
                       f"learning rate lr, n_iter steps, loss ½‖A G(z) − y‖² + μ/2‖z‖² "
                       f"(sums over all entries), zero_grad before backward")
+
+
+# --- Exercise 4: the noise-consistent weight of the prior -------------------------------------
+
+def map_weight(y, noise_level: float) -> float:
+    """The MAP weight μ = σ² of ½‖A G(z) − y‖² + μ/2‖z‖², with σ = noise_level · mean |y|
+    (the reference answer of exercise 4 of lesson 08, used by the notebook after it)."""
+    sigma = noise_level * float(torch.as_tensor(y).abs().mean())
+    return sigma ** 2
+
+
+def _mu_variants(y, level):
+    """The reference weight sigma^2 and the usual wrong ones, as floats."""
+    y = torch.as_tensor(y, dtype=torch.float64)
+    sigma = level * float(y.abs().mean())
+    rms = level * float(y.pow(2).mean().sqrt())
+    return {
+        "right": sigma ** 2,
+        "sigma": sigma,
+        "inverse": 1 / sigma ** 2,
+        "half": sigma ** 2 / 2,
+        "twice": 2 * sigma ** 2,
+        "level": level ** 2,
+        "norm": (level * float(y.norm())) ** 2,
+        "rms": rms ** 2,
+        "no-abs": (level * float(y.mean())) ** 2,
+    }
+
+
+@exercise_check("the noise-consistent weight of the prior")
+def noise_consistent_mu(my_noise_consistent_mu):
+    """Check ``my_noise_consistent_mu(y, noise_level) -> float``: the weight μ for which
+    ½‖A G(z) − y‖² + μ/2‖z‖² is σ² times the negative log-posterior, with Gaussian noise
+    of standard deviation σ = noise_level · mean |y| and z ~ N(0, I): μ = σ².
+    """
+    g = torch.Generator().manual_seed(21)
+    # made-up sinograms with values of both signs, and levels that are not the notebook's
+    cases = [(torch.randn(1, 1, 5, 7, generator=g, dtype=torch.float64) + 0.8, 0.04),
+             (3 * torch.rand(2, 1, 4, 9, generator=g, dtype=torch.float64) - 0.5, 0.1)]
+    messages = {
+        "sigma": "that is σ: the weight is its square, μ = σ² (the noise's variance)",
+        "inverse": "that is 1/σ²: multiply the negative log-posterior ½‖AG(z) − y‖²/σ² + "
+                   "½‖z‖² by σ² to get the lesson's form; then μ = σ²",
+        "half": "that is σ²/2: the lesson's prior term is already μ/2 ‖z‖², so μ = σ²",
+        "twice": "that is 2σ²: the lesson's prior term is μ/2 ‖z‖², so μ = σ²",
+        "level": "σ is noise_level times the mean absolute value of y, not noise_level "
+                 "alone: the setting's noise is relative to the data",
+        "norm": "σ is noise_level times the MEAN absolute value of y (one reading), not "
+                "times the norm of the whole sinogram",
+        "rms": "σ is noise_level times the mean ABSOLUTE value of y (dival's convention), "
+               "not its root mean square",
+        "no-abs": "take the mean of |y|, not of y",
+    }
+    for y, level in cases:
+        got = my_noise_consistent_mu(y.clone(), level)
+        if got is None:
+            raise CheckFailed("noise_consistent_mu returned None — did you forget a "
+                              "`return`?")
+        try:
+            value = float(got)
+        except (TypeError, ValueError, RuntimeError):
+            raise CheckFailed(f"noise_consistent_mu should return one number, got a "
+                              f"{type(got).__name__}") from None
+        variants = _mu_variants(y, level)
+        if math.isclose(value, variants["right"], rel_tol=1e-5):
+            continue
+        for name, message in messages.items():
+            if math.isclose(value, variants[name], rel_tol=1e-5):
+                raise CheckFailed(message)
+        raise CheckFailed(f"for noise_level = {level} you returned {value:.6g}, expected "
+                          f"{variants['right']:.6g} (σ² with σ = noise_level · mean |y|)")
+    return "two made-up sinograms and noise levels"

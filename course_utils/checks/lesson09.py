@@ -27,7 +27,64 @@ from torch import nn
 from ..operators.geometry import ParallelBeam
 from ._feedback import CheckFailed, compare_arrays, exercise_check, expect
 
-__all__ = ["fourier_features", "render_rays", "fit_field"]
+__all__ = ["fourier_features", "render_rays", "fit_field", "samples_per_ray"]
+
+# The reference implementations below are what the notebook uses after each exercise, so
+# that a learner who skipped an exercise can run the rest of the lesson, and so that the
+# student copy does not show an exercise's answer in a later cell.
+
+
+def fourier_encoding(p: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+    """:math:`[\\cos(2\\pi pB), \\sin(2\\pi pB)]`: coordinates ``(..., 2)``, frequencies
+    ``(2, m)`` -> features ``(..., 2m)`` (exercise 3 of lesson 09)."""
+    return _features(p, B)
+
+
+def render_field(field, points: torch.Tensor, directions: torch.Tensor, image_size: int,
+                 n_samples: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Line integrals ``(n_rays,)`` of ``field`` along the rays (exercise 1 of lesson 09).
+
+    The midpoint rule on :math:`t \\in [-N/\\sqrt2, N/\\sqrt2]`, with two changes for
+    speed: the field is evaluated only at the samples inside the image square, and with
+    a ``generator`` every sample is drawn uniformly within its own interval of length
+    :math:`\\Delta t` (stratified sampling, as in NeRF).
+    """
+    shape = (len(points), n_samples)
+    radius = image_size / math.sqrt(2)
+    dt = 2 * radius / n_samples
+    if generator is None:
+        offset = torch.full(shape, 0.5, device=points.device)
+    else:
+        offset = torch.rand(shape, generator=generator).to(points.device)
+    t = -radius + (torch.arange(n_samples, device=points.device) + offset) * dt
+    p = (points[:, None, :] + t[..., None] * directions[:, None, :]) / (image_size / 2)
+    inside = (p.abs() <= 1).all(dim=-1)
+    values = torch.zeros(shape, device=points.device)
+    values[inside] = field(p[inside])
+    return values.sum(dim=-1) * dt
+
+
+def ray_batch_loss(render, points, directions, y, batch_size, generator):
+    """Mean squared error of a random batch of rays (exercise 4 of lesson 09).
+
+    ``render(points, directions, generator)`` gives the line integrals of the rays; the
+    batch is ``torch.randperm(len(y), generator=generator)[:batch_size]``.
+    """
+    rays = torch.randperm(len(y), generator=generator)[:batch_size].to(y.device)
+    y_hat = render(points[rays], directions[rays], generator)
+    return ((y_hat - y[rays]) ** 2).mean()
+
+
+def ray_batch_step(field, optimizer, render, points, directions, y, batch_size,
+                   generator) -> float:
+    """One step of exercise 4's fit: a random batch of rays, its mean squared error, one
+    optimiser step.  ``render(field, points, directions, generator)``; returns the loss."""
+    loss = ray_batch_loss(lambda a, d, g: render(field, a, d, g), points, directions, y,
+                          batch_size, generator)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
 
 
 def _close(got, expected, rtol=1e-4, atol=1e-6) -> bool:
@@ -278,7 +335,9 @@ def fit_field(my_fit_field):
 
 
 def _check_fit_field(my_fit_field):
-    image_size, n_samples, n_iter, lr, batch_size = 8, 16, 20, 1e-2, 12
+    # lr and the sizes differ from the notebook's LR, RAYS_PER_STEP, ...: an answer that
+    # uses the notebook's globals instead of its arguments fails here
+    image_size, n_samples, n_iter, lr, batch_size = 8, 16, 20, 4e-3, 12
     geometry = ParallelBeam(n_angles=6, n_detectors=13)
     points, directions = (r.float() for r in geometry.rays())
     render = _tiny_renderer(image_size, n_samples)
@@ -324,6 +383,9 @@ def _check_fit_field(my_fit_field):
             (dict(new_optimizer=True), "you create a new optimiser in every step, which "
              "resets Adam's running averages: create it once, before the loop"),
             (dict(lr=1e-3), "you ignored the argument lr: pass lr=lr to torch.optim.Adam"),
+            (dict(lr=1e-2), "you used the notebook's learning rate LR = 1e-2, not the "
+             "argument lr: a function must use its arguments, never the notebook's "
+             "globals"),
             (dict(targets="first"), "you compared the rendered rays with the first "
              "batch_size entries of y: take the measurements of the SAME rays, y[rays]"),
             (dict(batches="all"), "you rendered all rays in every step: draw a random batch "
@@ -364,3 +426,60 @@ def _check_fit_field(my_fit_field):
     expect(values[-5:].mean() < values[:5].mean(),
            "the loss did not go down during the fit")
     return f"same weights as the reference after {n_iter} steps, loss going down"
+
+
+# --- Exercise 4: how many samples per ray -------------------------------------------------
+
+def _samples(image_size, step, *, length="diagonal", rounding="ceil"):
+    """The reference number of samples and its wrong variants."""
+    span = {"diagonal": math.sqrt(2) * image_size, "side": image_size,
+            "half-diagonal": image_size / math.sqrt(2)}[length]
+    ratio = span / step
+    return {"ceil": math.ceil(ratio - 1e-9), "floor": math.floor(ratio + 1e-9),
+            "round": round(ratio)}[rounding]
+
+
+@exercise_check("how many samples per ray")
+def samples_per_ray(my_samples_per_ray):
+    """Check ``my_samples_per_ray(image_size, step) -> int``: the smallest number S of
+    midpoint samples on :math:`t \\in [-N/\\sqrt2, N/\\sqrt2]` with
+    :math:`\\Delta t = 2R/S \\le` ``step`` (pixels), :math:`S = \\lceil \\sqrt2 N / \\text{step}\\rceil`.
+    """
+    # sizes and steps that are not the notebook's (N = 64 or 128, one sample per pixel)
+    cases = [(10, 1.0), (48, 0.75), (37, 2.0), (100, 0.5), (20, 1.3)]
+    values = []
+    for image_size, step in cases:
+        what = f"my_samples_per_ray(image_size={image_size}, step={step})"
+        got = my_samples_per_ray(image_size, step)
+        if got is None:
+            raise CheckFailed(f"{what} returned None — did you forget a `return`?")
+        try:
+            value = float(got)
+        except (TypeError, ValueError, RuntimeError):
+            raise CheckFailed(f"{what} should return a number, got a "
+                              f"{type(got).__name__}") from None
+        if value != int(value):
+            raise CheckFailed(f"{what} = {value:g} is not a whole number: a ray has a "
+                              f"whole number of samples; round up (math.ceil)")
+        values.append(value)
+    expected = [_samples(*case) for case in cases]
+    if values == expected:
+        return f"{len(cases)} sizes and steps"
+    mistakes = [
+        (dict(rounding="floor"), "you rounded down: then Δt = 2R/S is a little LARGER "
+         "than the step asked for; round up (the smallest S with Δt ≤ step)"),
+        (dict(rounding="round"), "you rounded to the nearest integer: round up, so that "
+         "Δt = 2R/S never exceeds the step"),
+        (dict(length="side"), "the samples cover the whole diagonal of the image, t in "
+         "[-N/√2, N/√2], a length of √2 N, not N"),
+        (dict(length="half-diagonal"), "the length to cover is 2R = √2 N (both halves of "
+         "the diagonal), not R = N/√2"),
+    ]
+    for variant, message in mistakes:
+        if values == [_samples(*case, **variant) for case in cases]:
+            raise CheckFailed(message)
+    if values == [math.ceil(step * math.sqrt(2) * n - 1e-9) for n, step in cases]:
+        raise CheckFailed("you multiplied by the step: S = length / Δt, so divide")
+    k = next(k for k, (a, b) in enumerate(zip(values, expected)) if a != b)
+    raise CheckFailed(f"my_samples_per_ray{cases[k]} = {values[k]:g}, expected "
+                      f"{expected[k]} (the smallest S with 2R/S ≤ step, R = N/√2)")

@@ -345,9 +345,12 @@ def latent_reconstruction(G: nn.Module, A, y: torch.Tensor, *, n_iter: int = 300
     generator, exercise 3).  The problem is not convex in :math:`z`, so Adam is started
     from ``n_restarts`` random latent vectors per sinogram (all optimised together, as
     one batch) and the restart with the lowest final objective is kept.  The prior
-    term keeps :math:`z` where the generator was trained (:math:`z \\sim N(0, I)` has
-    :math:`\\|z\\|^2 \\approx` ``latent_dim``).  Only :math:`z` is optimised; the
-    generator's weights are not changed.
+    term shrinks :math:`z` towards 0.  With Gaussian noise of standard deviation
+    :math:`\\sigma` and :math:`z \\sim N(0, I)`, the MAP weight is :math:`\\mu = \\sigma^2`;
+    a much larger :math:`\\mu` pulls :math:`\\hat z` far inside the shell
+    :math:`\\|z\\| \\approx \\sqrt{\\text{latent\\_dim}}` where the generator was trained
+    (lesson 08, section 4, measures both).  Only :math:`z` is optimised; the generator's
+    weights are not changed.
 
     Parameters
     ----------

@@ -9,8 +9,13 @@ returns a clean one.  Picture a "U":
 * the **left arm** (encoder) looks at the image at ever coarser scales: at each level two
   3 x 3 convolutions (each followed by batch normalisation and a ReLU), then a 2 x 2 max
   pooling halves the height and width while the next level doubles the channels;
-* the **bottom** sees the whole image at once (large receptive field: streaks of
-  sparse-view CT run across the whole image);
+* the **bottom** works on the coarsest image, where each 3 x 3 convolution covers a
+  patch ``2**(depth - 1)`` times wider: that is what widens the receptive field.  It is
+  wide, not unlimited: with ``depth=3`` one output pixel depends on a 44 x 44 pixel patch
+  of the input (measured as the support of the gradient of one output pixel, at 64 x 64
+  and at 128 x 128 alike), so on images larger than that it does not see the whole
+  image; each further level roughly doubles the reach (FBPConvNet used 5 levels for
+  512 x 512 images);
 * the **right arm** (decoder) goes back up: a 2 x 2 transposed convolution doubles the
   height and width, the result is concatenated with the encoder's features of the same
   scale (the **skip connection**, which brings back the fine detail lost by pooling),
@@ -97,7 +102,8 @@ class UNet(nn.Module):
 
     Notes
     -----
-    Any ``H, W`` works: the input is zero-padded at the bottom and the right to a
+    Receptive field: 44 x 44 pixels for ``depth=3`` (lesson 03, section 7, measures it),
+    whatever the image size.  Any ``H, W`` works: the input is zero-padded at the bottom and the right to a
     multiple of ``2**(depth - 1)`` (so that pooling and up-sampling meet again) and the
     output is cropped back.  Parameters: about ``7 * width**2 * 4**depth``
     (0.12 M for ``depth=3, width=16``; 0.47 M for ``depth=3, width=32``).

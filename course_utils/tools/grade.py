@@ -182,7 +182,11 @@ def _definitions(source: str) -> list[str]:
 
 
 def _check_calls(source: str) -> list[dict]:
-    """The ``cu.checks.<name>(args)`` calls of a check cell: name, args and kwargs sources."""
+    """The ``cu.checks.<name>(args)`` calls of a check cell: name, args and kwargs sources.
+
+    ``cu.checks.quiz(...)`` ("check your understanding") is not a check and is left out.
+    """
+    from .release import QUIZ
     source = _python_source(source)
     calls = []
     for node in ast.walk(ast.parse(source)):
@@ -191,7 +195,8 @@ def _check_calls(source: str) -> list[dict]:
         owner = node.func.value
         if (isinstance(owner, ast.Attribute) and owner.attr == "checks"
                 and isinstance(owner.value, ast.Name)
-                and owner.value.id in ("cu", "course_utils")):
+                and owner.value.id in ("cu", "course_utils")
+                and node.func.attr != QUIZ):  # a question, not a graded check
             calls.append({"name": node.func.attr,
                           "args": [ast.get_source_segment(source, a) for a in node.args],
                           "kwargs": {k.arg: ast.get_source_segment(source, k.value)
@@ -941,6 +946,9 @@ def _kill_kernel(folder: Path) -> None:
 def _kernel_env(quick: bool, jobs: int) -> dict:
     env = dict(os.environ)
     env.pop("COURSE_QUICK", None)
+    # The checks raise instead of returning their result under nbgrader; this grader
+    # reads the result, even when it runs inside an nbgrader session.
+    env.pop("NBGRADER_EXECUTION", None)
     if quick:
         env["COURSE_QUICK"] = "1"
     env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT)] + [p for p in env.get(

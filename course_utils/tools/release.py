@@ -39,6 +39,30 @@ with several check cells splits its points evenly between them; one without a ch
 graded by hand: its first answer cell carries the points).  ``python -m
 course_utils.grade`` uses them to find a learner's answers; nbgrader can use them too.
 
+What the student copies must not show
+-------------------------------------
+The release refuses (and ``--check`` reports) two kinds of text in the notebooks, each
+named by file, cell index and line:
+
+* **the answer elsewhere**: a *distinctive* line of a solution region that the student
+  copy still shows outside the region, e.g. a later cell that re-implements the answer.
+  A line is distinctive when, without comments and whitespace, it has at least
+  ``MIN_DISTINCTIVE`` characters, is not an import, and names something beyond
+  ``COMMON_NAMES`` (Python's keywords and built-ins, ``torch``, ``np``, ``self``, ``loss``,
+  ``optimizer``...): ``return x``, ``optimizer.zero_grad()`` or ``plt.show()`` repeat
+  in every lesson and give nothing away;
+* **development notes**, in comments and Markdown of both notebooks: ``TODO``,
+  ``FIXME``, ``XXX`` (as capitalised words), ``issue #13`` (or ``PR #13``), and the
+  tracker spoken of as a request, ``the issue asks / requires / says ...``, ``the
+  issue's ...``, ``per the issue`` (likewise ``the ticket``, ``the brief``).  "The issue
+  with FBP is noise" is ordinary prose and passes.
+
+nbgrader
+--------
+``dltomo release --nbgrader COURSE`` writes ``COURSE/source/NN_slug/NN_slug.ipynb``:
+the notebook with the answers *and* the marker lines, and the nbgrader cell metadata,
+which is what ``nbgrader generate_assignment NN_slug`` expects in its source folder.
+
 Learners edit ``lessons/*.ipynb`` in place, so a lesson whose cells were edited since
 it was generated is never overwritten silently: the command refuses, and with
 ``--force`` it first copies the file to ``lessons/.backup/NN_slug.<time>.ipynb``.
@@ -47,7 +71,9 @@ it was generated is never overwritten silently: the command refuses, and with
 from __future__ import annotations
 
 import argparse
+import builtins
 import hashlib
+import keyword
 import json
 import re
 import shutil
@@ -60,7 +86,8 @@ import jupytext
 import nbformat
 
 __all__ = ["ReleaseError", "Region", "Exercise", "find_regions", "find_exercises",
-           "strip_solutions", "remove_markers", "build_notebooks", "release", "check"]
+           "strip_solutions", "remove_markers", "build_notebooks", "nbgrader_source",
+           "answer_leaks", "development_notes", "release", "check"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SOURCE_PATTERN = "[0-9][0-9]_*.py"
@@ -73,7 +100,9 @@ CELL_START = re.compile(r"^\s*#\s*%%")  # the cell marker of jupytext's percent 
 HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(?P<title>.+?)(?:\s+#+)?\s*$")
 COMMENTED_CELL = re.compile(r"\[(markdown|md|raw)\]")  # cells written as comment lines
 POINTS = re.compile(r"^\(?\s*points\s*=\s*(?P<points>\d+(?:\.\d+)?)\s*\)?$")
-CHECK_CALL = re.compile(r"\b(?:cu|course_utils)\.checks\.(?P<name>\w+)\s*\(")
+# ``cu.checks.quiz(...)`` asks a "check your understanding" question: not a graded check.
+QUIZ = "quiz"
+CHECK_CALL = re.compile(rf"\b(?:cu|course_utils)\.checks\.(?!{QUIZ}\b)(?P<name>\w+)\s*\(")
 EXERCISE_NUMBER = re.compile(r"^exercise\s+(?P<number>[0-9A-Za-z]+(?:\.[0-9A-Za-z]+)*)",
                              re.IGNORECASE)
 DEFAULT_POINTS = 1
@@ -86,6 +115,24 @@ LAYOUT_METADATA = {"title", "lines_to_next_cell", "lines_to_end_of_cell_marker",
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)",
               "language": "python"}
 ANSWER_STUB = "*Write your answer here.*"
+
+#: A line of an answer is distinctive (see "What the student copies must not show")
+#: with at least this many characters once its comment and whitespace are removed.
+MIN_DISTINCTIVE = 20
+#: Names that make no line distinctive on their own.
+COMMON_NAMES = frozenset(keyword.kwlist) | frozenset(dir(builtins)) | {
+    "self", "cls", "super", "torch", "nn", "F", "np", "numpy", "math", "cu", "plt",
+    "model", "net", "optimizer", "opt", "loss", "losses", "zero_grad", "backward", "step",
+    "item", "no_grad", "train", "eval", "parameters", "forward", "__init__", "shape",
+    "append", "show", "x", "y", "z", "i", "j", "k", "n", "a", "b", "out", "result",
+    "args", "kwargs", "device", "to", "dtype", "float32", "float64", "_", "lr", "n_iter",
+    "epochs", "n_epochs"}
+DEVELOPMENT_NOTE = re.compile(
+    r"\b(?:TODO|FIXME|XXX)\b"
+    r"|(?i:\b(?:issue|pr|pull request)\s*#\s*\d+"
+    r"|\bthe\s+(?:issue|ticket|brief)(?:'s\b|\s+(?:asks?|asked|requires?|required"
+    r"|wants?|wanted|says?|said|demands?|expects?|expected|specifies|mentions)\b)"
+    r"|\b(?:per|see)\s+the\s+(?:issue|ticket|brief)\b)")
 
 #: The first cell of every generated notebook. On Google Colab it fetches the course
 #: and makes ``course_utils`` importable; anywhere else it does nothing. ``{url}`` is
@@ -348,6 +395,118 @@ def remove_markers(text: str, filename: str = "<text>") -> str:
     return "\n".join(kept) + "\n"
 
 
+def _split_comment(line: str) -> tuple[str, str]:
+    """``(code, comment)`` of one line of Python; ``#`` inside a string is code."""
+    quote, i = None, 0
+    while i < len(line):
+        if quote:
+            if line[i] == "\\":
+                i += 2
+                continue
+            if line.startswith(quote, i):
+                i, quote = i + len(quote), None
+                continue
+        elif line[i] in "'\"":
+            quote = line[i:i + 3] if line[i:i + 3] in ('"""', "'''") else line[i]
+            i += len(quote)
+            continue
+        elif line[i] == "#":
+            return line[:i], line[i + 1:]
+        i += 1
+    return line, ""
+
+
+def distinctive(line: str, markdown: bool = False) -> str | None:
+    """The normalised form of a distinctive answer line, or None for a generic one.
+
+    The form is the line without its comment (in code) and without any whitespace.
+    Imports, lines shorter than :data:`MIN_DISTINCTIVE` characters and lines whose names
+    are all in :data:`COMMON_NAMES` are not distinctive.
+    """
+    text = line if markdown else _split_comment(line)[0]
+    if not markdown and text.lstrip().startswith(("import ", "from ")):
+        return None
+    form = "".join(text.split())
+    if len(form) < MIN_DISTINCTIVE:
+        return None
+    if set(re.findall(r"[A-Za-z_]\w*", text)) <= COMMON_NAMES:
+        return None
+    return form
+
+
+def _answer_lines(text: str, filename: str) -> list[tuple[Region, str]]:
+    """Every line inside a solution region of the ``.py`` text, with its region."""
+    lines = text.splitlines()
+    return [(region, lines[n][len(region.prefix):])
+            for region in find_regions(text, filename)
+            for n in range(region.begin, region.end - 1)]
+
+
+def answer_leaks(text: str, lesson, filename: str = "<text>",
+                 name: str = "lessons/<lesson>") -> list[str]:
+    """Where the student copy ``lesson`` shows a distinctive line of an answer.
+
+    Parameters
+    ----------
+    text : str
+        The ``.py`` source, with its marker lines.
+    lesson : nbformat.NotebookNode
+        The student copy built from it.
+    filename, name : str
+        How the messages name the source and the student copy.
+
+    Returns
+    -------
+    list of str
+        One message per cell and exercise, naming the cell's index and up to three of
+        its lines.
+    """
+    answers = {}
+    for region, line in _answer_lines(text, filename):
+        if form := distinctive(line, region.markdown):
+            answers.setdefault(form, region.exercise)
+    found = {}
+    for index, cell in enumerate(lesson.cells):
+        markdown = cell.cell_type != "code"
+        for line in cell.source.splitlines():
+            form = distinctive(line, markdown)
+            if form in answers:
+                found.setdefault((index, answers[form]), []).append(line.strip())
+    messages = []
+    for (index, exercise), lines in found.items():
+        shown = "; ".join(f"`{line}`" for line in lines[:3])
+        more = f" and {len(lines) - 3} more line(s)" if len(lines) > 3 else ""
+        messages.append(f"{name}, cell {index}: shows the answer of {exercise}: "
+                        f"{shown}{more}")
+    return messages
+
+
+def development_notes(nb, name: str = "<notebook>") -> list[str]:
+    """Development notes (``TODO``, ``issue #13``, "the issue asks"...) in ``nb``.
+
+    Code cells are searched in their comments, Markdown and raw cells in all their text.
+    Each note is reported with the cell index and the line.
+    """
+    messages = []
+    for index, cell in enumerate(nb.cells):
+        for line in cell.source.splitlines():
+            text = line if cell.cell_type != "code" else _split_comment(line)[1]
+            if DEVELOPMENT_NOTE.search(text):
+                messages.append(f"{name}, cell {index}: development note `{line.strip()}`")
+    return messages
+
+
+def student_copy_problems(source: Path, notebooks: dict) -> list[str]:
+    """The answer leaks and development notes of one lesson's generated notebooks."""
+    text = source.read_text(encoding="utf-8")
+    stem = source.stem
+    problems = answer_leaks(text, notebooks["lessons"], f"solutions/{source.name}",
+                            f"lessons/{stem}.ipynb")
+    for folder in ("lessons", "solutions"):
+        problems += development_notes(notebooks[folder], f"{folder}/{stem}.ipynb")
+    return problems
+
+
 def cells_sha256(nb) -> str:
     """Hash of the cells' (type, source) pairs: running a notebook does not change it."""
     cells = [[cell.cell_type, cell.source] for cell in nb.cells]
@@ -429,6 +588,19 @@ def build_notebooks(source: Path) -> dict[str, nbformat.NotebookNode]:
     return notebooks
 
 
+def nbgrader_source(source: Path) -> nbformat.NotebookNode:
+    """The notebook that nbgrader's ``generate_assignment`` takes as its source.
+
+    Like ``solutions/NN_slug.ipynb`` (answers and nbgrader cell metadata), but with the
+    ``### BEGIN SOLUTION`` / ``### END SOLUTION`` lines kept, so that nbgrader replaces
+    only the answer regions, not whole cells, in the copy it releases.
+    """
+    text = source.read_text(encoding="utf-8")
+    name = f"solutions/{source.name}"
+    url = repository_url(source.resolve().parent.parent)
+    return _to_notebook(text, name, False, url, find_exercises(text, name))
+
+
 def _as_text(nb) -> str:
     return nbformat.writes(nb, version=4) + "\n"
 
@@ -463,14 +635,21 @@ def _learner_edited(path: Path, new_nb) -> bool:
 def release(root=REPO_ROOT, names=None, force=False, log=print) -> list[Path]:
     """Regenerate the notebooks of ``root/solutions/*.py`` and return the paths written.
 
-    Nothing is written if a marker error is found or a lesson was edited by a learner
-    (unless ``force``, which backs that lesson up to ``lessons/.backup/`` first).
-    Files whose bytes would not change are left untouched.
+    Nothing is written if a marker error is found, if a student copy would show an
+    answer or a notebook a development note (:func:`student_copy_problems`), or if a
+    lesson was edited by a learner (unless ``force``, which backs that lesson up to
+    ``lessons/.backup/`` first).  Files whose bytes would not change are left untouched.
     """
     root = Path(root)
-    outputs = {root / folder / f"{source.stem}.ipynb": nb
-               for source in _sources(root, names)
-               for folder, nb in build_notebooks(source).items()}
+    outputs, problems = {}, []
+    for source in _sources(root, names):
+        notebooks = build_notebooks(source)
+        problems += student_copy_problems(source, notebooks)
+        for folder, nb in notebooks.items():
+            outputs[root / folder / f"{source.stem}.ipynb"] = nb
+    if problems:
+        raise ReleaseError("nothing written: fix these in solutions/*.py first\n"
+                           + "\n".join(problems))
     edited = [path for path, nb in outputs.items() if path.parent.name == "lessons"
               and path.exists() and _learner_edited(path, nb)]
     if edited and not force:
@@ -529,11 +708,14 @@ def _difference(path: Path, expected) -> str | None:
 
 
 def check(root=REPO_ROOT, names=None) -> list[str]:
-    """List every generated notebook that is missing, out of date, or an orphan."""
+    """List every generated notebook that is missing, out of date, or an orphan, and
+    every answer leak and development note (:func:`student_copy_problems`)."""
     root = Path(root)
     problems, expected_paths = [], set()
     for source in _sources(root, names):
-        for folder, nb in build_notebooks(source).items():
+        notebooks = build_notebooks(source)
+        problems += student_copy_problems(source, notebooks)
+        for folder, nb in notebooks.items():
             path = root / folder / f"{source.stem}.ipynb"
             expected_paths.add(path)
             if reason := _difference(path, nb):
@@ -558,6 +740,9 @@ def main(argv=None) -> int:
                       help="write nothing; exit 1 if a notebook is out of sync")
     mode.add_argument("--force", action="store_true",
                       help="overwrite lessons edited by a learner, after a backup")
+    mode.add_argument("--nbgrader", type=Path, metavar="COURSE",
+                      help="write the nbgrader source notebooks, with the answers and "
+                      "their markers, to COURSE/source/NN_slug/NN_slug.ipynb")
     parser.add_argument("--root", type=Path, default=REPO_ROOT,
                         help="course repository (default: %(default)s)")
     args = parser.parse_args(argv)
@@ -568,11 +753,19 @@ def main(argv=None) -> int:
             for problem in problems:
                 print(problem)
             if problems:
-                print(f"{len(problems)} notebook(s) out of sync: run "
-                      f"`dltomo release` to regenerate them.")
+                print(f"{len(problems)} problem(s). Fix answers shown and development "
+                      f"notes in solutions/*.py; `dltomo release` regenerates notebooks "
+                      f"out of sync.")
                 return 1
             print(f"All {len(_sources(args.root, names))} lesson(s) are in sync with "
                   f"their solutions/*.py sources.")
+            return 0
+        if args.nbgrader:
+            for source in _sources(args.root, names):
+                path = args.nbgrader / "source" / source.stem / f"{source.stem}.ipynb"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(_as_text(nbgrader_source(source)), encoding="utf-8")
+                print(f"wrote {path}")
             return 0
         written = release(args.root, names, force=args.force)
         if not written:

@@ -147,13 +147,50 @@ def test_fbp_accepts_reference_and_reports_the_mean_offset():
     assert result and "PSNR" in result.message and "below" in result.message
 
 
-def test_fbp_with_the_course_filter_is_identical():
+def test_fbp_with_the_course_filter_and_midpoint_weights_is_identical():
     def exact(sinogram, angles, image_size):
-        return math.pi / len(angles) * ref.backproject(cu.filter_sinogram(sinogram),
-                                                       angles, image_size)
+        # the weights as the gaps between the midpoints, with the wrap-around at π
+        theta = angles.numpy()
+        extended = np.concatenate([[theta[-1] - np.pi], theta, [theta[0] + np.pi]])
+        weights = np.diff((extended[1:] + extended[:-1]) / 2)
+        filtered = cu.filter_sinogram(sinogram) * torch.from_numpy(weights)[:, None]
+        return ref.backproject(filtered, angles, image_size)
 
     result = cu.checks.fbp(exact)
     assert result and "identical" in result.message
+
+
+def test_fbp_accepts_weights_written_with_a_loop_and_numpy():
+    def with_a_loop(sinogram, angles, image_size):
+        theta = angles.tolist()
+        n = len(theta)
+        weights = [((theta[k + 1] if k + 1 < n else theta[0] + math.pi)
+                    - (theta[k - 1] if k > 0 else theta[-1] - math.pi)) / 2 for k in range(n)]
+        filtered = ref.ramp_filter_projections(sinogram)
+        return sum(w * ref.backproject(filtered[k:k + 1], angles[k:k + 1], image_size)
+                   for k, w in enumerate(weights))
+
+    assert cu.checks.fbp(with_a_loop)
+
+
+def uneven_fbp(weights_of):
+    def fbp(sinogram, angles, image_size):
+        filtered = ref.ramp_filter_projections(sinogram) * weights_of(angles)[:, None]
+        return ref.backproject(filtered, angles, image_size)
+    return fbp
+
+
+@pytest.mark.parametrize("weights_of, words", [
+    (lambda a: torch.full_like(a, math.pi / len(a)), "only right for evenly spaced"),
+    (lambda a: torch.cat([(a[1:2] - a[:1]) / 2, (a[2:] - a[:-2]) / 2, (a[-1:] - a[-2:-1]) / 2]),
+     "neighbours too"),
+    (lambda a: torch.diff(torch.cat([a.new_zeros(1), (a[1:] + a[:-1]) / 2,
+                                     a.new_full((1,), math.pi)])), "stop at 0 and at π"),
+    (lambda a: torch.diff(torch.cat([a, a[:1] + math.pi])), "whole gap"),
+])
+def test_fbp_wrong_weights_for_uneven_angles_are_diagnosed(weights_of, words):
+    status, message = outcome(cu.checks.fbp, uneven_fbp(weights_of))
+    assert status == "failed" and words in message, message
 
 
 def test_fbp_not_attempted_also_when_a_helper_is_a_stub():
@@ -186,3 +223,24 @@ def test_fbp_without_filter_is_diagnosed():
 def test_fbp_upside_down_is_diagnosed():
     status, message = outcome(cu.checks.fbp, lambda s, a, n: torch.flipud(ref.fbp(s, a, n)))
     assert status == "failed" and "upside down" in message
+
+
+# --- a detector narrower than the image's diagonal -------------------------------------------
+
+def test_backproject_edge_values_outside_a_narrow_detector_are_diagnosed():
+    def edge_clamped(sinogram, angles, image_size):   # np.interp's default: the edge values
+        n_det = sinogram.shape[1]
+        c = np.arange(image_size) + 0.5 - image_size / 2
+        x, y = c[None, :], -c[:, None]
+        u_k = np.arange(n_det) + 0.5 - n_det / 2
+        return sum(np.interp(x * np.cos(t) + y * np.sin(t), u_k, p)
+                   for p, t in zip(sinogram.numpy(), angles.numpy()))
+
+    status, message = outcome(cu.checks.backproject, edge_clamped)
+    assert status == "failed" and "narrower than the image's diagonal" in message
+    assert "read 0" in message
+
+
+def test_backproject_message_mentions_narrow_detectors():
+    result = cu.checks.backproject(ref.backproject)
+    assert result and "narrower" in result.message

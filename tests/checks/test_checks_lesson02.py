@@ -63,38 +63,62 @@ def test_system_matrix_stub_not_attempted():
     assert lesson02.system_matrix(stub).status == "not attempted"
 
 
-# --- Exercise 2: the Landweber step -----------------------------------------------------
+# --- Exercise 2: Landweber with a chosen step size -------------------------------------------
 
 
-def test_landweber_step_accepts_reference_and_numpy_like_forms():
-    assert lesson02.landweber_step(ref.landweber_step)
-    assert lesson02.landweber_step(lambda x, A, y, step: x - step * A.T(A(x) - y))
+def test_landweber_accepts_reference_and_other_correct_loops():
+    assert lesson02.landweber(ref.landweber)
+
+    def exact_norm_and_gradient_form(A, y, n_iter):
+        # the step from the exact spectral norm of the matrix, the update as x - w grad f
+        L = float(torch.linalg.matrix_norm(A.to_matrix().to_dense().double(), 2)) ** 2
+        x = A.T(y) * 0
+        for _ in range(n_iter):
+            x = x - (1 / L) * A.T(A(x) - y)
+        return x
+
+    assert lesson02.landweber(exact_norm_and_gradient_form)
+
+    def with_residual_recursion(A, y, n_iter):
+        # keeps the residual r = y - A x up to date: r <- r - w A A^T r
+        w = 1.0 / A.norm() ** 2
+        x, r = torch.zeros(A.domain_shape, dtype=y.dtype), y.clone()
+        for _ in range(n_iter):
+            g = A.T(r)
+            x = x + w * g
+            r = r - w * A(g)
+        return x
+
+    assert lesson02.landweber(with_residual_recursion)
+
+
+def loop(n_steps, step_of_norm, start=None, back="T"):
+    def landweber(A, y, n_iter):
+        x = torch.zeros(A.domain_shape, dtype=y.dtype) if start is None else start(A, y)
+        w = step_of_norm(A.norm())
+        for _ in range(n_steps(n_iter)):
+            x = x + w * (A.T if back == "T" else A)(y - A(x))
+        return x
+    return landweber
 
 
 @pytest.mark.parametrize("wrong, diagnosis", [
-    (lambda x, A, y, step: x - step * A.T(y - A(x)), "uphill"),
-    (lambda x, A, y, step: x + step * A(y - A(x)), "instead of its transpose"),
-    (lambda x, A, y, step: step * A.T(y - A(x)), "only the update"),
-    (lambda x, A, y, step: x + A.T(y - A(x)), "ignored `step`"),
-    (lambda x, A, y, step: x + 2 * step * A.T(y - A(x)), "2 times"),
-    (lambda x, A, y, step: x + step * A.T(y), "forgot to subtract A x"),
+    (loop(lambda n: n, lambda a: 1 / a), "1/‖A‖ is not"),
+    (loop(lambda n: n, lambda a: 2 / a**2), "stability limit"),
+    (loop(lambda n: n, lambda a: -1 / a**2), "uphill"),
+    (loop(lambda n: n - 1, lambda a: 1 / a**2), "steps instead of"),
+    (loop(lambda n: n, lambda a: 1 / a**2, start=lambda A, y: A.T(y)), "backprojection"),
+    (loop(lambda n: n, lambda a: 1 / a**2, back="A"), "instead of its transpose"),
+    (loop(lambda n: n, lambda a: 20 / a**2), "blew up"),
+    (lambda A, y, n_iter: None, "return"),
 ])
-def test_landweber_step_diagnoses_mistakes(wrong, diagnosis):
-    result, line = run(lesson02.landweber_step, wrong)
+def test_landweber_diagnoses_mistakes(wrong, diagnosis):
+    result, line = run(lesson02.landweber, wrong)
     assert result.status == "failed" and diagnosis in line, line
 
 
-def test_landweber_step_in_place_is_flagged():
-    def in_place(x, A, y, step):
-        x += step * A.T(y - A(x))
-        return x
-
-    result, line = run(lesson02.landweber_step, in_place)
-    assert result.status == "failed" and "in place" in line, line
-
-
-def test_landweber_step_stub_not_attempted():
-    assert lesson02.landweber_step(stub).status == "not attempted"
+def test_landweber_stub_not_attempted():
+    assert lesson02.landweber(stub).status == "not attempted"
 
 
 # --- Exercise 3: the MLEM update --------------------------------------------------------
@@ -133,49 +157,89 @@ def test_mlem_update_stub_not_attempted():
     assert lesson02.mlem_update(stub).status == "not attempted"
 
 
-# --- Exercise 4: the discrepancy principle ------------------------------------------------
+# --- Exercise 4: CGLS stopped by the discrepancy principle ---------------------------------
 
 
-def test_discrepancy_principle_accepts_reference_and_vectorised_form():
-    assert lesson02.discrepancy_principle(ref.discrepancy_principle)
+def test_cgls_discrepancy_accepts_reference_and_other_correct_forms():
+    assert lesson02.cgls_discrepancy(ref.cgls_discrepancy)
 
-    def vectorised(residual_norms, noise_norm, tau=1.0):
-        fits = np.flatnonzero(np.asarray(residual_norms, dtype=float) <= tau * noise_norm)
-        return torch.tensor(fits[0] if len(fits) else len(residual_norms) - 1)
+    def with_cu_cgls_and_explicit_misfit(A, y, delta, tau=1.0, max_iter=100):
+        # one CGLS iteration at a time via the course's cgls (warm start), misfit computed
+        found = []
 
-    assert lesson02.discrepancy_principle(vectorised)
+        def watch(k, x):
+            if not found and float(torch.linalg.vector_norm(y - A(x))) <= tau * delta:
+                found.append((x.clone(), k))
+
+        x = cu.cgls(A, y, max_iter, callback=watch)
+        return found[0] if found else (x, max_iter)
+
+    assert lesson02.cgls_discrepancy(with_cu_cgls_and_explicit_misfit)
+
+    def while_loop_numpy_norms(A, y, delta, tau=1.0, max_iter=100):
+        x = torch.zeros(A.domain_shape, dtype=y.dtype)
+        r = y - A(x)
+        s = A.T(r)
+        p, gamma, k = s, float(np.sum(s.numpy() ** 2)), 0
+        while k < max_iter:
+            k += 1
+            q = A(p)
+            alpha = gamma / float(np.sum(q.numpy() ** 2))
+            x, r = x + alpha * p, r - alpha * q
+            if np.linalg.norm(r.numpy()) <= tau * delta:
+                break
+            s = A.T(r)
+            gamma_new = float(np.sum(s.numpy() ** 2))
+            p, gamma = s + (gamma_new / gamma) * p, gamma_new
+        return x, torch.tensor(k)
+
+    assert lesson02.cgls_discrepancy(while_loop_numpy_norms)
 
 
-def last_fit(r, delta, tau=1.0):
-    fits = [k for k, v in enumerate(r) if v <= tau * delta]
-    return fits[-1] if fits else len(r) - 1
-
-
-def first_strict(r, delta, tau=1.0):
-    fits = [k for k, v in enumerate(r) if v < tau * delta]
-    return fits[0] if fits else len(r) - 1
+def cgls_variant(beta_rule="cgls", stop="first", use_tau=True, k_offset=0):
+    def solve(A, y, delta, tau=1.0, max_iter=100):
+        x = torch.zeros(A.domain_shape, dtype=y.dtype)
+        r = y.clone()
+        s = A.T(r)
+        p, gamma = s, (s * s).sum()
+        level = (tau if use_tau else 1.0) * delta
+        passed = False
+        for k in range(1, max_iter + 1):
+            q = A(p)
+            alpha = gamma / (q * q).sum()
+            x, r = x + alpha * p, r - alpha * q
+            if passed or (stop == "first" and torch.linalg.vector_norm(r) <= level):
+                return x, k + k_offset
+            passed = stop == "late" and bool(torch.linalg.vector_norm(r) <= level)
+            s = A.T(r)
+            gamma_new = (s * s).sum()
+            beta = {"cgls": gamma_new / gamma, "steepest": 0.0,
+                    "inverted": gamma / gamma_new}[beta_rule]
+            p, gamma = s + beta * p, gamma_new
+        return x, max_iter + k_offset
+    return solve
 
 
 @pytest.mark.parametrize("wrong, diagnosis", [
-    (lambda r, d, tau=1.0: ref.discrepancy_principle(r, d, tau) + 1, "off by one"),
-    (last_fit, "LAST"),
-    (lambda r, d, tau=1.0: ref.discrepancy_principle(r, d, 1.0), "factor tau"),
-    (lambda r, d, tau=1.0: next((k for k, v in enumerate(r) if v <= tau * d), None),
-     "last index"),
-    (first_strict, "use ≤"),
-    (lambda r, d, tau=1.0: None, "return"),
-    (lambda r, d, tau=1.0: float(ref.discrepancy_principle(r, d, tau)) + 0.5,
-     "whole number"),
+    (cgls_variant(stop="never"), "you ran all"),
+    (cgls_variant(stop="late"), "one iteration late"),
+    (cgls_variant(use_tau=False), "factor tau"),
+    (cgls_variant(beta_rule="steepest"), "not conjugate"),
+    (cgls_variant(beta_rule="inverted"), "upside down"),
+    (cgls_variant(k_offset=-1), "0-based"),
+    (lambda A, y, delta, tau=1.0, max_iter=100: ref.cgls_discrepancy(A, y, delta, tau,
+                                                                    max_iter)[0], "pair"),
+    (lambda A, y, delta, tau=1.0, max_iter=100: None, "return"),
 ])
-def test_discrepancy_principle_diagnoses_mistakes(wrong, diagnosis):
-    result, line = run(lesson02.discrepancy_principle, wrong)
+def test_cgls_discrepancy_diagnoses_mistakes(wrong, diagnosis):
+    result, line = run(lesson02.cgls_discrepancy, wrong)
     assert result.status == "failed" and diagnosis in line, line
 
 
-def test_discrepancy_principle_stub_not_attempted():
-    assert lesson02.discrepancy_principle(stub).status == "not attempted"
+def test_cgls_discrepancy_stub_not_attempted():
+    assert lesson02.cgls_discrepancy(stub).status == "not attempted"
 
 
 def test_checks_are_public():
-    for name in ("system_matrix", "landweber_step", "mlem_update", "discrepancy_principle"):
+    for name in ("system_matrix", "landweber", "mlem_update", "cgls_discrepancy"):
         assert callable(getattr(cu.checks, name))

@@ -57,20 +57,73 @@ def default_layers(channels, n_layers, act=nn.PReLU, kernel=3, padding=1):
 def test_small_cnn_accepts_reference_and_variants():
     assert lesson03.small_cnn(ref.SmallCNN)
 
-    # Reader's workshop style: reflect padding and a PReLU after the last layer too.
+    # Reader's workshop style: reflect padding, one PReLU slope per channel, built in a loop.
     def workshop_layers(channels, n_layers):
         layers = []
         for k in range(n_layers):
             c_in = 1 if k == 0 else channels
             c_out = 1 if k == n_layers - 1 else channels
-            layers += [nn.Conv2d(c_in, c_out, 3, padding=1, padding_mode="reflect"),
-                       nn.PReLU(c_out)]
+            layers.append(nn.Conv2d(c_in, c_out, 3, padding=1, padding_mode="reflect"))
+            if k < n_layers - 1:
+                layers.append(nn.PReLU(c_out))
         return nn.Sequential(*layers)
 
     assert lesson03.small_cnn(variant(make_layers=workshop_layers))
     # DnCNN's sign convention: subtract the predicted artefacts.
     assert lesson03.small_cnn(variant(
         forward=lambda self, x: x - self.layers(x) if self.residual else self.layers(x)))
+
+
+def test_small_cnn_accepts_module_lists_and_a_loop_in_forward():
+    class Listed(nn.Module):
+        def __init__(self, channels=16, n_layers=5, residual=False):
+            super().__init__()
+            sizes = [1] + [channels] * (n_layers - 1) + [1]
+            self.convs = nn.ModuleList(nn.Conv2d(a, b, 3, padding=1)
+                                       for a, b in zip(sizes, sizes[1:]))
+            self.acts = nn.ModuleList(nn.PReLU() for _ in range(n_layers - 1))
+            self.residual = residual
+
+        def forward(self, x):
+            h = x
+            for conv, act in zip(self.convs, self.acts):
+                h = act(conv(h))
+            h = self.convs[-1](h)
+            return x + h if self.residual else h
+
+    assert lesson03.small_cnn(Listed)
+
+
+def prelu_after_last(channels, n_layers):
+    return nn.Sequential(*default_layers(channels, n_layers), nn.PReLU())
+
+
+def one_prelu(channels, n_layers):       # a single PReLU, after the first layer only
+    layers = [nn.Conv2d(1, channels, 3, padding=1), nn.PReLU()]
+    layers += [nn.Conv2d(channels, channels, 3, padding=1) for _ in range(n_layers - 2)]
+    return nn.Sequential(*layers, nn.Conv2d(channels, 1, 3, padding=1))
+
+
+class SharedPReLU(nn.Module):            # one PReLU module used after every layer
+    def __init__(self, channels=16, n_layers=5, residual=False):
+        super().__init__()
+        sizes = [1] + [channels] * (n_layers - 1) + [1]
+        self.convs = nn.ModuleList(nn.Conv2d(a, b, 3, padding=1)
+                                   for a, b in zip(sizes, sizes[1:]))
+        self.act = nn.PReLU()
+        self.residual = residual
+
+    def forward(self, x):
+        h = x
+        for conv in self.convs[:-1]:
+            h = self.act(conv(h))
+        h = self.convs[-1](h)
+        return x + h if self.residual else h
+
+
+def relu_after_last(self, x):            # a functional activation after the last layer
+    out = F.relu(self.layers(x))
+    return x + out if self.residual else out
 
 
 @pytest.mark.parametrize("wrong, diagnosis", [
@@ -86,6 +139,10 @@ def test_small_cnn_accepts_reference_and_variants():
     (variant(forward=lambda self, x: self.layers(x)[:, 0]), "squeeze"),
     (variant(forward=lambda self, x: self.layers(x).detach()), "does not depend"),
     (variant(forward=lambda self, x: None), "return"),
+    (variant(make_layers=prelu_after_last), "after the last convolution"),
+    (variant(make_layers=one_prelu), "expected conv - PReLU"),
+    (SharedPReLU, "one nn.PReLU module"),
+    (variant(forward=relu_after_last), "apply nothing after the last convolution"),
 ])
 def test_small_cnn_diagnoses_mistakes(wrong, diagnosis):
     failed_with(lesson03.small_cnn, wrong, diagnosis)
@@ -96,7 +153,7 @@ def test_small_cnn_unused_layer_and_instance():
         out = self.layers[:-1](x)[:, :1]
         return x + out if self.residual else out
 
-    failed_with(lesson03.small_cnn, variant(forward=unused_last), "no gradient reaches")
+    failed_with(lesson03.small_cnn, variant(forward=unused_last), "convolutions of")
     failed_with(lesson03.small_cnn, ref.SmallCNN(), "pass the class itself")
 
 
@@ -109,7 +166,54 @@ def test_small_cnn_stub_not_attempted():
     assert lesson03.small_cnn(Stub).status == "not attempted"
 
 
-# --- Exercise 2: one training step ----------------------------------------------------------
+# --- Exercise 2: receptive field and parameter count ---------------------------------------
+
+
+def count_by_building(channels, n_layers):
+    """Another correct answer: build the reference network and count."""
+    return 2 * n_layers + 1, cu.count_parameters(lesson03.reference_cnn(channels, n_layers))
+
+
+def test_cnn_size_accepts_reference_and_a_count():
+    assert lesson03.cnn_size(ref.cnn_size)
+    assert lesson03.cnn_size(count_by_building)
+    # a list and numpy-free tensors are fine too
+    assert lesson03.cnn_size(lambda c, n: [torch.tensor(v) for v in ref.cnn_size(c, n)])
+
+
+def _with(field=None, count=None):
+    def answer(c, n):
+        f, p = ref.cnn_size(c, n)
+        return (f if field is None else field(c, n), p if count is None else count(c, n))
+    return answer
+
+
+def _conv(c, n):
+    return 10 * c + (n - 2) * (9 * c * c + c) + 9 * c + 1
+
+
+@pytest.mark.parametrize("wrong, diagnosis", [
+    (_with(field=lambda c, n: 2 * n - 1), "EACH side"),
+    (_with(field=lambda c, n: n + 1), "by 2 pixels"),
+    (_with(field=lambda c, n: (2 * n + 1) ** 2), "side of the square"),
+    (_with(count=_conv), "PReLU slopes"),
+    (_with(count=lambda c, n: _conv(c, n) - n + n - 1), "bias"),
+    (_with(count=lambda c, n: _conv(c, n) + n), "no PReLU after the last"),
+    (_with(count=lambda c, n: _conv(c, n) + c * (n - 1)), "ONE slope"),
+    (_with(count=lambda c, n: n * (9 * c * c + c) + n - 1), "1 input channel"),
+    (lambda c, n: ref.cnn_size(c, n)[::-1], "swapped"),
+    (lambda c, n: ref.cnn_size(c, n)[0], "pair"),
+    (lambda c, n: None, "return"),
+])
+def test_cnn_size_diagnoses_mistakes(wrong, diagnosis):
+    failed_with(lesson03.cnn_size, wrong, diagnosis)
+
+
+def test_cnn_size_stub_not_attempted():
+    assert lesson03.cnn_size(stub).status == "not attempted"
+
+
+# --- Exercise 3: one training step ----------------------------------------------------------
 
 
 def test_train_step_accepts_reference_and_other_orders():
@@ -211,7 +315,7 @@ def test_checks_leave_the_global_random_state_alone():
     assert torch.equal(torch.rand(3), expected)
 
 
-# --- Exercise 3: the test-set PSNR ----------------------------------------------------------
+# --- Exercise 4: the test-set PSNR ----------------------------------------------------------
 
 
 def test_test_psnr_accepts_reference_and_a_loop():
@@ -299,4 +403,25 @@ def test_test_psnr_stub_not_attempted():
 
 
 def test_public_names():
-    assert set(lesson03.__all__) == {"small_cnn", "cnn_train_step", "test_set_psnr"}
+    assert set(lesson03.__all__) == {"small_cnn", "cnn_size", "cnn_train_step", "test_set_psnr"}
+
+
+def test_notebook_helpers_match_the_exercises():
+    """The helpers the notebook goes on with pass the lesson's own checks."""
+    class Helper(nn.Module):
+        def __init__(self, channels=16, n_layers=5, residual=False):
+            super().__init__()
+            self.net = lesson03.Residual(lesson03.reference_cnn(channels, n_layers))
+            self.residual = residual
+
+        def forward(self, x):
+            return self.net(x) if self.residual else self.net.body(x)
+
+    assert lesson03.small_cnn(Helper)
+    assert lesson03.cnn_train_step(lesson03.reference_train_step)
+
+    def via_apply_network(model, split):
+        return float(cu.psnr(lesson03.apply_network(model, split.x_fbp), split.x,
+                             data_range=1.0).mean())
+
+    assert lesson03.test_set_psnr(via_apply_network)

@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -55,6 +56,32 @@ def test_learned_filter_accepts_the_reference_and_a_full_fft_version():
         return torch.fft.ifft(spectrum * response, dim=-1).real[..., : self.n_detectors]
 
     assert lesson04.learned_filter(filter_variant(forward=full_fft))
+
+
+class WindowFilter(nn.Module):
+    """The notebook's own parameterisation: a window of the ramp, initialised at 1."""
+
+    def __init__(self, n_detectors):
+        super().__init__()
+        ramp = cu.filter_response(n_detectors, "ram-lak")
+        self.register_buffer("ramp", ramp)
+        self.window = nn.Parameter(torch.ones_like(ramp))
+        self.n_fft = 2 * (len(ramp) - 1)
+
+    def forward(self, y):
+        spectrum = torch.fft.rfft(y, n=self.n_fft, dim=-1)
+        out = torch.fft.irfft(spectrum * self.ramp * self.window, n=self.n_fft, dim=-1)
+        return out[..., : y.shape[-1]]
+
+
+def test_learned_filter_accepts_the_window_parameterisation():
+    assert lesson04.learned_filter(WindowFilter)
+
+
+def test_learned_filter_ones_without_the_ramp_is_diagnosed():
+    status, message = outcome(lesson04.learned_filter,
+                              filter_variant(init=lambda ramp, n: torch.ones_like(ramp)))
+    assert status == "failed" and "changes nothing" in message and "ramp * window" in message
 
 
 def test_learned_filter_not_attempted_and_instance_passed():
@@ -132,49 +159,75 @@ def test_learned_filter_forward_mistakes_are_diagnosed():
     assert status == "failed" and "return" in message
 
 
-# --- Exercise 2: the self-supervised loss --------------------------------------------------
+# --- Exercise 2: a data-consistency step --------------------------------------------------
 
 
-def test_self_supervised_loss_accepts_the_reference_and_mse_loss():
-    assert lesson04.self_supervised_loss(ref.self_supervised_loss)
-    assert lesson04.self_supervised_loss(lambda x, y, A: F.mse_loss(A(x), y))
+def test_data_consistency_accepts_the_reference_and_other_forms():
+    assert lesson04.data_consistency(ref.data_consistency)
+
+    def with_landweber(x, y, A, n_steps, step):     # the course's Landweber, started at x
+        return x if n_steps == 0 else cu.landweber(A, y, n_steps, step=step, x0=x)
+
+    def residual_form(x, y, A, n_steps, step):      # x + t A^T (y - A x), a while loop
+        k = 0
+        while k < n_steps:
+            x = x + step * A.T(y - A(x))
+            k += 1
+        return x
+
+    assert lesson04.data_consistency(with_landweber)
+    assert lesson04.data_consistency(residual_form)
 
 
-def test_self_supervised_loss_not_attempted():
-    assert outcome(lesson04.self_supervised_loss, stub)[0] == "not attempted"
+def _steps(sign=-1.0, adjoint=True, factor=1.0, extra=0, start_zero=False):
+    def answer(x, y, A, n_steps, step):
+        x = torch.zeros_like(x) if start_zero else x
+        for _ in range(max(n_steps + extra, 0)):
+            r = A(x) - y
+            x = x + sign * factor * step * (A.T(r) if adjoint else A(r))
+        return x
+    return answer
 
 
-def test_self_supervised_loss_operator_mix_ups_are_diagnosed():
-    status, message = outcome(lesson04.self_supervised_loss,
-                              lambda x, y, A: ((A.T(x) - y) ** 2).mean())
-    assert status == "failed" and "A.T" in message
-    status, message = outcome(lesson04.self_supervised_loss,
-                              lambda x, y, A: ((A(y) - x) ** 2).mean())
-    assert status == "failed" and "swapped" in message
-    status, message = outcome(lesson04.self_supervised_loss,
-                              lambda x, y, A: ((x - y) ** 2).mean())
-    assert status == "failed" and "project it first" in message
-    status, message = outcome(lesson04.self_supervised_loss,
-                              lambda x, y, A: ((A(x) + y) ** 2).mean())
-    assert status == "failed" and "sign" in message
+def frozen_gradient(x, y, A, n_steps, step):
+    g = A.T(A(x) - y)
+    return x - n_steps * step * g
 
 
-def test_self_supervised_loss_reductions_are_diagnosed():
-    status, message = outcome(lesson04.self_supervised_loss,
-                              lambda x, y, A: ((A(x) - y) ** 2).sum())
-    assert status == "failed" and "summed" in message and "mean" in message
-    status, message = outcome(lesson04.self_supervised_loss,
-                              lambda x, y, A: torch.linalg.vector_norm(A(x) - y))
-    assert status == "failed" and "norm" in message
-    status, message = outcome(lesson04.self_supervised_loss,
-                              lambda x, y, A: ((A(x) - y) ** 2).mean().item())
-    assert status == "failed" and ".item()" in message
-    status, message = outcome(lesson04.self_supervised_loss,
-                              lambda x, y, A: (A(x) - y) ** 2)
-    assert status == "failed" and "one number" in message
-    status, message = outcome(lesson04.self_supervised_loss,
-                              lambda x, y, A: ((A(x.detach()) - y) ** 2).mean())
-    assert status == "failed" and "autograd" in message
+def in_place(x, y, A, n_steps, step):
+    for _ in range(n_steps):
+        x -= step * A.T(A(x) - y)
+    return x
+
+
+def returns_update(x, y, A, n_steps, step):
+    update = torch.zeros_like(x)
+    for _ in range(n_steps):
+        update = -step * A.T(A(x) - y)
+        x = x + update
+    return update
+
+
+@pytest.mark.parametrize("wrong, diagnosis", [
+    (_steps(sign=+1.0), "a sign"),
+    (_steps(adjoint=False), "adjoint"),
+    (_steps(factor=2.0), "factor 2"),
+    (_steps(extra=-1), "one step too few"),
+    (_steps(extra=+1), "one step too many"),
+    (_steps(start_zero=True), "started from zero"),
+    (frozen_gradient, "starting point"),
+    (in_place, "in place"),
+    (returns_update, "last update"),
+    (lambda x, y, A, n, t: float((A(x) - y).sum()), "tensor"),
+    (lambda x, y, A, n, t: None, "return"),
+])
+def test_data_consistency_diagnoses_mistakes(wrong, diagnosis):
+    status, message = outcome(lesson04.data_consistency, wrong)
+    assert status == "failed" and diagnosis in message, message
+
+
+def test_data_consistency_not_attempted():
+    assert outcome(lesson04.data_consistency, stub)[0] == "not attempted"
 
 
 # --- Exercise 3: the two noise terms -------------------------------------------------------
@@ -243,9 +296,9 @@ def test_noise_terms_mistakes_are_diagnosed():
 
 
 def test_checks_are_exported_and_leave_the_random_state_alone():
-    assert set(lesson04.__all__) == {"learned_filter", "self_supervised_loss", "noise_terms"}
+    assert set(lesson04.__all__) == {"learned_filter", "data_consistency", "noise_terms"}
     state = torch.random.get_rng_state()
     lesson04.learned_filter(ref.LearnedFilter)
-    lesson04.self_supervised_loss(ref.self_supervised_loss)
+    lesson04.data_consistency(ref.data_consistency)
     lesson04.noise_terms(ref.noise_terms)
     assert torch.equal(state, torch.random.get_rng_state())

@@ -1,5 +1,6 @@
 """The checks of lesson 05 accept the reference answers and diagnose typical mistakes."""
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -18,7 +19,7 @@ def stub(*args, **kwargs):
 
 def make_fit(*, forward="A", zero_grad=True, optimizer_in_loop=False, params="net",
              fresh_z=False, detach=False, use_lr=True, step=True, callback_mode="ok",
-             loss="half-sum", returns="after", sign=1.0):
+             loss="half-sum", returns="after", sign=1.0, notebook_lr=None):
     """A fit_dip with one deliberate mistake (or none)."""
 
     def fit(net, z, y, A, n_iter, lr, callback=None):
@@ -31,6 +32,8 @@ def make_fit(*, forward="A", zero_grad=True, optimizer_in_loop=False, params="ne
             parameters = list(net.parameters())
         else:
             parameters = list(net.parameters())
+        if notebook_lr is not None:       # the notebook's global instead of the argument
+            lr = notebook_lr
         optimizer = torch.optim.Adam(parameters, lr=lr if use_lr else 1e-3)
         x = None
         for k in range(1, n_iter + 1):
@@ -98,6 +101,7 @@ def test_fit_dip_accepts_equivalent_answers(good):
     (make_fit(detach=True), "detached"),
     (make_fit(optimizer_in_loop=True), "new optimiser in every step"),
     (make_fit(use_lr=False), "ignored the argument lr"),
+    (make_fit(notebook_lr=1e-2), "notebook's learning rate LR"),
     (make_fit(step=False), "weights did not change"),
     (make_fit(callback_mode="none"), "callback was never called"),
     (make_fit(callback_mode="from0"), "count the steps from 1"),
@@ -126,7 +130,47 @@ def test_fit_dip_leaves_the_global_random_state_alone(answer):
     assert torch.equal(torch.get_rng_state(), state)
 
 
-# --- Exercise 2: the DIP + TV loss -----------------------------------------------------------
+# --- Exercise 2: the discrepancy principle's stopping step -----------------------------
+
+
+def _first(misfits, threshold, strict=False, start=1, default="last"):
+    for k, m in enumerate(misfits, start=start):
+        if (m < threshold) if strict else (m <= threshold):
+            return k
+    return len(misfits) if default == "last" else None
+
+
+def test_discrepancy_stop_accepts_the_reference_and_other_forms():
+    assert lesson05.discrepancy_stop(ref.discrepancy_stop)
+    assert lesson05.discrepancy_stop(lambda m, delta, tau: _first(m, tau * delta))
+
+    def with_numpy(misfits, delta, tau):
+        within = np.asarray(misfits) <= tau * delta
+        return int(np.argmax(within)) + 1 if within.any() else len(misfits)
+
+    assert lesson05.discrepancy_stop(with_numpy)
+
+
+@pytest.mark.parametrize("wrong, diagnosis", [
+    (lambda m, delta, tau: _first(m, tau * delta, start=0), "counted from 1"),
+    (lambda m, delta, tau: max([k for k, v in enumerate(m, 1) if v <= tau * delta]
+                               or [len(m)]), "FIRST one"),
+    (lambda m, delta, tau: _first(m, delta), "τδ, not δ"),
+    (lambda m, delta, tau: _first(m, tau * delta, strict=True), "equal"),
+    (lambda m, delta, tau: _first(m, tau * delta, default=None), "returned None"),
+    (lambda m, delta, tau: _first(m, tau * delta, default=None) or 0, "never reaches"),
+])
+def test_discrepancy_stop_diagnoses_mistakes(wrong, diagnosis):
+    result, line = run(lesson05.discrepancy_stop, wrong)
+    assert result.status == "failed" and diagnosis in line, line
+
+
+def test_discrepancy_stop_stub_is_not_attempted():
+    result, line = run(lesson05.discrepancy_stop, stub)
+    assert result.status == "not attempted", line
+
+
+# --- Exercise 3: the DIP + TV loss -----------------------------------------------------------
 
 
 def test_dip_tv_loss_accepts_reference_and_equivalent_answers():
@@ -139,6 +183,21 @@ def test_dip_tv_loss_accepts_reference_and_equivalent_answers():
         return 0.5 * ((A(x) - y) ** 2).sum() + lam * torch.sqrt((g ** 2).sum(-3) + 1e-14).sum()
 
     assert lesson05.dip_tv_loss(with_epsilon)
+
+    def smoothed(x, y, A, lam):            # a smoothed TV with ε = 1e-8 is accepted too
+        g = cu.image_gradient(x)
+        return 0.5 * ((A(x) - y) ** 2).sum() + lam * torch.sqrt((g ** 2).sum(-3) + 1e-8).sum()
+
+    assert lesson05.dip_tv_loss(smoothed)
+
+
+def test_dip_tv_loss_message_shows_enough_digits():
+    def too_smooth(x, y, A, lam):           # ε = 1e-6 changes the TV visibly
+        g = cu.image_gradient(x)
+        return 0.5 * ((A(x) - y) ** 2).sum() + lam * torch.sqrt((g ** 2).sum(-3) + 1e-6).sum()
+
+    result, line = run(lesson05.dip_tv_loss, too_smooth)
+    assert result.status == "failed" and "198.3253" in line and "198.2572" in line, line
 
 
 def _tv_variant(x, kind):
@@ -205,4 +264,4 @@ def test_dip_tv_loss_stub_is_not_attempted():
 
 
 def test_checks_are_exported():
-    assert set(lesson05.__all__) == {"fit_dip", "dip_tv_loss"}
+    assert set(lesson05.__all__) == {"fit_dip", "discrepancy_stop", "dip_tv_loss"}

@@ -235,7 +235,35 @@ def test_unrolled_diagnoses_mistakes(capsys, options, words):
     assert_fails(cu.checks.unrolled_mlem_forward, make_unrolled(**options), capsys, *words)
 
 
+def test_mlem_gradient_step_accepts_the_reference_and_other_forms(capsys):
+    assert lesson06.mlem_gradient_step(ref.mlem_as_gradient_step)
+    assert lesson06.mlem_gradient_step(lambda x, grad, s: x * (1 - grad / s))
+    assert lesson06.mlem_gradient_step(lambda x, grad, s: x - torch.div(x, s).mul(grad))
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (lambda x, grad, s: x - grad, "plain gradient step"),
+    (lambda x, grad, s: x - grad / s, "missing the factor x"),
+    (lambda x, grad, s: x - x * grad, "division by the sensitivity"),
+    (lambda x, grad, s: x + x / s * grad, "DOWNhill"),
+    (lambda x, grad, s: x / s * grad, "not the step"),
+    (lambda x, grad, s: x.sub_(x / s * grad), "in place"),
+    (lambda x, grad, s: None, "return"),
+])
+def test_mlem_gradient_step_diagnoses_mistakes(capsys, wrong, words):
+    result = lesson06.mlem_gradient_step(wrong)
+    assert result.status == "failed" and words in result.message, result.message
+
+
+def test_mlem_gradient_step_stub_is_not_attempted(capsys):
+    def stub(x, grad, s):
+        raise NotImplementedError("Exercise 3: replace this line with your code")
+
+    assert lesson06.mlem_gradient_step(stub).status == "not attempted"
+
+
 def test_check_names_are_exported():
-    assert set(lesson06.__all__) == {"poisson_nll", "mlem_module", "unrolled_mlem_forward"}
+    assert set(lesson06.__all__) == {"poisson_nll", "mlem_module", "mlem_gradient_step",
+                                     "unrolled_mlem_forward"}
     for name in lesson06.__all__:
         assert callable(getattr(cu.checks, name))

@@ -65,7 +65,44 @@ class StubBlock(nn.Module):
         raise NotImplementedError("Exercise 1 (the dual update block): replace this line")
 
 
-# --- Exercises 1 and 2: the blocks ---------------------------------------------------------
+# --- Exercise 1: the proximal step of the dual variable -----------------------------------
+
+
+def test_dual_prox_accepts_the_reference_and_other_forms():
+    assert lesson07.lpd_dual_prox(ref.dual_prox)
+    # written out term by term
+    assert lesson07.lpd_dual_prox(lambda q, y, sigma: q / (1 + sigma) - sigma / (1 + sigma) * y)
+    # through Moreau's identity, prox_σF*(q) = q - σ prox_F/σ(q / σ)
+    assert lesson07.lpd_dual_prox(lambda q, y, sigma: q - sigma * (y + q) / (1 + sigma))
+    # in place on a copy is fine
+    assert lesson07.lpd_dual_prox(lambda q, y, sigma: q.clone().sub_(sigma * y).div_(1 + sigma))
+
+
+def test_dual_prox_not_attempted():
+    assert outcome(lesson07.lpd_dual_prox, stub)[0] == "not attempted"
+
+
+def test_dual_prox_diagnoses_typical_mistakes():
+    cases = [
+        (lambda q, y, sigma: (q + sigma * y) / (1 + sigma), "conjugate"),
+        (lambda q, y, sigma: (q - y) / (1 + sigma), "σ multiplies y"),
+        (lambda q, y, sigma: q - sigma * y, "division by 1 + σ is missing"),
+        (lambda q, y, sigma: q / (1 + sigma) - sigma * y, "only q is divided"),
+        (lambda q, y, sigma: (q - sigma * y) / sigma, "not by σ"),
+        (lambda q, y, sigma: q.sub_(sigma * y).div_(1 + sigma), "in place"),
+    ]
+    for answer, words in cases:
+        status, message = outcome(lesson07.lpd_dual_prox, answer)
+        assert status == "failed" and words in message, message
+
+    def forgets_return(q, y, sigma):
+        (q - sigma * y) / (1 + sigma)
+
+    status, message = outcome(lesson07.lpd_dual_prox, forgets_return)
+    assert status == "failed" and "return" in message
+
+
+# --- Exercises 2 and 3: the blocks ---------------------------------------------------------
 
 
 def test_block_checks_accept_the_reference_and_variants():
@@ -118,7 +155,7 @@ def test_block_checks_diagnose_wrong_channel_counts():
     assert status == "failed" and "last convolution" in message
 
 
-# --- Exercise 3: the unrolled loop ---------------------------------------------------------
+# --- Exercise 4: the unrolled loop ---------------------------------------------------------
 
 
 def test_unrolled_accepts_the_reference_and_an_indexed_loop():
@@ -126,12 +163,20 @@ def test_unrolled_accepts_the_reference_and_an_indexed_loop():
 
     def indexed(g, A, dual_blocks, primal_blocks, f, h):
         for k in range(len(dual_blocks)):
-            Af = A(f[:, 0:1])
+            Af = A(f[:, 1].unsqueeze(1))
             h = dual_blocks[k](h, Af, g)
             f = primal_blocks[k](f, A.T(h[:, 0:1]))
         return f[:, 0:1]
 
     assert lesson07.lpd_unrolled(indexed)
+
+    def narrowed(g, A, dual_blocks, primal_blocks, f, h):
+        for dual_block, primal_block in zip(dual_blocks, primal_blocks):
+            h = dual_block(h, A(f.narrow(1, 1, 1)), g)
+            f = primal_block(f, A.T(h.narrow(1, 0, 1)))
+        return f.narrow(1, 0, 1)
+
+    assert lesson07.lpd_unrolled(narrowed)
 
 
 def test_unrolled_not_attempted():
@@ -141,7 +186,7 @@ def test_unrolled_not_attempted():
 def test_unrolled_diagnoses_swapped_operators_and_stale_dual():
     def swapped(g, A, dual_blocks, primal_blocks, f, h):
         for dual_block, primal_block in zip(dual_blocks, primal_blocks):
-            h = dual_block(h, A.T(f[:, :1]), g)
+            h = dual_block(h, A.T(f[:, 1:2]), g)
             f = primal_block(f, A(h[:, :1]))
         return f[:, :1]
 
@@ -150,7 +195,7 @@ def test_unrolled_diagnoses_swapped_operators_and_stale_dual():
 
     def stale(g, A, dual_blocks, primal_blocks, f, h):
         for dual_block, primal_block in zip(dual_blocks, primal_blocks):
-            h_new = dual_block(h, A(f[:, :1]), g)
+            h_new = dual_block(h, A(f[:, 1:2]), g)
             f = primal_block(f, A.T(h[:, :1]))
             h = h_new
         return f[:, :1]
@@ -163,7 +208,7 @@ def test_unrolled_diagnoses_order_count_and_return_value():
     def primal_first(g, A, dual_blocks, primal_blocks, f, h):
         for dual_block, primal_block in zip(dual_blocks, primal_blocks):
             f = primal_block(f, A.T(h[:, :1]))
-            h = dual_block(h, A(f[:, :1]), g)
+            h = dual_block(h, A(f[:, 1:2]), g)
         return f[:, :1]
 
     status, message = outcome(lesson07.lpd_unrolled, primal_first)
@@ -171,7 +216,7 @@ def test_unrolled_diagnoses_order_count_and_return_value():
 
     def off_by_one(g, A, dual_blocks, primal_blocks, f, h):
         for k in range(len(dual_blocks) - 1):
-            h = dual_blocks[k](h, A(f[:, :1]), g)
+            h = dual_blocks[k](h, A(f[:, 1:2]), g)
             f = primal_blocks[k](f, A.T(h[:, :1]))
         return f[:, :1]
 
@@ -180,7 +225,7 @@ def test_unrolled_diagnoses_order_count_and_return_value():
 
     def same_block(g, A, dual_blocks, primal_blocks, f, h):
         for _ in range(len(dual_blocks)):
-            h = dual_blocks[0](h, A(f[:, :1]), g)
+            h = dual_blocks[0](h, A(f[:, 1:2]), g)
             f = primal_blocks[0](f, A.T(h[:, :1]))
         return f[:, :1]
 
@@ -189,7 +234,7 @@ def test_unrolled_diagnoses_order_count_and_return_value():
 
     def returns_all(g, A, dual_blocks, primal_blocks, f, h):
         for dual_block, primal_block in zip(dual_blocks, primal_blocks):
-            h = dual_block(h, A(f[:, :1]), g)
+            h = dual_block(h, A(f[:, 1:2]), g)
             f = primal_block(f, A.T(h[:, :1]))
         return f
 
@@ -198,7 +243,7 @@ def test_unrolled_diagnoses_order_count_and_return_value():
 
     def returns_dual(g, A, dual_blocks, primal_blocks, f, h):
         for dual_block, primal_block in zip(dual_blocks, primal_blocks):
-            h = dual_block(h, A(f[:, :1]), g)
+            h = dual_block(h, A(f[:, 1:2]), g)
             f = primal_block(f, A.T(h[:, :1]))
         return h[:, :1]
 
@@ -207,11 +252,31 @@ def test_unrolled_diagnoses_order_count_and_return_value():
 
     def forgets_return(g, A, dual_blocks, primal_blocks, f, h):
         for dual_block, primal_block in zip(dual_blocks, primal_blocks):
-            h = dual_block(h, A(f[:, :1]), g)
+            h = dual_block(h, A(f[:, 1:2]), g)
             f = primal_block(f, A.T(h[:, :1]))
 
     status, message = outcome(lesson07.lpd_unrolled, forgets_return)
     assert status == "failed" and "return" in message
+
+
+def test_unrolled_diagnoses_the_projected_channel():
+    def first_channel(g, A, dual_blocks, primal_blocks, f, h):
+        for dual_block, primal_block in zip(dual_blocks, primal_blocks):
+            h = dual_block(h, A(f[:, :1]), g)
+            f = primal_block(f, A.T(h[:, :1]))
+        return f[:, :1]
+
+    status, message = outcome(lesson07.lpd_unrolled, first_channel)
+    assert status == "failed" and "second" in message and "x̄" in message
+
+    def index_drops_channel(g, A, dual_blocks, primal_blocks, f, h):
+        for dual_block, primal_block in zip(dual_blocks, primal_blocks):
+            h = dual_block(h, A(f[:, 1]), g)
+            f = primal_block(f, A.T(h[:, :1]))
+        return f[:, :1]
+
+    status, message = outcome(lesson07.lpd_unrolled, index_drops_channel)
+    assert status == "failed" and "1:2, not 1" in message
 
 
 def test_unrolled_diagnoses_operator_on_all_channels():
@@ -222,7 +287,7 @@ def test_unrolled_diagnoses_operator_on_all_channels():
         return f[:, :1]
 
     status, message = outcome(lesson07.lpd_unrolled, whole_memory)
-    assert status == "failed" and "first channel" in message
+    assert status == "failed" and "one channel" in message
 
 
 def test_checks_leave_the_random_state_alone():
@@ -232,3 +297,20 @@ def test_checks_leave_the_random_state_alone():
     lesson07.lpd_dual_block(ref.DualBlock)
     lesson07.lpd_unrolled(ref.learned_primal_dual)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_reference_network_starts_as_the_fbp_and_projects_the_second_channel():
+    import course_utils as cu
+
+    A = cu.RadonTransform(16, cu.ParallelBeam(n_angles=6, n_detectors=23))
+    net = lesson07.LearnedPrimalDual(A, n_iter=2, channels=4)
+    y = A(torch.rand(2, 1, 16, 16))
+    with torch.no_grad():
+        assert torch.allclose(net(y), cu.fbp(A, y), atol=1e-5)
+    g, f, h = net.start(y)
+    seen = []
+    net.A = type("Spy", (), {"__call__": lambda self, x: (seen.append(x), A(x))[1],
+                             "T": A.T})()
+    f = f + torch.arange(5.0).view(1, 5, 1, 1)      # tell the channels apart
+    net.iteration(0, f, h, g)
+    assert torch.equal(seen[0], f[:, 1:2])

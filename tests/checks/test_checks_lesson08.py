@@ -61,8 +61,10 @@ def make_g_step(*, loss="non-saturating", detach=False, zero_grad=True, step=Tru
 
 
 def make_latent(*, mu_used=True, sign=1.0, prior_scale=0.5, misfit_scale=0.5, params="z",
-                in_place=False, off_by_one=False, step=True):
+                in_place=False, off_by_one=False, step=True, global_lr=None, global_mu=None):
     def latent(G, A, y, z0, n_iter, lr, mu):
+        lr = lr if global_lr is None else global_lr      # the notebook's LR_Z = 0.05
+        mu = mu if global_mu is None else global_mu      # the notebook's MU = 30
         z = z0.requires_grad_(True) if in_place else z0.clone().requires_grad_(True)
         optimizer = torch.optim.Adam([z] if params == "z" else list(G.parameters()), lr=lr)
         for _ in range(n_iter - (1 if off_by_one else 0)):
@@ -77,12 +79,87 @@ def make_latent(*, mu_used=True, sign=1.0, prior_scale=0.5, misfit_scale=0.5, pa
     return latent
 
 
+# --- correct answers written differently ------------------------------------------------------
+
+def d_step_with_course_loss(G, D, x_real, z, opt_D):
+    with torch.no_grad():
+        x_fake = G(z)
+    opt_D.zero_grad()
+    loss = cu.discriminator_loss(D(x_real), D(x_fake))
+    loss.backward()
+    opt_D.step()
+    return float(loss.detach())
+
+
+def d_step_with_logsigmoid(G, D, x_real, z, opt_D):
+    fake = D(G(z).detach())
+    loss = -F.logsigmoid(D(x_real)).mean() - F.logsigmoid(-fake).mean()
+    opt_D.zero_grad()
+    loss.backward()
+    opt_D.step()
+    return loss.item()
+
+
+def g_step_with_logsigmoid(G, D, z, opt_G):
+    loss = -F.logsigmoid(D(G(z))).mean()
+    opt_G.zero_grad()
+    loss.backward()
+    opt_G.step()
+    return loss.item()
+
+
+def g_step_with_course_loss(G, D, z, opt_G):
+    opt_G.zero_grad()
+    loss = cu.generator_loss(D(G(z)))
+    loss.backward()
+    opt_G.step()
+    return float(loss.detach())
+
+
+def latent_written_differently(G, A, y, z0, n_iter, lr, mu):
+    z = z0.detach().clone()
+    z.requires_grad = True
+    optimizer = torch.optim.Adam(params=[z], lr=lr)
+    for _ in range(n_iter):
+        optimizer.zero_grad()
+        residual = A(G(z)) - y
+        loss = torch.sum(residual * residual) / 2 + mu / 2 * torch.sum(z * z)
+        loss.backward()
+        optimizer.step()
+    return z.detach().clone()
+
+
+def latent_with_norms(G, A, y, z0, n_iter, lr, mu):
+    z = torch.nn.Parameter(z0.clone())
+    optimizer = torch.optim.Adam([z], lr)
+    for _ in range(n_iter):
+        loss = 0.5 * torch.linalg.vector_norm(A(G(z)) - y) ** 2 \
+            + 0.5 * mu * torch.linalg.vector_norm(z) ** 2
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return z.data
+
+
 # --- tests -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("check, answer", [
+    (cu.checks.gan_discriminator_step, d_step_with_course_loss),
+    (cu.checks.gan_discriminator_step, d_step_with_logsigmoid),
+    (cu.checks.gan_generator_step, g_step_with_logsigmoid),
+    (cu.checks.gan_generator_step, g_step_with_course_loss),
+    (cu.checks.latent_optimisation, latent_written_differently),
+    (cu.checks.latent_optimisation, latent_with_norms),
+])
+def test_checks_accept_answers_written_differently(check, answer):
+    result = check(answer)
+    assert result, result.message
 
 @pytest.mark.parametrize("check, answer", [
     (cu.checks.gan_discriminator_step, lambda: ref.discriminator_step),
     (cu.checks.gan_generator_step, lambda: ref.generator_step),
     (cu.checks.latent_optimisation, lambda: ref.latent_optimisation),
+    (cu.checks.noise_consistent_mu, lambda: ref.noise_consistent_mu),
 ])
 def test_checks_accept_the_reference_answers(check, answer, capsys):
     result = check(answer())
@@ -102,7 +179,8 @@ def test_the_wrong_answers_without_their_mistake_pass(check, answer):
 
 @pytest.mark.parametrize("check", [cu.checks.gan_discriminator_step,
                                    cu.checks.gan_generator_step,
-                                   cu.checks.latent_optimisation])
+                                   cu.checks.latent_optimisation,
+                                   cu.checks.noise_consistent_mu])
 def test_stubs_are_not_attempted(check):
     assert check(stub).status == "not attempted"
 
@@ -154,6 +232,8 @@ def test_generator_step_must_not_change_the_discriminator():
     (make_latent(params="G"), "generator's weights changed"),
     (make_latent(in_place=True), "in place"),
     (make_latent(step=False), "did not move"),
+    (make_latent(global_lr=0.05), "notebook's learning rate"),
+    (make_latent(global_mu=30.0), "notebook's MU"),
 ])
 def test_latent_optimisation_diagnoses_mistakes(wrong, words):
     result = cu.checks.latent_optimisation(wrong)
@@ -166,3 +246,58 @@ def test_latent_optimisation_missing_return():
         ref.latent_optimisation(G, A, y, z0, n_iter, lr, mu)
     result = cu.checks.latent_optimisation(no_return)
     assert result.status == "failed" and "return" in result.message
+
+
+# --- Exercise 4: the noise-consistent weight --------------------------------------------------
+
+def make_mu(kind="right"):
+    def mu(y, noise_level):
+        if kind == "numpy":           # correct, written differently
+            import numpy as np
+            return float(np.mean(np.abs(y.numpy())) ** 2 * noise_level ** 2)
+        if kind == "tensor":          # correct, a 0-d tensor
+            return (noise_level * y.abs().mean()) ** 2
+        sigma = noise_level * y.abs().mean()
+        return float({"right": sigma ** 2, "sigma": sigma, "inverse": 1 / sigma ** 2,
+                      "half": sigma ** 2 / 2, "level": noise_level ** 2,
+                      "norm": (noise_level * y.norm()) ** 2,
+                      "rms": (noise_level * y.pow(2).mean().sqrt()) ** 2,
+                      "no-abs": (noise_level * y.mean()) ** 2}[kind])
+    return mu
+
+
+@pytest.mark.parametrize("kind", ["right", "numpy", "tensor"])
+def test_noise_consistent_mu_accepts_answers_written_differently(kind):
+    result = cu.checks.noise_consistent_mu(make_mu(kind))
+    assert result, result.message
+
+
+@pytest.mark.parametrize("kind, words", [
+    ("sigma", "that is σ"),
+    ("inverse", "1/σ²"),
+    ("half", "σ²/2"),
+    ("level", "not noise_level alone"),
+    ("norm", "MEAN absolute"),
+    ("rms", "root mean square"),
+    ("no-abs", "mean of |y|"),
+])
+def test_noise_consistent_mu_diagnoses_mistakes(kind, words):
+    result = cu.checks.noise_consistent_mu(make_mu(kind))
+    assert result.status == "failed"
+    assert words in result.message, result.message
+
+
+def test_noise_consistent_mu_needs_one_number():
+    result = cu.checks.noise_consistent_mu(
+        lambda y, level: (level * y.abs().mean(dim=(-2, -1))) ** 2)
+    assert result.status == "failed" and "one number" in result.message
+
+
+def test_map_weight_is_the_reference_answer():
+    y = torch.rand(3, 1, 6, 9, generator=torch.Generator().manual_seed(0)) - 0.2
+    assert abs(cu.checks.lesson08.map_weight(y, 0.025)
+               - ref.noise_consistent_mu(y, 0.025)) < 1e-9
+
+
+def test_generator_step_reference_passes_its_check():
+    assert cu.checks.gan_generator_step(cu.checks.lesson08.generator_step_reference)

@@ -46,6 +46,11 @@ def features_variant(kind):
             return None
         if kind == "new-axis":
             return torch.stack([cos, sin], dim=0)
+        if kind == "einsum":          # written differently, and correct
+            angle = torch.einsum("...i,ij->...j", p, B) * (2 * math.pi)
+            return torch.cat((angle.cos(), angle.sin()), -1)
+        if kind == "via-sin":         # cos as a shifted sine, and correct
+            return torch.cat([torch.sin(angle + math.pi / 2), torch.sin(angle)], dim=-1)
         return torch.cat([cos, sin], dim=-1)
     return features
 
@@ -54,6 +59,12 @@ def test_fourier_features_accepts_reference():
     result, line = run(lesson09.fourier_features, ref.fourier_features)
     assert result.status == "passed", line
     result, line = run(lesson09.fourier_features, features_variant("ok"))
+    assert result.status == "passed", line
+
+
+@pytest.mark.parametrize("kind", ["einsum", "via-sin"])
+def test_fourier_features_accepts_answers_written_differently(kind):
+    result, line = run(lesson09.fourier_features, features_variant(kind))
     assert result.status == "passed", line
 
 
@@ -177,7 +188,8 @@ def test_renderer_matches_analytic_line_integrals_of_a_disc():
 
 def fit_variant(kind):
     def fit(field, render, points, directions, y, n_iter, lr, batch_size, generator):
-        optimizer = torch.optim.Adam(field.parameters(), lr=lr if kind != "no-lr" else 1e-3)
+        step = {"no-lr": 1e-3, "global-lr": 1e-2}.get(kind, lr)    # 1e-2: the notebook's LR
+        optimizer = torch.optim.Adam(field.parameters(), lr=step)
         losses = []
         for _ in range(n_iter):
             if kind == "new-optimizer":
@@ -226,6 +238,7 @@ def test_fit_field_accepts_equivalent_answers(good):
     ("no-zero-grad", "zero_grad"),
     ("new-optimizer", "new optimiser in every step"),
     ("no-lr", "ignored the argument lr"),
+    ("global-lr", "notebook's learning rate"),
     ("global-rng", "global generator"),
     ("all-rays", "rendered all rays"),
     ("first-y", "SAME rays"),
@@ -251,3 +264,79 @@ def test_checks_leave_the_global_random_state_alone():
     lesson09.render_rays(ref.render_rays)
     lesson09.fit_field(fit_variant("global-rng"))
     assert torch.equal(torch.get_rng_state(), state)
+
+
+# --- Exercise 2 (decision): samples per ray -----------------------------------------------------
+
+
+def samples_variant(kind):
+    def samples(image_size, step):
+        length = {"side": image_size, "half": image_size / math.sqrt(2)}.get(
+            kind, math.sqrt(2) * image_size)
+        if kind == "times":
+            return math.ceil(length * step)
+        if kind == "floor":
+            return int(length / step)
+        if kind == "round":
+            return round(length / step)
+        if kind == "float":
+            return length / step
+        if kind == "none":
+            return None
+        if kind == "numpy":           # correct, written differently
+            import numpy as np
+            return int(np.ceil(np.hypot(image_size, image_size) / step))
+        if kind == "loop":            # correct, by search
+            n = 1
+            while 2 * (image_size / math.sqrt(2)) / n > step:
+                n += 1
+            return n
+        if kind == "tensor":          # correct, as a torch scalar
+            return torch.ceil(torch.tensor(2.0).sqrt() * image_size / step).long()
+        return math.ceil(length / step)
+    return samples
+
+
+def test_samples_per_ray_accepts_the_reference():
+    result, line = run(lesson09.samples_per_ray, ref.samples_per_ray)
+    assert result.status == "passed", line
+
+
+@pytest.mark.parametrize("kind", ["ok", "numpy", "loop", "tensor"])
+def test_samples_per_ray_accepts_answers_written_differently(kind):
+    result, line = run(lesson09.samples_per_ray, samples_variant(kind))
+    assert result.status == "passed", line
+
+
+@pytest.mark.parametrize("kind, diagnosis", [
+    ("floor", "rounded down"),
+    ("round", "nearest integer"),
+    ("side", "length of √2 N"),
+    ("half", "not R = N/√2"),
+    ("times", "divide"),
+    ("float", "whole number"),
+    ("none", "forget a `return`"),
+])
+def test_samples_per_ray_diagnoses_mistakes(kind, diagnosis):
+    result, line = run(lesson09.samples_per_ray, samples_variant(kind))
+    assert result.status == "failed", line
+    assert diagnosis in line, line
+
+
+def test_samples_per_ray_stub_is_not_attempted():
+    result, line = run(lesson09.samples_per_ray, stub)
+    assert result.status == "not attempted", line
+
+
+def test_reference_implementations_match_the_exercises():
+    """The helpers the notebook uses after the exercises give the exercises' answers."""
+    g = torch.Generator().manual_seed(0)
+    p, B = torch.rand(5, 3, 2, generator=g), torch.randn(2, 4, generator=g)
+    assert torch.allclose(lesson09.fourier_encoding(p, B), ref.fourier_features(p, B))
+    from course_utils.operators.geometry import ParallelBeam
+    points, directions = (a.float() for a in ParallelBeam(n_angles=3, n_detectors=11).rays())
+
+    def blob(q):
+        return torch.exp(-(q ** 2).sum(-1))
+    assert torch.allclose(lesson09.render_field(blob, points, directions, 8, 20),
+                          ref.render_rays(blob, points, directions, 8, 20), atol=1e-5)

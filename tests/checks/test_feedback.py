@@ -104,6 +104,12 @@ def test_expect():
 
 # --- the decorated check: status, truthiness and exactly one printed line -----------------
 
+@pytest.fixture(autouse=True)
+def learner(monkeypatch):
+    """Every test runs as a learner's notebook, unless it sets NBGRADER_EXECUTION itself."""
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+
+
 def run_check(capsys, fn):
     result = check_double(fn)
     lines = capsys.readouterr().out.splitlines()
@@ -167,3 +173,41 @@ def test_check_result_truthiness_and_no_second_display():
     for status in ("failed", "not attempted", "error"):
         assert not CheckResult("x", status, "m")
     assert CheckResult("x", "passed", "passed")._ipython_display_() is None
+
+
+# --- under a grader: a check that does not pass fails the cell ----------------------------
+
+def not_attempted(x):
+    raise NotImplementedError("Exercise 1 (doubling): replace this line with your code")
+
+
+@pytest.mark.parametrize("answer, status", [(lambda x: 0 * x, "failed"),
+                                            (lambda x: x, "failed"),
+                                            (not_attempted, "not attempted"),
+                                            (lambda x: 1 / 0, "error")])
+def test_under_nbgrader_a_check_that_does_not_pass_raises_its_one_line(
+        monkeypatch, capsys, answer, status):
+    as_learner = check_double(answer)
+    capsys.readouterr()
+    assert as_learner.status == status
+
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    with pytest.raises(AssertionError) as info:
+        check_double(answer)
+    assert str(info.value) == as_learner.line  # the same friendly line, nothing printed
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("value", ["autograde", "validate"])
+def test_under_nbgrader_a_passing_check_prints_and_returns_as_for_a_learner(
+        monkeypatch, capsys, value):
+    monkeypatch.setenv("NBGRADER_EXECUTION", value)
+    result, line = run_check(capsys, lambda x: x + x)
+    assert result and line == "✅ doubling: passed (1 case)"
+
+
+def test_an_empty_nbgrader_variable_is_not_a_grader(monkeypatch, capsys):
+    monkeypatch.setenv("NBGRADER_EXECUTION", "")
+    result, line = run_check(capsys, lambda x: 3 * x)
+    assert result.status == "failed" and line.startswith("❌ doubling:")

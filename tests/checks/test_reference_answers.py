@@ -149,3 +149,22 @@ def test_the_loader_rejects_unknown_lessons_and_reports_failing_answers(tmp_path
                                             "ValueError") as info:
         gr.reference_answers("01", root=tmp_path)
     assert isinstance(info.value.__cause__, ValueError)
+
+
+def test_quiz_questions_are_not_checks_of_the_loader_or_the_grader(tmp_path):
+    shutil.copy(gr.REPO_ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    (tmp_path / "solutions").mkdir()
+    (tmp_path / "solutions" / "01_tiny.py").write_text(
+        "# %%\nimport course_utils as cu\n\n"
+        "# %% [markdown]\n# ### Exercise 1: double\n\n"
+        "# %%\ndef double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n"
+        "    ### END SOLUTION\n\n"
+        "# %%\ncu.checks.double(double);\n\n"
+        "# %% [markdown]\n# ## Check your understanding\n\n"
+        "# %%\ncu.checks.quiz('Twice 2?', ['3', '4'], answer=1, explain='2 + 2.')\n",
+        encoding="utf-8")
+    ref = gr.reference_answers("01", root=tmp_path)
+    assert [c["name"] for c in ref.checks] == ["double"]
+    assert ref.plan.exercises == [{"key": "ex1", "title": "Exercise 1: double",
+                                   "points": 1, "n_checks": 1}]
+    assert ref.double(3) == 6

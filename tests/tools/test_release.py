@@ -443,3 +443,186 @@ def test_course_notebooks_declare_their_points():
             assert f"({e.points_label})" in nb.cells[e.heading_cell].source
             assert sum(nb.cells[i].metadata["nbgrader"]["points"]
                        for i in e.check_cells) == e.points
+
+
+# --- quiz questions are not checks ----------------------------------------------------------
+
+def test_a_quiz_after_the_last_check_is_neither_a_check_nor_graded(tmp_path):
+    new_course(tmp_path)
+    quiz = ('\n# %% [markdown]\n# ## Check your understanding\n\n'
+            '# %%\ncu.checks.quiz("Which?", ["a", "b"], answer=1, explain="b.")\n')
+    (tmp_path / "solutions" / "02_graded.py").write_text(GRADED + quiz)
+    quiet(tmp_path)
+    assert [e.check_cells for e in rel.find_exercises(GRADED + quiz)] == [[3], [7]]
+    cells = read(tmp_path, "solutions", "02_graded").cells
+    assert "cu.checks.quiz" in cells[-1].source and nbgrader(cells[-1]) is None
+    assert sum(nbgrader(c).get("points", 0) for c in cells if nbgrader(c)) == 3 + 1
+
+
+# --- the student copies must not show the answers ---------------------------------------------
+
+LEAKY = '''\
+# %% [markdown]
+# ### Exercise 1: the filtered sinogram
+
+# %%
+import torch
+
+
+def filtered(sinogram, ramp):
+    ### BEGIN SOLUTION
+    spectrum = torch.fft.rfft(sinogram, dim=-1)  # along the detector
+    return torch.fft.irfft(spectrum * ramp, n=sinogram.shape[-1], dim=-1)
+    ### END SOLUTION
+
+
+# %%
+cu.checks.filtered(filtered);
+
+# %% [markdown]
+# ### Exercise 2: training
+
+# %%
+def train(model, optimizer, data):
+    ### BEGIN SOLUTION
+    for x, y in data:
+        loss = ((model(x) - y) ** 2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model
+    ### END SOLUTION
+
+
+# %%
+cu.checks.train(train);
+
+# %% [markdown]
+# Now the course's version, used below.
+
+# %%
+import torch
+
+
+def course_filter(sinogram, ramp):
+    spectrum = torch.fft.rfft(sinogram,dim=-1)
+    return torch.fft.irfft(spectrum*ramp, n=sinogram.shape[-1], dim=-1)  # as above
+
+
+def course_training(model, optimizer, data):
+    for x, y in data:
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model
+'''
+
+
+def test_an_answer_reimplemented_in_a_later_cell_is_reported_with_cell_and_lines(tmp_path):
+    new_course(tmp_path)
+    (tmp_path / "solutions" / "01_leaky.py").write_text(LEAKY)
+    with pytest.raises(rel.ReleaseError) as info:
+        quiet(tmp_path)
+    message = str(info.value)
+    assert not (tmp_path / "lessons").exists()  # nothing written
+    # Whitespace and comments do not hide the copy; the generic training lines (loop,
+    # zero_grad, backward, step, return) of Exercise 2 are not reported.
+    assert message.splitlines()[1:] == [
+        "lessons/01_leaky.ipynb, cell 8: shows the answer of Exercise 1 (the filtered "
+        "sinogram): `spectrum = torch.fft.rfft(sinogram,dim=-1)`; "
+        "`return torch.fft.irfft(spectrum*ramp, n=sinogram.shape[-1], dim=-1)  # as above`"]
+    assert rel.check(tmp_path)[0] == message.splitlines()[1]
+
+
+def test_the_answer_in_a_markdown_cell_is_reported_too():
+    text = DEMO.replace("# Because **three plus one** is four.",
+                        "# Because three plus one is four, whatever the base.")
+    text += ("\n# %% [markdown]\n# Recall:\n#\n"
+             "# Because three  plus one is four, whatever the base.\n")
+    leaks = rel.answer_leaks(text, _lesson_of(text), name="lessons/01_demo.ipynb")
+    assert len(leaks) == 1 and "cell 7" in leaks[0] and "Exercise 2" in leaks[0]
+
+
+def _lesson_of(text):
+    return rel._to_notebook(rel.strip_solutions(text), "demo", True, URL,
+                            rel.find_exercises(text))
+
+
+@pytest.mark.parametrize("line, distinctive", [
+    ("    spectrum = torch.fft.rfft(sinogram, dim=-1)", True),
+    ("kernel = torch.exp(-grid ** 2 / (2 * sigma ** 2))  # the Gaussian", True),
+    ("    return x", False),
+    ("    pass", False),
+    ("from course_utils.operators import RadonTransform", False),
+    ("import torch.nn.functional as F", False),
+    ("    )", False),
+    ("", False),
+    ("        optimizer.zero_grad()", False),
+    ("    for _ in range(n_iter):", False),
+    ("    return super().forward(x, *args, **kwargs)", False),
+    ("# spectrum = torch.fft.rfft(sinogram, dim=-1)", False),    # a comment only
+    ('print("# spectrum = torch.fft.rfft(sinogram)")', True),   # '#' inside a string
+])
+def test_distinctive_lines(line, distinctive):
+    assert (rel.distinctive(line) is not None) == distinctive
+
+
+def test_answers_of_the_course_do_not_match_the_other_lessons():
+    """No false alarm: no lesson's answers are 'found' in another lesson's notebooks."""
+    sources = rel._sources(rel.REPO_ROOT)
+    notebooks = {s: rel.build_notebooks(s) for s in sources}
+    found = [leak for s in sources for t in sources if t != s
+             for folder in ("lessons", "solutions")
+             for leak in rel.answer_leaks(s.read_text(encoding="utf-8"),
+                                          notebooks[t][folder], s.name, t.name)]
+    assert found == []
+
+
+@pytest.mark.parametrize("note", [
+    "# the issue asks for 2 dB; we see 6.6",
+    "# the issue's requirement",
+    "x = 1  # TODO: a larger grid",
+    "# FIXME wrong sign",
+    "# XXX",
+    "# see issue #13",
+    "# as in PR #7",
+    "# per the brief, three layers",
+])
+def test_development_notes_are_rejected_in_comments_and_markdown(tmp_path, note):
+    new_course(tmp_path)
+    for cell in ("# %%\n" + note + "\n", "# %% [markdown]\n# Text " + note.lstrip("# ") + "\n"):
+        (tmp_path / "solutions" / "01_demo.py").write_text(DEMO + "\n" + cell)
+        with pytest.raises(rel.ReleaseError, match="development note") as info:
+            quiet(tmp_path)
+        lines = info.value.args[0].splitlines()[1:]
+        assert [line.split(",")[0] for line in lines] == ["lessons/01_demo.ipynb",
+                                                          "solutions/01_demo.ipynb"]
+        assert all(line.startswith(f"{line.split(',')[0]}, cell 7: development note `")
+                   for line in lines)
+
+
+@pytest.mark.parametrize("text", [
+    "# %% [markdown]\n# The issue with FBP is noise: to do better, regularise.\n",
+    "# %%\nlabel = 'TODO list'  # not a note: the word is in a string\n",
+    "# %%\nissues = 13  # issues of a journal\n",
+    "# %% [markdown]\n# A todo list, xxx-large images, Fig. #3.\n",
+])
+def test_ordinary_text_is_no_development_note(tmp_path, text):
+    new_course(tmp_path)
+    (tmp_path / "solutions" / "01_demo.py").write_text(DEMO + "\n" + text)
+    assert quiet(tmp_path)
+
+
+# --- the nbgrader source ---------------------------------------------------------------------
+
+def test_nbgrader_source_keeps_answers_markers_and_metadata(graded_course):
+    source = graded_course / "solutions" / "02_graded.py"
+    nb = rel.nbgrader_source(source)
+    solution = read(graded_course, "solutions", "02_graded")
+    assert [nbgrader(c) for c in nb.cells] == [nbgrader(c) for c in solution.cells]
+    assert "    ### BEGIN SOLUTION (points=3)\n    return x * x\n    ### END SOLUTION" \
+        in nb.cells[2].source
+    out = graded_course / "nbgrader"
+    assert rel.main(["--root", str(graded_course), "--nbgrader", str(out)]) == 0
+    written = nbformat.read(out / "source" / "02_graded" / "02_graded.ipynb", as_version=4)
+    assert written.cells[2].source == nb.cells[2].source
