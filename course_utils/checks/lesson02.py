@@ -270,6 +270,15 @@ def _first_within(misfits, level):
     return next((k + 1 for k, m in enumerate(misfits) if m <= level), len(misfits))
 
 
+def first_within_noise(misfits, level) -> int:
+    """0-based position of the first misfit <= level (the last position if there is none).
+
+    The discrepancy stop of lesson 02, section 3.6, used by the notebook after
+    Exercise 4, where the learner writes the same rule inside CGLS.
+    """
+    return _first_within(list(misfits), level) - 1
+
+
 def _as_count(value, what):
     """An integer from an int, NumPy integer or 0-dim integer tensor."""
     if isinstance(value, torch.Tensor):
