@@ -57,13 +57,13 @@ REFERENCE_SECONDS: dict[str, tuple[float | None, float | None]] = {
     # quick mode re-measured on 2026-12-06 after the setting became dival's benchmark
     # (one thread, on a machine shared with other jobs: an idle one is faster)
     "01_radon_fbp": (13, 60),
-    "02_system_matrix": (123, None),      # re-timed after its new exercises
+    "02_system_matrix": (24, None),       # re-timed after its new exercises
     "03_cnn_denoising": (210, None),
     "04_learned_fbp": (75, None),
-    "05_deep_image_prior": (199, None),   # re-timed after its new exercise
+    "05_deep_image_prior": (133, None),   # re-timed after its new exercise
     "06_unrolled_mlem": (180, None),
     "07_learned_primal_dual": (165, None),
-    "08_gans": (146, None),              # re-timed after its new experiment; full not re-measured
+    "08_gans": (97, None),               # re-timed after its new experiment; full not re-measured
     "09_neural_fields": (110, None),
 }
 
