@@ -14,17 +14,18 @@
 # # Lesson 01: Projection, backprojection and filtered backprojection
 #
 # A CT scanner never looks inside the body. It sends X-rays through it and measures how
-# much of each beam arrives; the logarithm of the loss is the integral of the attenuation
-# along the ray. The set of all these line integrals is the **Radon transform** of the
-# image, and turning it back into an image is the reconstruction problem that every later
-# lesson attacks with learning. This lesson builds the classical answer, **filtered
-# backprojection (FBP)**, from its parts: projection, backprojection, the Fourier slice
-# theorem and the ramp filter. Clinical scanners today ship iterative and, increasingly,
-# deep-learning reconstructions beside it, because FBP pays for its speed with noise and
-# streaks when the dose is low or the views are few. That is exactly why we start here:
-# FBP is fast, exact for complete clean data, still the default for many protocols, the
-# input of many networks (lessons 03 and 04), and the baseline whose failures (sections 5
-# and 6) every later method is built to repair.
+# much of each beam arrives; by the Beer-Lambert law, minus the logarithm of the fraction
+# that arrives is the integral of the attenuation along the ray. The set of all these line
+# integrals is the **Radon transform** of the image, and turning it back into an image is
+# the reconstruction problem that every later lesson attacks with learning. This lesson
+# builds the classical answer, **filtered backprojection (FBP)**, from its parts:
+# projection, backprojection, the Fourier slice theorem and the ramp filter. Clinical
+# scanners today ship iterative and, increasingly, deep-learning reconstructions beside
+# it, because FBP pays for its speed with noise and streaks when the dose is low or the
+# views are few. That is exactly why we start here:
+# FBP is fast, exact in the limit of complete, clean, finely sampled data, still the
+# default for many protocols, the input of many networks (lessons 03 and 04), and the
+# baseline whose failures (sections 5 and 6) every later method is built to repair.
 #
 # **Learning goals**
 #
@@ -107,7 +108,8 @@ print(f"QUICK={QUICK}: N={N}, N_DET={N_DET}, N_ANGLES={N_ANGLES} "
 #
 # ### 1.1 First contact: scikit-image
 #
-# As in Reader's workshop, we start with scikit-image: `radon` computes a sinogram and
+# As in A. J. Reader's workshop *AI for image reconstruction* (see the references), we
+# start with scikit-image: `radon` computes a sinogram and
 # `iradon` reconstructs from it, either by plain backprojection (`filter_name=None`) or by
 # FBP (`filter_name="ramp"`). The phantom is the Shepp-Logan head (`cu.shepp_logan`,
 # values in $[0, 1]$).

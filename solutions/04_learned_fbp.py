@@ -50,17 +50,14 @@
 # setting and `cu.train`; it helps, but this lesson explains what it uses.
 #
 # **Estimated run time**: CPU quick mode (`COURSE_QUICK=1`, 64 x 64, what the tests run)
-# about 1 to 1.5 minutes (71 s, 98 s and 64 s measured with one thread,
-# `OMP_NUM_THREADS=1` as the tests run, on a 2-core CPU busy with other jobs, load 2 to
-# 4); about 45 s of it make the data and tune the classical baselines of the results
-# table, the same in every lesson. The data-consistency experiment of section 5.2 adds
-# 125 Landweber iterations on 32 images, 3 s at load 12 (the whole lesson took 189 s and
-# 227 s on the same CPU at load 10 to 13). CPU full mode (128 x 128, 2000 training
-# images): the training took 4-5 minutes before the setting changed; making the data and
-# tuning TV at full size add to that (not timed since). No GPU needed (everything here is
-# a few sparse products). If it runs many times slower than that, PyTorch's threads are
-# spinning while they wait for each other: set `OMP_NUM_THREADS=1` before starting
-# Jupyter.
+# about 1 to 1.5 minutes with one thread (`OMP_NUM_THREADS=1`, as the tests run) on a
+# 2-core CPU; about 45 s of it make the data and tune the classical baselines of the
+# results table, the same in every lesson, and several times longer when other jobs
+# share the cores. CPU full mode (128 x 128, 2000 training images): not timed since the
+# shared setting changed (the training alone took 4-5 minutes before). No GPU needed
+# (everything here is a few sparse products). If it runs many times slower than that,
+# PyTorch's threads are spinning while they wait for each other: set
+# `OMP_NUM_THREADS=1` before starting Jupyter.
 
 # %% [markdown]
 # ## 0. Set-up
@@ -1046,8 +1043,9 @@ if QUICK:                                       # the text's margins (quick mode
 # behind in SSIM; and TV, with its knowledge of what images look like, is 4.0 dB ahead
 # (3.8 to 4.3 dB). A learned filter makes FBP as good as a linear,
 # shift-invariant filter can be, and no better. The
-# full-mode figures (128 x 128, dival's own setting) are in `benchmarks/README.md`,
-# section "The ellipses benchmark".
+# classical rows of the full mode (128 x 128, dival's own setting) are in
+# `benchmarks/README.md`, section "The ellipses benchmark"; the learned filters have not
+# been trained there (that section says so), so their full-mode numbers are still open.
 #
 # ## Check your understanding
 #
@@ -1103,9 +1101,9 @@ cu.checks.quiz(
     ["images with negative pixels", "components in the null space of A",
      "images sharper than the Ram-Lak FBP"],
     answer=1,
-    explain="A learned FBP's images are backprojections, which lie (nearly) in the range "
-            "of A^T, orthogonal to the null space; and no data loss can see a null-space "
-            "component, since A maps it to zero (section 5.5).")
+    explain="A learned FBP's images are backprojections, which lie (nearly: exactly if B "
+            "were A^T) in the range of A^T, orthogonal to the null space; and no data loss "
+            "can see a null-space component, since A maps it to zero (section 5.5).")
 
 # %% [markdown]
 # ## Takeaways

@@ -51,14 +51,12 @@
 #
 # **Estimated run time.** CPU quick mode (`COURSE_QUICK=1`: 64 x 64 images, 2 test
 # images, 1500 fitting steps each, and three fits on one validation image to choose the
-# weight of DIP + TV): about 3.5 to 5 minutes on a 2-core CPU (before the three
-# validation fits were added, 156 s and 259 s measured in two runs with one thread
-# while other jobs shared the machine; the three fits add about 45 s on an idle core,
-# estimated from 12 ms per step; our last run took 758 s on a machine whose 2 cores
-# were shared with about ten other processes; half a minute tunes the classical
-# baselines); CPU full mode (128 x 128, 6 test images, 3000 steps each, six validation
-# fits): about 35 minutes (estimated: 26 ms per fitting step at 128 x 128, measured,
-# and about 7 minutes to tune the classical baselines); on a GPU
+# weight of DIP + TV): 133 s measured on an otherwise idle 2-core CPU with one thread
+# (`python benchmarks/lessons.py 05`; several times that when other jobs share the
+# cores); half a minute of it tunes the classical baselines. CPU full mode (128 x 128,
+# 6 test images, 3000 steps each, six validation fits): about 35 minutes (estimated:
+# 26 ms per fitting step at 128 x 128, measured, and about 7 minutes to tune the
+# classical baselines); on a GPU
 # full mode should take a few minutes. The deep image prior fits one network per image,
 # so it is slow by design. The notebook uses one CPU thread, which is fastest for its
 # small convolutions (see the set-up).
@@ -128,8 +126,8 @@ print(f"QUICK={QUICK}, device={device}, {torch.get_num_threads()} CPU thread(s);
 #    \qquad \hat x = f_{\hat\theta}(z) . $$
 #
 # There are no training pairs: the only data are the measurements $y$ of this one scan
-# (Reader calls it *self-supervised*: the loss lives in the data space, the system model
-# $A$ links it to the image). Compare it with reconstruction by a **trained** generator
+# (Reader's workshop calls such a data-fidelity loss *self-supervised*: the loss lives
+# in the data space, the system model $A$ links it to the image). Compare it with reconstruction by a **trained** generator
 # $G$ (Ongie's lecture, after Bora et al. 2017): there $G$ is learned from many images,
 # frozen, and one searches its *input*, $\min_z \|A G(z) - y\|^2$. The deep image prior
 # does the opposite: the input is fixed and the *weights* of an untrained network are
@@ -157,9 +155,11 @@ print(f"QUICK={QUICK}, device={device}, {torch.get_num_threads()} CPU thread(s);
 #   as a deep image prior it gave checkerboard images for some random seeds here;
 # - batch normalisation and leaky ReLUs, as in the original deep image prior;
 # - a **softplus output** $\log(1 + e^{10 t})/10$: the image is non-negative (attenuation
-#   is), and unlike a ReLU output no pixel can get stuck at zero with zero gradient (with
-#   a ReLU output, one of our fits never left the black image); unlike a sigmoid it
-#   does not saturate near 0 or 1, where many pixels of the phantoms lie.
+#   is), and unlike a ReLU output no pixel gets a gradient of exactly zero (with a ReLU
+#   output, one of our fits never left the black image). Unlike a sigmoid it does not
+#   saturate near 1, and near 0 it flattens much more slowly (its slope at an output
+#   value $v$ is $1 - e^{-10 v} \approx 10 v$, a sigmoid's $v(1 - v) \approx v$); it
+#   does flatten there, though, which section 2 will show.
 
 # %%
 def conv_block(in_channels, out_channels):
@@ -492,7 +492,8 @@ assert psnr_stop < psnr_best - 1.0, "on this image the discrepancy stop misses t
 #    \mathrm{TV}(x) = \sum_{i,j} \sqrt{(\partial_1 x)_{ij}^2 + (\partial_2 x)_{ij}^2} , $$
 #
 # the **isotropic** TV of lesson 02 (forward differences, zero past the last row and
-# column: `cu.image_gradient`). Now fitting the noise *costs* something: the optimum of
+# column: `cu.image_gradient`; Baguer et al.'s code uses the anisotropic
+# $\sum |\partial_1 x| + |\partial_2 x|$ instead). Now fitting the noise *costs* something: the optimum of
 # the combined objective no longer fits the data exactly, and running longer does little
 # harm. The network still shapes the path; TV shapes the end point.
 #
@@ -502,12 +503,17 @@ assert psnr_stop < psnr_best - 1.0, "on this image the discrepancy stop misses t
 # network only changes the *parametrisation* of the search. So with TV's own $\lambda$,
 # a fit run to convergence can at best reach TV's minimiser: whatever separates DIP + TV
 # from TV with that weight is an **optimisation gap** (the fit has not converged), not a
-# better prior. For the network to add something, its bias has to act at the end point
-# as well, and that needs a **smaller** $\lambda$ than TV alone would use: then the
-# TV term only removes what the network lets through, and the network's own preference
-# for structure does the rest. Baguer et al. (2020) indeed use a smaller weight for
-# DIP + TV than for TV. So $\lambda$ must be tuned for DIP + TV itself, on validation
-# images.
+# better prior. The same holds for any weight: run to convergence, DIP + TV with
+# $\lambda$ can at best reach TV's minimiser for that $\lambda$. What the network adds, it adds
+# through the *path*: a fit stopped after a fixed number of steps, whose image still
+# carries the network's preference for structure. A **smaller** $\lambda$ than TV's
+# own leaves more of the work to that preference, the TV term only removing what the
+# network lets through; whether that pays depends on the network and the step budget.
+# So $\lambda$ must be tuned for DIP + TV itself, with its own budget, on validation
+# images. (Baguer et al. (2020) tuned DIP + TV's weight separately from TV's; their two
+# objectives are scaled differently — a mean over the readings for DIP + TV, ODL's
+# cell-weighted sum for TV — so their two published weights cannot be compared
+# directly.)
 #
 # ### Exercise 3: the DIP + TV loss
 #
@@ -530,8 +536,8 @@ assert psnr_stop < psnr_best - 1.0, "on this image the discrepancy stop misses t
 # <details><summary>Hint 2 (the key equation)</summary>
 #
 # $\mathrm{loss} = \tfrac12 \sum_i \big((A x)_i - y_i\big)^2
-#  + \lambda \sum_{b,i,j} \big\|(\nabla x_b)_{ij}\big\|_2$, a sum over every image $b$ of
-# the batch, every pixel $(i, j)$ and every reading $i$.
+#  + \lambda \sum_{b,p,q} \big\|(\nabla x_b)_{pq}\big\|_2$, a sum over every reading $i$
+# of the batch's sinograms, every image $b$ of the batch and every pixel $(p, q)$.
 # </details>
 
 # %%
@@ -604,7 +610,7 @@ assert dip_tv["psnr"][-1] > dip["psnr"][-1] + 0.5, \
 # **The weight.** On the validation image, the last step scored 25.57 dB with
 # $\lambda_\text{TV} = 3.2$, 25.34 dB with $\lambda_\text{TV}/3$ and 24.19 dB with
 # $\lambda_\text{TV}/10$ (quick mode, one fit each): on our budget the smaller weights
-# that Baguer et al. use do *not* pay, and the search picks $\lambda_\text{TV}$ itself,
+# do *not* pay, and the search picks $\lambda_\text{TV}$ itself,
 # the edge of the grid (larger weights were not tried). That is consistent with a fit
 # that is far from converged: with a tiny network and 1500 steps the network's bias
 # does not yet add anything the TV term cannot, and the stronger pull towards TV's end
@@ -786,12 +792,14 @@ print(f"differences whose 95 % interval excludes 0 on these {N_SUBSET} images: "
 # full-size benchmark (128 x 128, the first 100 test images of dival's ellipses),
 # Baguer et al. (2020) report TV 27.96 dB, DIP 28.24 dB and DIP + TV 28.94 dB, with
 # their large network and 5000 (DIP) or 10 000 (DIP + TV) Adam steps per image: there
-# the deep image prior edges past TV. The course's own full-mode rows are recorded in
-# `benchmarks/README.md`, section "The ellipses benchmark". On real anatomy, with
+# the deep image prior edges past TV. The course's own full-mode rows of the classical
+# methods are recorded in `benchmarks/README.md`, section "The ellipses benchmark"; DIP
+# and DIP + TV are not run there (over an hour for 100 images on a CPU, as that section
+# says). On real anatomy, with
 # texture, fine detail and smooth gradients, TV's staircase is a poor model; on real CT
 # data Baguer et al. (2020) found DIP + TV ahead of TV, and competitive with trained
 # networks when only few training images exist. Mind the cost: DIP fits a whole network
-# for every image (here 30 to 50 seconds per image; minutes at full size), where FBP
+# for every image (here about 20 seconds per image, 1500 steps of about 12 ms; minutes at full size), where FBP
 # takes a millisecond, TV a fraction of a second and a trained network (lesson 03) one
 # forward pass.
 
@@ -824,8 +832,9 @@ cu.checks.quiz(
      "the true image"],
     answer=1,
     explain="As a function of x = f_θ(z) the loss is ½||Ax − y||² + λ TV(x) with x ≥ 0, "
-            "TV's problem. The network changes the path, not the end point; for the "
-            "network to add something, λ must be smaller than TV's own.",
+            "TV's problem. The network changes the path, not the end point; it can only "
+            "add something through a fit that is stopped before convergence, so λ is "
+            "tuned for DIP + TV and its step budget, on validation images.",
     wrong={0: "At convergence only the objective matters, and it is TV's; any gap to TV "
               "with λ_TV is an optimisation gap.",
            2: "The true image does not minimise TV's objective: its misfit is about δ and "
@@ -880,7 +889,7 @@ cu.checks.quiz(
 #   With TV's own weight, DIP + TV minimises TV's objective, so at best it reproduces TV:
 #   a gap to TV is an optimisation gap. Its weight has to be tuned for DIP + TV on
 #   validation (here the search kept TV's weight; the published full-size DIP + TV, with
-#   a smaller weight, a large network and long fits, edges past TV).
+#   its own tuned weight, a large network and long fits, edges past TV).
 # - Two test images support no ranking: a paired 95 % interval on 2 images is 12.7
 #   standard errors wide on each side. Say what the data show, and no more.
 # - DIP pays with compute: one network fit per image.

@@ -109,9 +109,10 @@ print(f"QUICK={QUICK}, device={device}, {torch.get_num_threads()} CPU thread(s);
 # $$ \bar y_i = c\,(A x)_i + b_i, \qquad y_i \sim \mathrm{Poisson}(\bar y_i)
 #    \text{ independently}, $$
 #
-# where $c$ collects the scan time, the detector efficiency and the attenuation
-# corrections, and $b_i$ is a background of scattered and random coincidences (we set
-# $b = 0$ here, and come back to it in *What to try next*). Two consequences shape the
+# where $c$ collects the scan time and the detector efficiency, and $b_i$ is a background
+# of scattered and random coincidences (we set $b = 0$ here, and come back to it in
+# *What to try next*). In a real scanner the efficiency and the attenuation of the
+# patient's body differ from bin to bin, a factor $c_i$ per bin; we take one constant. Two consequences shape the
 # whole lesson:
 #
 # - the data are **whole numbers**, and not large ones: tens of counts per bin in a
@@ -341,7 +342,9 @@ print("3 EMUpdate steps = 3 iterations of cu.mlem")
 #
 # <details><summary>Hint 2 (the key equation)</summary>
 #
-# $\nabla L(x) = s - A^T\!\big(y / Ax\big)$ and $D = \operatorname{diag}(x / s)$.
+# $\nabla L(x) = s - A^T\!\big(y / Ax\big)$. Write the MLEM update as
+# $x \odot A^T(y/Ax) \oslash s = x - (x \oslash s) \odot \big(s - A^T(y/Ax)\big)$ and read
+# off which diagonal matrix multiplies the gradient.
 # </details>
 
 # %%
@@ -712,8 +715,9 @@ print(f"{'per-iteration':14s} ... and after each EM update:                     
       + ", ".join(f"{b:.2f}" for b in brightness_em))
 
 # %% [markdown]
-# After every EM update the total activity is right again (an EM update always gives
-# an image whose projections hold as many counts as the data). The shared CNN, which has
+# After every EM update the total activity is right again, in the sense that counts: an
+# EM update always gives an image whose projections hold as many counts as the data
+# ($\sum_j s_j x_j = \sum_i y_i$, the sensitivity-weighted total). The shared CNN, which has
 # to serve every stage with the same weights, cannot play such tricks. Per-iteration
 # weights buy flexibility, and with it intermediate images that are no longer
 # reconstructions: interpretability is one of the selling points of unrolled networks,

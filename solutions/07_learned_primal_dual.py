@@ -146,18 +146,21 @@ display(Markdown(setting.describe()))
 # $\Lambda_{\theta_k}$ sees both the image and where the data pull it, and it learns a
 # step size, a prior and a preconditioner at once, from training pairs, end to end:
 # the loss compares $x_K$ with the true image and back-propagates through all $K$ steps,
-# through $A$ and $A^T$ as well. Ducros's slides note why this pays: the physics does not
-# have to be learned, so unrolled networks need far fewer parameters than networks that
-# map data to images directly.
+# through $A$ and $A^T$ as well. Ducros's slides note that unrolled algorithms "usually
+# require fewer parameters than their direct counterparts", the networks that map data
+# to images directly: the physics does not have to be learned.
 #
 # ### 1.2 PDHG: a step in each space
 #
 # TV is not differentiable, and lesson 02 solved it with the primal-dual hybrid gradient
 # method (Chambolle and Pock, 2011). It writes the problem as
-# $\min_x F(Kx) + G(x)$ — here $K$ contains $A$, $F$ measures the data misfit and $G$
-# holds the constraint — and keeps two variables: the image $x$ (the *primal*, in image
-# space) and a *dual* variable $p$ in data space, the space of sinograms. Each iteration
-# does one step in each space:
+# $\min_x F(Kx) + G(x)$ — for TV, $Kx = (Ax, Dx)$ stacks the projection and the image
+# gradient $D$, $F$ holds the data misfit and the TV norm, and $G$ the constraint
+# $x \ge 0$ (lesson 02); this $K$ is an operator, not the number of unrolled iterations
+# of section 1.1. PDHG keeps the image $x$ (the *primal* variable, in image space) and a
+# *dual* variable in the space of $Kx$: for the data term a sinogram $p$, in data space
+# (the TV term brings a second one, a gradient field, which we leave aside here, as
+# learned primal-dual does). Each iteration does one step in each space:
 #
 # $$ p_{k+1} = \operatorname{prox}_{\sigma F^*}\big(p_k + \sigma K \bar x_k\big), \qquad
 #    x_{k+1} = \operatorname{prox}_{\tau G}\big(x_k - \tau K^T p_{k+1}\big), \qquad
@@ -223,9 +226,10 @@ cu.checks.lpd_dual_prox(dual_prox);
 # %% [markdown]
 # With $q = p_k + \sigma A \bar x_k$ the dual step of PDHG becomes
 # $p_{k+1} = \big(p_k + \sigma(A\bar x_k - y)\big)/(1 + \sigma)$: a running, damped
-# average of the residuals $A \bar x - y$. Papa's slides give the reason to keep a dual
-# variable: the gradient on noisy projections is noisy, and a variable that lives in data
-# space can learn to filter it there, where the noise was made.
+# average of the residuals $A \bar x - y$. Papa's slides give the reason to learn a
+# primal-dual method rather than plain gradient steps: "Gradient descent on the available
+# projections is noisy." A dual variable lives in data space, and a network can learn to
+# filter it there, where the noise was made.
 #
 # Below, gradient descent (Landweber, lesson 02) and PDHG for TV (`cu.tv_pdhg`, with the
 # $\lambda$ the validation split chose) on a validation image: both need many steps.
@@ -296,9 +300,10 @@ print(f"{setting.fbp_name}: {fbp_one:.1f} dB")
 #
 # Three practical details:
 #
-# 1. **Scale.** Our $A$ has norm $\|A\| \approx 44$: a projection is about 44 times
-#    larger than the image it came from. Convolutions with small random weights work best
-#    when their inputs are of order one, so the network uses the normalised operator
+# 1. **Scale.** Our $A$ has norm $\|A\| \approx 44$ at 64 x 64 (quick mode; about 61 at
+#    128 x 128): a projection is tens of times larger than the image it came from.
+#    Convolutions with small random weights work best when their inputs are of order
+#    one, so the network uses the normalised operator
 #    $\hat A = A / \|A\|$ (and $\hat A^T = A^T / \|A\|$) and the data $g = y / \|A\|$; it
 #    is the same model, with signals of the same size in both spaces.
 # 2. **Start.** Adler and Öktem start from zero memories. On a short training budget it
@@ -989,9 +994,9 @@ cu.checks.quiz(
 # - Scale the operator to norm one ($A/\|A\|$, data $y/\|A\|$) so that every block sees
 #   signals of order one.
 # - Physics in every iteration buys image quality with few parameters: learned
-#   primal-dual gains 5.9 dB over the FBP it starts from with a third of the U-Net's
-#   weights. After a minute or two of training on 512 images it does not beat TV on
-#   these piecewise-constant phantoms, nor the U-Net; with dival's 32,000 training
+#   primal-dual gains 5.9 dB over the FBP it starts from (quick mode) with a third of the
+#   U-Net's weights. After a minute or two of training on 512 images it does not beat TV
+#   on these piecewise-constant phantoms, nor the U-Net; with dival's 32,000 training
 #   images and long training it is the best method in the published benchmark table.
 # - Compare methods image by image, on the lower end of the paired interval, and state
 #   every training budget: a 0.2 dB difference of two means from one training run is

@@ -48,9 +48,10 @@
 # optimises the weights of an untrained network instead of the input of a trained one).
 #
 # **Estimated run time.** CPU quick mode (`COURSE_QUICK=1`): one to two minutes on a
-# 2-core CPU (measured with one torch thread: 73 s wall-clock on a quiet machine before
-# section 6's repeat at the MAP weight was added; on a busy shared machine 298 s without
-# it and 544 s with it, of which the repeat took 126 s). CPU full mode: about 15 minutes
+# 2-core CPU (measured with one torch thread on a quiet machine: 97 s wall-clock, 73 s
+# before section 6's repeat at the MAP weight was added; on a busy shared machine 298 s
+# without it and 544 s with it, of which the repeat took 126 s). CPU full mode: about 15
+# minutes
 # before that repeat (measured: 15 minutes of CPU time, 22 minutes wall-clock on the busy
 # shared machine; a longer in-notebook GAN training, 32 validation and 32 test images, 8
 # restarts and 400 steps of latent optimisation), plus the repeat (not measured in full
@@ -287,9 +288,10 @@ cu.show_images(x_brief, [f"after {GAN_STEPS} steps, {i}" for i in range(8)], vmi
                vmax=1, colorbar=False, size=2.2, ncols=8);
 
 # %% [markdown]
-# After 60 steps the generator makes grey blobs in the middle of a dark square: it has
-# learned where objects are and how bright they are on average, not yet what ellipses
-# look like. The shipped generator (section 3) was trained the same way for 3000 steps
+# After 60 steps (quick mode) the generator makes grey blobs in the middle of a dark
+# square: it has learned where objects are and how bright they are on average, not yet
+# what ellipses look like. The shipped generator (section 3) was trained the same way
+# for 3000 steps
 # on 4096 images, about 16 minutes of a 2-core CPU.
 #
 # ### What mode collapse looks like
@@ -422,11 +424,11 @@ cu.interact(show_interpolation,
 # ## 4. Reconstruction in the range of the generator
 #
 # Ongie's lecture puts the idea in one line: find the image **in the range of the
-# generator** that best fits the measurements,
+# generator** that best fits the measurements, $\min_{x \in \operatorname{range}(G)}
+# \|A x - y\|^2$, that is, $\min_z \|A\,G(z) - y\|^2$. We add a penalty on $z$
+# (discussed below):
 #
-# $$ \min_{x \in \operatorname{range}(G)} \|A x - y\|^2
-#    \quad\Longrightarrow\quad
-#    \hat z = \arg\min_z \; \tfrac12 \|A\,G(z) - y\|_2^2 + \tfrac{\mu}{2}\|z\|_2^2 ,
+# $$ \hat z = \arg\min_z \; \tfrac12 \|A\,G(z) - y\|_2^2 + \tfrac{\mu}{2}\|z\|_2^2 ,
 #    \qquad \hat x = G(\hat z) . $$
 #
 # The unknown has only 128 numbers instead of $64^2 = 4096$ pixels, so even 6 angles
@@ -745,10 +747,11 @@ assert corr_vs_gan.low > 0, "the correction should repair part of the representa
 # %% [markdown]
 # ## 6. Where it fails: features outside the range
 #
-# Ongie's warning: *if the patient has an abnormality that was not in the training set,
-# the GAN may smooth it over.* We add a small, bright, round "lesion" (radius 2 pixels,
-# always at the same place) to each test image of section 5, simulate its 6-angle scan
-# with the same noise, and reconstruct. To see what each method makes of the lesion
+# Ongie's warning, as his slide puts it: "If patient has abnormality not contained in
+# training set, the abnormality may be “smoothed over” by the GAN". We add a small,
+# bright, round "lesion" (radius 2 pixels, always at the same place) to each test image
+# of section 5, simulate its 6-angle scan with the same noise, and reconstruct. To see
+# what each method makes of the lesion
 # alone, we compare the reconstructions of the scans with and without it (same noise;
 # the scans without it are those of section 5) and look at the **difference**. How much
 # of the lesion's true contrast a method shows is the mean of that difference over the
@@ -819,7 +822,8 @@ cu.show_images(images[6:], titles[6:], vmin=-0.3, vmax=0.6, ncols=4, size=2.5);
 # react to the lesion's data, just not with a lesion, and nothing in its picture warns
 # the reader. FBP shows the lesion, blurred (its cut-off at 0.3 of Nyquist spreads the
 # small disc over a much larger area, so only about a fifth of the contrast stays on the
-# lesion's pixels; FBP is linear, so that share is the same on every image). TV shows
+# lesion's pixels; FBP is linear, so that share is nearly the same on every image: only
+# the clipping to [0, 1] changes the lesion from one image to the next). TV shows
 # the lesion at its place, with more than half of its contrast. The correction term,
 # which is not bound to the generator's range, brings back part of it on average, but
 # on the 8 images of quick mode that gain is not distinguishable from zero (the paired
@@ -931,9 +935,10 @@ cu.show_images([(x_map_with - x_map_without)[k, 0].cpu()],
 # %% [markdown]
 # ### Adversarial losses beyond priors: sharper, but be careful
 #
-# Ongie's list of drawbacks cites Antun et al. (2020), who showed that deep-learning
-# reconstructions can be unstable: a tiny, carefully chosen perturbation of the data, or
-# a small structure that the training set did not contain, can produce large artefacts
+# Ongie's list of drawbacks cites Antun et al. (the 2019 preprint, published in 2020),
+# who showed that deep-learning reconstructions can be unstable: a tiny, carefully
+# chosen perturbation of the data, or a small structure that the training set did not
+# contain, can produce large artefacts
 # or vanish from the image. The lesion above is the GAN prior's version of the second
 # failure, without any adversarial search: a detail outside the range is replaced by
 # what the generator can draw.
@@ -943,11 +948,12 @@ cu.show_images([(x_map_with - x_map_without)[k, 0].cpu()],
 # with the mean-squared error blurs: it learns the *conditional mean* of the clean image
 # given its input, and where the data allow two different images, it returns their
 # average. Adding an adversarial term (a discriminator that judges the output, as in
-# SRGAN, Ledig et al., 2017, or in low-dose CT, Yang et al., 2018) pushes the output
+# SRGAN, Ledig et al., 2017, or in low-dose CT, Q. Yang et al., 2018) pushes the output
 # towards *one* likely-looking image instead: sharper and more realistic, but not
 # necessarily the true one, and with a lower PSNR (the perception-distortion trade-off
-# of Blau and Michaeli, 2018). DAGAN (Yang et al., 2018), the example in Ongie's lecture,
-# trains a U-Net for compressed-sensing MRI with such an adversarial term added to its
+# of Blau and Michaeli, 2018). DAGAN (G. Yang et al., 2018), the example in Ongie's
+# lecture, trains a U-Net for compressed-sensing MRI with such an adversarial term added
+# to its
 # image-domain, frequency-domain and perceptual losses. A third role that Ongie mentions is not reconstruction at
 # all: Shin et al. (2018) generate synthetic brain MRI with tumours, to enlarge and
 # anonymise training sets. Hendriksen's caution applies to this whole lesson: a

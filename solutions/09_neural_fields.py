@@ -323,9 +323,10 @@ cu.checks.samples_per_ray(samples_per_ray);
 # network then combines sinusoids that already oscillate at the right rates, and a
 # linear layer on top of them is a Fourier series. The scale $\sigma$ sets the
 # resolution: too small and the image is blurred, too large and the field fits noise
-# and streaks in between the rays. NeRF uses the same idea with frequencies
-# $2^0, 2^1, \dots$ along the axes (*positional encoding*); hash and multi-resolution
-# grid encodings (Müller et al. 2022) are faster alternatives.
+# and streaks in between the rays. NeRF uses the same idea with angular frequencies
+# $2^0\pi, 2^1\pi, \dots$ along the axes (*positional encoding*; in our units of cycles
+# per unit, $\tfrac12, 1, 2, \dots$); hash and multi-resolution grid encodings (Müller
+# et al. 2022) are faster alternatives.
 
 # %% [markdown]
 # ### Exercise 3: the Fourier-feature encoding
@@ -577,9 +578,10 @@ assert psnr_ff > psnr_plain + 3, \
     "on test image 0, Fourier features should beat the plain MLP"
 
 # %% [markdown]
-# The plain MLP is the picture of spectral bias: after 1000 steps it has learned the
-# smooth trend of the image, a grey ramp, and not a single ellipse — although it has the
-# same hidden layers as the Fourier-feature field and took as many steps. The only
+# The plain MLP is the picture of spectral bias: after 1000 steps (quick mode) it has
+# learned the smooth trend of the image, a grey ramp, and not a single ellipse —
+# although it has the same hidden layers as the Fourier-feature field and took as many
+# steps. The only
 # difference is the input. (Its PSNR, 20.1 dB, is not far below FBP's only because the
 # mean grey level of these phantoms is right almost everywhere; PSNR is a poor judge of
 # an image without structure.) With Fourier features the ellipses appear, with their
@@ -837,11 +839,12 @@ assert k_conditional is not None and k_conditional < 0.75 * k_scratch, \
 
 # %% [markdown]
 # The code alone, with the backbone frozen, gives a recognisable image from the first
-# steps on and keeps ahead of the scratch fit (22.3 against 21.5 dB at step 100) — the
-# backbone has learned what these objects look like locally. When the backbone starts to
-# move, the PSNR dips for a few steps (the second phase starts a fresh optimiser, whose
-# first steps are large) and then climbs faster than the scratch fit: the conditional
-# field reaches the quality of the long scratch fit in about half the steps (250 against
+# steps on and keeps ahead of the scratch fit (quick mode: 22.3 against 21.5 dB at
+# step 100) — the backbone has learned what these objects look like locally. When the
+# backbone starts to move, the PSNR dips for a few steps (the second phase starts a
+# fresh optimiser, whose first steps are large) and then climbs faster than the scratch
+# fit: the conditional field reaches the quality of the long scratch fit in about half
+# the steps (250 against
 # 490 to come within 0.5 dB of it). That is one image and one run of each; section 7
 # repeats both fits on more images. The price is paid once, before any test scan: training
 # the backbone on a data set (here on true images, see above). In the lecture's table
@@ -994,7 +997,8 @@ assert comparisons["TV vs field"].low > 0, \
 
 # %% [markdown]
 # **Reading the table.** Every claim below rests on a paired 95 % interval, and four
-# images support few of them. The neural field is ahead of FBP in PSNR by 2.1 dB, and the
+# images support few of them (the numbers are those of quick mode). The neural field is
+# ahead of FBP in PSNR by 2.1 dB, and the
 # interval only just excludes zero ([+0.1, +4.0] dB): a weak claim, and in SSIM it is the
 # other way round: FBP is ahead (by 0.065, [0.040, 0.090]), the field's grain costs it
 # there. Its mean PSNR lies between those of the simple iterative methods, SIRT and CGLS —
@@ -1015,8 +1019,9 @@ assert comparisons["TV vs field"].low > 0, \
 # already knows what the objects look like — because it was trained on true images, which
 # the fit from scratch never saw: a supervised prior against none. CondCBNT exploits the
 # same effect from projections alone, at scale, to improve on NAF in quality (see the
-# lecture's table below). The deep image prior, stopped after a fixed 600 steps, scores 1.2 dB below FBP on average here; lesson 05 shows what a better
-# stopping rule does for it. What the deep image prior and the neural field share: one
+# lecture's table below). The deep image prior, stopped after a fixed 600 steps (quick
+# mode), scores 1.2 dB below FBP on average here; lesson 05 shows what a better stopping
+# rule does for it. What the deep image prior and the neural field share: one
 # optimisation per scan, an implicit prior (a convolutional architecture, a band-limited
 # encoding), and the number of steps as the regularisation knob.
 #
@@ -1062,8 +1067,8 @@ assert comparisons["TV vs field"].low > 0, \
 cu.checks.quiz(
     "The renderer samples each ray S times over t in [-N/√2, N/√2]. Why not over [-N/2, N/2]?",
     ["Because the detector is √2 times wider than the image",
-     "Because a ray that crosses the image near a corner runs inside it for up to the "
-     "diagonal, N√2 long",
+     "Because a ray can run inside the image for up to the whole diagonal, N√2 long (at "
+     "45° through the centre)",
      "Because the midpoint rule needs samples outside the image"],
     answer=1,
     explain="A ray at 45° through the centre crosses the whole diagonal of the square; "

@@ -310,7 +310,7 @@ def cnn_size(my_cnn_size):
     return f"receptive field and parameter count right for {len(cases)} sizes"
 
 
-# --- Exercise 2: one training step -----------------------------------------------------------
+# --- Exercise 3: one training step -----------------------------------------------------------
 
 class _TinyNet(nn.Module):
     """conv - batch norm - PReLU - conv: small, and different in train and eval mode."""
@@ -428,7 +428,7 @@ def cnn_train_step(my_train_step):
             f"loss {losses[0]:.3g} → {losses[-1]:.3g} in 25 steps")
 
 
-# --- Exercise 3: the test-set PSNR -----------------------------------------------------------
+# --- Exercise 4: the test-set PSNR -----------------------------------------------------------
 
 class _RecordingNet(nn.Module):
     """A fixed post-processing net that notes how it was called (mode, grad, input shape)."""

@@ -1,8 +1,9 @@
 """Checks for the exercises of lesson 09: neural fields for tomography.
 
-The three exercises build a neural field reconstruction from its parts: the
-Fourier-feature encoding of the coordinates, the renderer that integrates a field along
-the rays of the scanner, and the loop that fits the field to a sinogram.  Each check runs
+The four exercises build a neural field reconstruction from its parts: the renderer
+that integrates a field along the rays of the scanner (exercise 1), the number of
+samples per ray (exercise 2), the Fourier-feature encoding of the coordinates
+(exercise 3), and the loop that fits the field to a sinogram (exercise 4).  Each check runs
 the learner's function on a small problem it makes up, compares with a reference
 computed here, and when the answer is wrong tries the usual mistakes (a missing
 :math:`2\\pi`, sine and cosine swapped, no step length in the quadrature, the field not
@@ -95,7 +96,7 @@ def _close(got, expected, rtol=1e-4, atol=1e-6) -> bool:
                                atol=atol))
 
 
-# --- Exercise 1: the Fourier-feature encoding ---------------------------------------------
+# --- Exercise 3: the Fourier-feature encoding ---------------------------------------------
 
 def _features(p, B, *, factor=2 * math.pi, order="cos-sin", layout="concat"):
     """The reference encoding and its wrong variants."""
@@ -154,7 +155,7 @@ def fourier_features(my_fourier_features):
     return "2 batch shapes, random frequencies"
 
 
-# --- Exercise 2: the ray-sampling renderer ------------------------------------------------
+# --- Exercise 1: the ray-sampling renderer ------------------------------------------------
 
 class _Blob(nn.Module):
     """A smooth made-up field with one learnable amplitude, non-zero outside the square."""
@@ -274,7 +275,7 @@ def _check_render_rays(my_render_rays):
     return "2 geometries, values and gradient"
 
 
-# --- Exercise 3: the fitting loop ---------------------------------------------------------
+# --- Exercise 4: the fitting loop ---------------------------------------------------------
 
 def _tiny_field(seed):
     """A small coordinate network (2 -> 16 -> 1), the same weights for the same seed."""
@@ -428,7 +429,7 @@ def _check_fit_field(my_fit_field):
     return f"same weights as the reference after {n_iter} steps, loss going down"
 
 
-# --- Exercise 4: how many samples per ray -------------------------------------------------
+# --- Exercise 2: how many samples per ray -------------------------------------------------
 
 def _samples(image_size, step, *, length="diagonal", rounding="ceil"):
     """The reference number of samples and its wrong variants."""
