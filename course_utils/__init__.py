@@ -20,7 +20,7 @@ as ``cu.RadonTransform`` or ``cu.fbp``.  Where a name lives follows from the fol
                        sparse-view experiment of the learned lessons)
 ``learning/``          ``networks`` (U-Net), ``training`` (the loop),
                        ``checkpoints``, ``evaluation`` (tables with intervals),
-                       ``gan``
+                       ``gan``, ``self_supervised`` (Noise2Inverse, blind spots)
 ``checks/``            automatic feedback on the exercises, one file per lesson
 ``tools/``             instructor and workshop commands (``dltomo doctor``,
                        ``dltomo release``, ``dltomo grade``, ``dltomo generator``)
@@ -43,7 +43,7 @@ _PUBLIC_MODULES = (
     "reconstruction.fbp", "reconstruction.algorithms",
     "simulation.phantoms", "simulation.noise", "simulation.setting",
     "learning.networks", "learning.checkpoints", "learning.training",
-    "learning.evaluation", "learning.gan",
+    "learning.evaluation", "learning.gan", "learning.self_supervised",
 )
 
 #: Names that a module exports for the package but that stay out of ``cu.*``.

@@ -110,6 +110,9 @@ DIP_STEPS = 600 if QUICK else 2000
 N_SUBSET = 4 if QUICK else 6         # test images in the results table
 RECORD_EVERY = 10                    # score the field's image every 10 steps
 STORE_EVERY = 50                     # keep every 50th image of a fit for the widget
+# SIGMA, LR, N_STEPS and DIP_STEPS are the regularisation knobs of this lesson; they were
+# set by hand, not by a systematic search. "What to try next" sweeps SIGMA: do it on
+# validation images, never on the test images of the results table.
 print(setting)
 print(f"QUICK={QUICK}, device={device}, {torch.get_num_threads()} CPU thread(s); "
       f"{N_STEPS} steps of {RAYS_PER_STEP} rays x {N_SAMPLES} samples per fit")
@@ -1144,7 +1147,8 @@ cu.checks.quiz(
 #
 # ## What to try next
 #
-# - Change `SIGMA` (1, 3, 6, 10) and watch the trade-off between blur and noise; try the
+# - Change `SIGMA` (1, 3, 6, 10) and watch the trade-off between blur and noise; choose it
+#   by the PSNR on a few validation images (`setting.val`), as TV's weight is chosen; try the
 #   axis-aligned NeRF frequencies $2^0, \dots, 2^{L-1}$ (times 1/2) instead of random
 #   ones.
 # - Fit with fixed instead of jittered samples (`generator=None` in `render` inside
