@@ -15,12 +15,14 @@ as ``cu.RadonTransform`` or ``cu.fbp``.  Where a name lives follows from the fol
                        ``astra`` (the ASTRA backend), ``finite_differences``
                        (the image gradient ``D``)
 ``reconstruction/``    classical inversion: ``fbp`` (filtered backprojection) and
-                       ``algorithms`` (Landweber, SIRT, CGLS, MLEM, TV)
+                       ``algorithms`` (Landweber, SIRT, CGLS, MLEM, TV),
+                       ``plug_and_play`` (a denoiser as the prior)
 ``simulation/``        data: ``phantoms``, ``noise``, and ``setting`` (the shared
                        sparse-view experiment of the learned lessons)
 ``learning/``          ``networks`` (U-Net), ``training`` (the loop),
                        ``checkpoints``, ``evaluation`` (tables with intervals),
-                       ``gan``, ``self_supervised`` (Noise2Inverse, blind spots)
+                       ``gan``, ``self_supervised`` (Noise2Inverse, blind spots),
+                       ``diffusion`` (a diffusion prior)
 ``checks/``            automatic feedback on the exercises, one file per lesson
 ``tools/``             instructor and workshop commands (``dltomo doctor``,
                        ``dltomo release``, ``dltomo grade``, ``dltomo generator``)
@@ -40,10 +42,11 @@ _PUBLIC_MODULES = (
     "config", "arrays", "metrics", "plotting",
     "operators.linear_operator", "operators.geometry", "operators.sparse",
     "operators.radon", "operators.finite_differences",
-    "reconstruction.fbp", "reconstruction.algorithms",
+    "reconstruction.fbp", "reconstruction.algorithms", "reconstruction.plug_and_play",
     "simulation.phantoms", "simulation.noise", "simulation.setting",
     "learning.networks", "learning.checkpoints", "learning.training",
     "learning.evaluation", "learning.gan", "learning.self_supervised",
+    "learning.diffusion",
 )
 
 #: Names that a module exports for the package but that stay out of ``cu.*``.

@@ -40,7 +40,7 @@ from ..metrics import psnr, ssim
 from .networks import count_parameters
 
 __all__ = ["evaluate", "classical_methods", "ClassicalMethods", "classical_baselines",
-           "paired_difference",
+           "paired_difference", "choose_on_validation",
            "PairedDifference", "mean_interval", "tune_tv_weight"]
 
 
@@ -336,6 +336,32 @@ def tune_tv_weight(A, y, x, *, start: float, tol: float = 1e-4, max_iter: int = 
         if ratio <= finest_ratio * (1 + 1e-9):
             return best, scores
         ratio = math.sqrt(ratio)
+
+
+def choose_on_validation(reconstruct, candidates, y, x) -> tuple:
+    """The candidate parameter with the best mean PSNR on validation data.
+
+    Parameters
+    ----------
+    reconstruct : callable
+        ``reconstruct(y, parameter)`` returns images ``(n, 1, N, N)``.
+    candidates : sequence
+        The values to try (e.g. noise levels of a denoiser).
+    y, x : torch.Tensor
+        Validation sinograms and their images (values in [0, 1]), never test data.
+
+    Returns
+    -------
+    (best, scores) : one of ``candidates``, dict
+        The best candidate and the mean PSNR of each.
+
+    Taught in lesson 11, section 1 (Exercise 2 writes it).
+    """
+    candidates = list(candidates)
+    if not candidates:
+        raise ValueError("candidates is empty: give at least one value to try")
+    scores = {c: float(psnr(reconstruct(y, c), x, data_range=1.0).mean()) for c in candidates}
+    return max(scores, key=scores.get), scores
 
 
 def classical_methods(setting, *, n_tune: int | None = None, max_sirt: int = 2000,

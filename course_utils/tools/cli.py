@@ -6,6 +6,7 @@ Usage::
     dltomo release [--check] [LESSON ...]   student copies from the solution sources
     dltomo grade LESSON SUBMISSIONS/ ...    grade a class's notebooks
     dltomo generator [--out FILE] ...       rebuild the GAN generator shipped in data/
+    dltomo diffusion [--out FILE] ...       rebuild the diffusion model shipped in data/
 
 ``dltomo <subcommand> --help`` lists each one's options.  Without the console script
 (an environment where the package is not installed), ``python -m course_utils.tools``
@@ -24,6 +25,7 @@ SUBCOMMANDS = {
     "release": ("release", "student copies (lessons/) from the solution sources"),
     "grade": ("grade", "grade a class's notebooks (with or without nbgrader)"),
     "generator": ("generator", "rebuild the GAN generator shipped in data/"),
+    "diffusion": ("diffusion", "rebuild the diffusion model shipped in data/"),
 }
 
 

@@ -21,7 +21,7 @@ from course_utils.tools.grade import reference_answers
 #: imports, so their set-up cell is reduced to its imports, ``def`` and ``class``
 #: statements, as the grader reduces the instructor's other cells.  Every other lesson
 #: runs its whole set-up cell, as the grader does.
-SLOW_SETUP = frozenset({"03", "04", "07", "10"})
+SLOW_SETUP = frozenset({"03", "04", "07", "10", "11"})
 
 
 @functools.lru_cache(maxsize=None)
