@@ -116,7 +116,9 @@ print(f"diffusion prior: {cu.count_parameters(prior, trainable_only=False):,} pa
 #
 # The denoiser carries the prior; with a true prox $\sigma^2 = \tau\lambda$, so with the
 # step $\tau$ fixed, $\sigma$ sets the strength of the prior (the role of $\lambda$). The
-# scanner enters only through $A$. Our denoiser is the diffusion model's (section 3 shows
+# scanner enters only through $A$. (DnCNN and DRUNet, Zhang et al. 2017 and 2022, are the
+# denoisers most often plugged in; RED, Romano et al. 2017, builds a regulariser from a
+# denoiser instead of swapping the prox.) Our denoiser is the diffusion model's (section 3 shows
 # how a diffusion model denoises): `prior.denoise(x, sigma)`.
 #
 # Two cautions. An exact MMSE denoiser is the prox of some, generally non-convex, penalty
@@ -633,6 +635,7 @@ sub_rows = [cu.evaluate(setting.fbp, subset, name=f"FBP, first {N_POSTERIOR}"),
 # the sampling ran once above: its time, not the time of reading the stored samples
 sub_rows[3]["time / image (ms)"] = 1000 * seconds_per_scan
 sub_rows[4]["time / image (ms)"] = 1000 * seconds_per_scan / N_SAMPLES
+sub_rows[3]["spread (mean per-pixel std)"] = float(post_std.mean())
 display(cu.results_table(sub_rows))
 print(f"spread of the samples: mean per-pixel standard deviation {post_std.mean():.4f}")
 
@@ -650,6 +653,16 @@ cu.results_table([{"comparison": k, "Δ PSNR (dB)": d.mean, "95 % low": d.low,
 
 # %%
 assert versus["PnP − FBP (all test scans)"].low > 0, "PnP should beat FBP"
+
+with torch.no_grad():
+    y0, x0_true = test.y[:1], test.x[:1]
+    shown = {"ground truth": x0_true[0, 0], "FBP": setting.fbp(y0)[0, 0], "TV": tv(y0)[0, 0],
+             "U-Net": unet(setting.fbp(y0))[0, 0],
+             "plug-and-play": pnp_reconstruct(y0, scanners[30][1])[0, 0],
+             "posterior mean": post_mean[0, 0]}
+cu.show_images(list(shown.values()) + [post_std[0, 0]],
+               list(shown) + ["posterior std"], ncols=7, size=2.3,
+               suptitle="Test scan 0, 30 angles (the std has its own colour scale)")
 
 # %% [markdown]
 # **Reading the tables** (quick mode; one diffusion model, one U-Net training, so the
