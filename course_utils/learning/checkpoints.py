@@ -167,6 +167,27 @@ def read_checkpoint(path, map_location="cpu") -> dict:
             "metadata": checkpoint.get("metadata", {})}
 
 
+def shipped_file(path, default: Path, rebuild: str, what: str) -> Path:
+    """The file of weights that the course ships in ``data/``, or the one given.
+
+    With ``path=None``: ``default`` (``data/`` next to the package: a clone or an
+    editable install), else ``data/`` seen from a notebook's folder (``lessons/`` or
+    ``solutions/``) or from the repository root.  A missing file raises
+    ``FileNotFoundError`` with the command that rebuilds it.  Used by
+    :func:`cu.load_generator` (lesson 08) and :func:`cu.load_diffusion_prior` (lesson 11).
+    """
+    if path is None:
+        candidates = [default, Path.cwd().parent / "data" / default.name,
+                      Path.cwd() / "data" / default.name]
+        path = next((c for c in candidates if c.is_file()), default)
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no {what} at {path}. The course ships it in data/; if the file is missing, "
+            f"rebuild it with\n    {rebuild} --out {path}")
+    return path
+
+
 def _check_metadata(value, where: str = "metadata") -> None:
     """Only plain values load with ``weights_only=True``: say which one is not."""
     if isinstance(value, dict):

@@ -46,7 +46,7 @@ from torch import nn
 from tqdm.auto import trange
 
 from ..arrays import as_tensor, check_floating, check_int, check_number
-from .checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
+from .checkpoints import load_checkpoint, read_checkpoint, save_checkpoint, shipped_file
 from .networks import UNet
 from .training import train_one_epoch
 
@@ -420,15 +420,7 @@ def load_diffusion_prior(path=None, *, device="cpu") -> DiffusionPrior:
 
     Taught in lesson 11, section 3.
     """
-    if path is None:
-        candidates = [DIFFUSION_PATH, Path.cwd().parent / "data" / DIFFUSION_PATH.name,
-                      Path.cwd() / "data" / DIFFUSION_PATH.name]
-        path = next((c for c in candidates if c.is_file()), DIFFUSION_PATH)
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no diffusion model at {path}. The course ships it in data/; if the file is "
-            f"missing, rebuild it with\n    dltomo diffusion --out {path}")
+    path = shipped_file(path, DIFFUSION_PATH, "dltomo diffusion", "diffusion model")
     metadata = read_checkpoint(path)["metadata"]
     if not {"width", "depth", "n_timesteps"} <= metadata.keys():
         raise ValueError(f"{path} is a checkpoint, but not of a diffusion model: save it "

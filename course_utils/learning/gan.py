@@ -50,7 +50,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..arrays import check_int
-from .checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
+from .checkpoints import load_checkpoint, read_checkpoint, save_checkpoint, shipped_file
 
 __all__ = ["Generator", "Discriminator", "discriminator_loss", "generator_loss",
            "train_gan", "latent_reconstruction", "load_generator", "save_generator",
@@ -489,18 +489,8 @@ def load_generator(path=None, *, device="cpu") -> Generator:
     ValueError
         If the file is not a generator checkpoint, or its weights do not fit its sizes.
     """
-    if path is None:
-        # next to the package (a clone, or an editable install); else the repository
-        # seen from a notebook's folder (lessons/ or solutions/) or from its root
-        candidates = [GENERATOR_PATH, Path.cwd().parent / "data" / GENERATOR_PATH.name,
-                      Path.cwd() / "data" / GENERATOR_PATH.name]
-        path = next((c for c in candidates if c.is_file()), GENERATOR_PATH)
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no generator weights at {path}. The course ships them in data/; if the file "
-            f"is missing, rebuild it (about 20 minutes on a 2-core CPU) with\n"
-            f"    dltomo generator --out {path}")
+    path = shipped_file(path, GENERATOR_PATH, "dltomo generator",
+                        "generator weights (about 20 minutes on a 2-core CPU to rebuild)")
     metadata = read_checkpoint(path)["metadata"]
     if not {"latent_dim", "width"} <= metadata.keys():
         raise ValueError(f"{path} is a checkpoint, but not of a generator: its metadata "

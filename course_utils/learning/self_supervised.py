@@ -209,16 +209,25 @@ def noise2inverse_predict(model, sub_images, scheme: str = "X:1",
     sub_images = _check_sub_images(sub_images)
     K, B = sub_images.shape[:2]
     inputs, _ = noise2inverse_pairs(sub_images, scheme)
+    outputs = _apply(model, inputs, batch_size)
+    return outputs.reshape(K, B, *outputs.shape[1:]).mean(0)
+
+
+def _apply(model, inputs: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """``model`` on ``inputs`` in batches, in evaluation mode and without gradients.
+
+    The batches go to the model's device and the outputs come back to the inputs'
+    device; the model's training mode is restored afterwards.
+    """
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     try:
         with torch.no_grad():
-            outputs = torch.cat([model(batch.to(device)).to(inputs.device)
-                                 for batch in inputs.split(batch_size)])
+            return torch.cat([model(batch.to(device)).to(inputs.device)
+                              for batch in inputs.split(batch_size)])
     finally:
         model.train(was_training)
-    return outputs.reshape(K, B, *outputs.shape[1:]).mean(0)
 
 
 def _check_sub_images(sub_images) -> torch.Tensor:
@@ -322,23 +331,13 @@ def blind_spot_predict(model, images, spacing: int = 4, batch_size: int = 32) ->
         raise ValueError(f"images must have shape (n, 1, N, N), got {tuple(images.shape)}")
     spacing = check_int(spacing, "spacing")
     neighbours = _neighbour_mean(images)
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     result = torch.empty_like(images)
-    try:
-        with torch.no_grad():
-            for row in range(spacing):
-                for col in range(spacing):
-                    masked = images.clone()
-                    masked[..., row::spacing, col::spacing] = \
-                        neighbours[..., row::spacing, col::spacing]
-                    out = torch.cat([model(b.to(device)).to(images.device)
-                                     for b in masked.split(batch_size)])
-                    result[..., row::spacing, col::spacing] = out[..., row::spacing,
-                                                                  col::spacing]
-    finally:
-        model.train(was_training)
+    for row in range(spacing):
+        for col in range(spacing):
+            grid = (..., slice(row, None, spacing), slice(col, None, spacing))
+            masked = images.clone()
+            masked[grid] = neighbours[grid]
+            result[grid] = _apply(model, masked, batch_size)[grid]
     return result
 
 
