@@ -22,10 +22,13 @@ as ``cu.RadonTransform`` or ``cu.fbp``.  Where a name lives follows from the fol
 ``learning/``          ``networks`` (U-Net), ``training`` (the loop),
                        ``checkpoints``, ``evaluation`` (tables with intervals),
                        ``gan``, ``self_supervised`` (Noise2Inverse, blind spots),
-                       ``diffusion`` (a diffusion prior)
+                       ``diffusion`` (a diffusion prior), ``primal_dual``
+                       (learned primal-dual), ``reconstructors`` (the
+                       shipped U-Nets and learned primal-dual of lesson 12)
 ``checks/``            automatic feedback on the exercises, one file per lesson
 ``tools/``             instructor and workshop commands (``dltomo doctor``,
-                       ``dltomo release``, ``dltomo grade``, ``dltomo generator``)
+                       ``dltomo release``, ``dltomo grade``, ``dltomo generator``,
+                       ``dltomo diffusion``, ``dltomo reconstructors``)
 =====================  ==========================================================
 
 ``import course_utils`` itself is cheap: the maths (and with it PyTorch and matplotlib)
@@ -46,7 +49,8 @@ _PUBLIC_MODULES = (
     "simulation.phantoms", "simulation.noise", "simulation.setting",
     "learning.networks", "learning.checkpoints", "learning.training",
     "learning.evaluation", "learning.gan", "learning.self_supervised",
-    "learning.diffusion",
+    "learning.diffusion", "learning.primal_dual", "learning.reconstructors",
+    "learning.robustness",
 )
 
 #: Names that a module exports for the package but that stay out of ``cu.*``.

@@ -20,9 +20,11 @@
   projects the *second* primal channel ``f[:, 1:2]`` (the learned counterpart of PDHG's
   extrapolated image) and the primal step backprojects the first dual channel.
 
-The module also holds :class:`LearnedPrimalDual`, the reference network that lesson 07
+The module also gives :class:`LearnedPrimalDual`, the reference network that lesson 07
 trains after the exercises (so that the lesson runs whether or not they are done, and
-the student copy shows no answer).
+the student copy shows no answer), as ``cu.checks.lesson07.LearnedPrimalDual``; it lives
+in :mod:`course_utils.learning.primal_dual` (also ``cu.LearnedPrimalDual``), because
+lesson 12 loads a trained one.
 
 Every check runs in well under a second and leaves the global random state as it was.
 """
@@ -33,10 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from torch.utils.checkpoint import checkpoint
-
+from ..learning.primal_dual import LearnedPrimalDual  # noqa: F401  (lesson 07 uses this name)
 from ..operators.linear_operator import MatrixOperator
-from ..reconstruction.fbp import fbp
 from ._feedback import CheckFailed, compare_arrays, exercise_check, expect
 
 __all__ = ["lpd_dual_prox", "lpd_dual_block", "lpd_primal_block", "lpd_unrolled"]
@@ -361,84 +361,3 @@ def lpd_unrolled(my_learned_primal_dual):
         raise CheckFailed(f"learned_primal_dual returned shape {tuple(got.shape)} with "
                           f"other values than expected (first primal channel after "
                           f"{n_iter} iterations, shape {tuple(f_ref[:, :1].shape)})")
-
-
-# --- The reference network that lesson 07 trains -------------------------------------------
-
-def _update_block(in_channels, out_channels, channels):
-    """conv 3x3 - PReLU - conv 3x3 - PReLU - conv 3x3, the last one starting at zero."""
-    layers = nn.Sequential(
-        nn.Conv2d(in_channels, channels, 3, padding=1), nn.PReLU(channels),
-        nn.Conv2d(channels, channels, 3, padding=1), nn.PReLU(channels),
-        nn.Conv2d(channels, out_channels, 3, padding=1))
-    nn.init.zeros_(layers[-1].weight)
-    nn.init.zeros_(layers[-1].bias)
-    return layers
-
-
-class LearnedPrimalDual(nn.Module):
-    """Learned primal-dual (Adler and Öktem, 2018): sinograms (B, 1, n_angles, n_det) ->
-    images (B, 1, N, N), with the normalised operator A / ||A|| inside.
-
-    Lesson 07's Exercises 2 to 4 in one module, with the two changes the lesson explains:
-    the data are scaled by 1 / ||A||, and the network starts from the FBP image (in every
-    primal channel) and a zero dual memory.  Iteration k updates the dual memory from
-    ``A f[:, 1:2]`` (the second primal channel) and the primal memory from
-    ``A.T h[:, :1]`` (the first dual channel); the reconstruction is ``f[:, :1]``.
-
-    Parameters
-    ----------
-    A : LinearOperator
-        The forward operator (it becomes a fixed layer of the network).
-    n_iter, channels, n_primal, n_dual : int
-        Unrolled iterations, hidden channels of every block, memory channels.
-    fbp_filter, fbp_cutoff
-        The FBP of the start, as for :func:`course_utils.fbp`.
-
-    Set ``checkpointing = True`` to recompute every iteration in the backward pass
-    (:func:`torch.utils.checkpoint.checkpoint`) instead of storing its activations.
-    """
-
-    def __init__(self, A, n_iter=10, channels=32, n_primal=5, n_dual=5,
-                 fbp_filter="ram-lak", fbp_cutoff=1.0):
-        super().__init__()
-        if n_primal < 2:
-            raise ValueError(f"n_primal must be at least 2 (the dual step projects the "
-                             f"second primal channel), got {n_primal}")
-        self.A, self.n_primal, self.n_dual = A, n_primal, n_dual
-        self.scale = 1.0 / float(A.norm())
-        self.fbp_filter, self.fbp_cutoff = fbp_filter, fbp_cutoff
-        self.dual_blocks = nn.ModuleList(_update_block(n_dual + 2, n_dual, channels)
-                                         for _ in range(n_iter))
-        self.primal_blocks = nn.ModuleList(_update_block(n_primal + 1, n_primal, channels)
-                                           for _ in range(n_iter))
-        self.checkpointing = False
-
-    def start(self, y):
-        """The scaled data g and the starting memories f (FBP) and h (zero)."""
-        f = fbp(self.A, y, self.fbp_filter, self.fbp_cutoff)
-        f = f.repeat(1, self.n_primal, 1, 1)
-        h = y.new_zeros(y.shape[0], self.n_dual, *y.shape[2:])
-        return y * self.scale, f, h
-
-    def iteration(self, k, f, h, g):
-        """One dual and one primal update, with the scaled operator."""
-        Af = self.A(f[:, 1:2]) * self.scale
-        h = h + self.dual_blocks[k](torch.cat([h, Af, g], 1))
-        ATh = self.A.T(h[:, :1]) * self.scale
-        f = f + self.primal_blocks[k](torch.cat([f, ATh], 1))
-        return f, h
-
-    def forward(self, y, return_iterates=False):
-        """The reconstruction f[:, :1]; with ``return_iterates``, every (f[:, :1], h[:, :1])."""
-        g, f, h = self.start(y)
-        if self.checkpointing:
-            f.requires_grad_()   # re-entrant checkpointing needs an input that needs a gradient
-        iterates = [(f[:, :1], h[:, :1])]
-        for k in range(len(self.dual_blocks)):
-            if self.checkpointing and torch.is_grad_enabled():
-                f, h = checkpoint(self.iteration, k, f, h, g, use_reentrant=True)
-            else:
-                f, h = self.iteration(k, f, h, g)
-            iterates.append((f[:, :1], h[:, :1]))
-        return iterates if return_iterates else f[:, :1]

@@ -30,6 +30,7 @@ The image gradient :math:`D` of total variation (``cu.Gradient``) and the helper
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import numbers
@@ -191,7 +192,8 @@ def cgls(A, y, n_iter, *, x0=None, callback=None, progress=False):
 
     It never forms :math:`A^T A` and is more accurate than plain CG on it.  The scalars
     :math:`\\alpha, \\beta` are computed per batch item; once an item has converged
-    (a zero denominator) its scalars are set to 0 and it stays put.
+    (:math:`\\|A^T r\\|^2` at rounding level, :math:`\\varepsilon_{\\text{machine}}^2`
+    times its start, or a zero denominator) its scalars are set to 0 and it stays put.
 
     When to use: the fastest way to a least-squares solution; like Landweber, stop it
     early to regularise (the iteration number is the regularisation parameter).
@@ -231,6 +233,10 @@ def cgls(A, y, n_iter, *, x0=None, callback=None, progress=False):
         s = A.T(r)
         p = s
         gamma = _squared_norm(s, n_image)
+        # An item whose A^T r has fallen to rounding level has converged; iterating on
+        # would only amplify rounding errors (on small full-rank problems they grow
+        # until the iterate diverges), so from then on its scalars are 0.
+        floor = gamma * torch.finfo(gamma.dtype).eps ** 2
         for k in _iterations(n_iter, progress, "CGLS"):
             q = A(p)
             alpha = _safe_divide(gamma, _squared_norm(q, n_data))
@@ -238,6 +244,7 @@ def cgls(A, y, n_iter, *, x0=None, callback=None, progress=False):
             r = r - _per_item(alpha, n_data) * q
             s = A.T(r)
             gamma_new = _squared_norm(s, n_image)
+            gamma_new = torch.where(gamma_new > floor, gamma_new, torch.zeros_like(gamma_new))
             beta = _safe_divide(gamma_new, gamma)
             p = s + _per_item(beta, n_image) * p
             gamma = gamma_new
@@ -358,7 +365,7 @@ def _is_integer(value) -> bool:
 @_accepts_old_tv_order
 @numpy_compatible
 def tv_pdhg(A, y, n_iter, *, lam, x0=None, nonneg=True, tol=None, callback=None,
-            progress=False):
+            progress=False, differentiable=False):
     """Total-variation regularised least squares by the Chambolle-Pock algorithm (PDHG).
 
     Solves
@@ -425,6 +432,12 @@ def tv_pdhg(A, y, n_iter, *, lam, x0=None, nonneg=True, tol=None, callback=None,
         objective at every step, only in the long run.
     progress : bool
         Show a progress bar.
+    differentiable : bool
+        Keep the autograd graph of every iteration, so that the result can be
+        differentiated with respect to ``y`` (or ``x0``): the unrolled algorithm is then
+        a differentiable function of its data, as a network is.  Memory grows with the
+        number of iterations; lesson 12 (section 1) uses it to find the data
+        perturbation that changes the TV reconstruction most.  Default False (no graph).
 
     Returns
     -------
@@ -461,7 +474,7 @@ def tv_pdhg(A, y, n_iter, *, lam, x0=None, nonneg=True, tol=None, callback=None,
     sigma = tau = 1.0 / L
     radius = lam / mu
 
-    with torch.no_grad():
+    with (contextlib.nullcontext() if differentiable else torch.no_grad()):
         x_bar = x
         p = torch.zeros_like(y)
         q = torch.zeros(*x.shape[:-2], *D.range_shape, dtype=x.dtype, device=x.device)
@@ -471,7 +484,12 @@ def tv_pdhg(A, y, n_iter, *, lam, x0=None, nonneg=True, tol=None, callback=None,
                 q = q + sigma * mu * D(x_bar)
                 # |q| per pixel; written out because vector_norm over a middle
                 # dimension is ~50x slower on the CPU
-                length = q.pow(2).sum(dim=-3, keepdim=True).sqrt()
+                squared = q.pow(2).sum(dim=-3, keepdim=True)
+                if differentiable:
+                    # the slope of sqrt at 0 is infinite, and 0 * inf is nan in the
+                    # backward pass; a tiny floor keeps it finite (zero after the clamp)
+                    squared = squared + torch.finfo(q.dtype).tiny
+                length = squared.sqrt()
                 q = q / torch.clamp(length / radius, min=1.0)
             x_new = x - tau * (A.T(p) + mu * D.T(q))
             if nonneg:

@@ -1,4 +1,4 @@
-"""Test images ("phantoms"): Shepp-Logan, random ellipses and a real CT slice.
+"""Test images ("phantoms"): Shepp-Logan, random ellipses and real CT slices.
 
 Conventions shared by the whole course: an image is a tensor of shape ``(H, W)``
 (``(..., H, W)`` for batches); row 0 is the *top* of the picture; the image is centred
@@ -21,12 +21,13 @@ otherwise show up as streaks in reconstructions.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
 
-__all__ = ["shepp_logan", "EllipsesDataset", "ellipse_line_integrals", "ct_slice", "MU_WATER",
-           "FINE_FACTOR"]
+__all__ = ["shepp_logan", "EllipsesDataset", "ellipse_line_integrals", "ct_slice",
+           "real_ct_slices", "MU_WATER", "FINE_FACTOR"]
 
 #: Linear attenuation coefficient of water in 1/cm at about 70 keV (the mean energy of
 #: a typical 120 kVp CT spectrum).
@@ -505,3 +506,105 @@ def ct_slice(*, normalize: bool = False, dtype: torch.dtype = torch.float32,
     if normalize:
         mu = mu / mu.max()
     return torch.from_numpy(mu).to(dtype=dtype, device=device)
+
+
+# --- real CT slices (lesson 12) ---------------------------------------------------------
+
+#: Side of the slices stored in ``data/ct_slices.npz``.
+CT_SLICES_SIZE = 256
+
+
+def real_ct_slices(size: int = 64, factor: int = 1, *, dtype: torch.dtype = torch.float32,
+                   device="cpu", path=None) -> torch.Tensor:
+    """Three real CT slices, scaled to ``[0, 1]`` like the training phantoms.
+
+    The slices are stored in ``data/ct_slices.npz`` in Hounsfield units (HU) at
+    256 x 256 (``dltomo ctslices`` rebuilds the file from DICOM files of the pydicom and
+    pydicom-data packages; ``data/README.md`` gives their origin and licences):
+
+    ====  ============================  ===========================================
+    0     ``CT_small``                  thorax around a vertebra (pydicom's test
+                                        file, NEMA WG04 ``CT1_UNC``), 0.33 mm pixels
+                                        at 256, upsampled from 128 by bilinear
+                                        interpolation: the softest of the three
+    1, 2  ``eCT_Supplemental frame k``  brain from a perfusion study (NEMA sample):
+                                        skull, fluid and vessels set to air,
+                                        0.78 mm pixels at 256
+    ====  ============================  ===========================================
+
+    Each pixel becomes :math:`x = \\mathrm{clip}((HU + 1000) / 2000, 0, 1)`: air 0,
+    water 0.5, dense bone (1000 HU) and above 1.  This is a *display* scale for
+    networks trained on images in ``[0, 1]``; :func:`ct_slice` instead gives the
+    physical attenuation :math:`\\mu = \\mu_{water} (1 + HU / 1000)` in 1/cm, for which
+    water is 0.19 / cm and air 0; the two are affine in HU, so
+    :math:`x = \\mu / (2 \\mu_{water})` wherever neither is clipped.
+
+    The ``256 x 256`` values are scaled first and then averaged over square blocks
+    (area averaging) to ``size * factor`` pixels, so that averaging the result over
+    ``factor x factor`` blocks gives ``real_ct_slices(size)`` exactly.
+
+    Parameters
+    ----------
+    size : int
+        Side of the image grid in pixels; ``size * factor`` must divide 256
+        (1, 2, 4, ..., 256).
+    factor : int
+        Pixels of the returned grid per image pixel along each axis.  ``factor=4`` gives
+        the grid 4 times finer on which :class:`SparseViewSetting` simulates its data:
+        ``setting.measure(real_ct_slices(64, factor=4))`` are crime-free measurements
+        whose ground truth is ``real_ct_slices(64)``.
+    dtype : torch.dtype
+        ``torch.float32`` (default) or ``torch.float64``.
+    device : str or torch.device
+        Where the images are created.
+    path : str or pathlib.Path, optional
+        The ``.npz`` file; by default the one the course ships in ``data/``.
+
+    Returns
+    -------
+    torch.Tensor, shape (3, 1, size * factor, size * factor)
+        Values in ``[0, 1]`` (dimensionless); row 0 at the top (anterior), the patient's
+        right on the left.  The slices show different fields of view (85, 199 and 199 mm
+        across), so a pixel of one is not the size of a pixel of another.
+
+    Raises
+    ------
+    ValueError
+        If ``size * factor`` does not divide 256.
+    FileNotFoundError
+        If the file is missing; the message names ``dltomo ctslices``.
+
+    Examples
+    --------
+    >>> x = real_ct_slices(64)
+    >>> x.shape, float(x.min()) >= 0, float(x.max()) <= 1
+    (torch.Size([3, 1, 64, 64]), True, True)
+
+    Used in lesson 12, section 2.
+    """
+    from ..learning.checkpoints import shipped_file
+
+    size = _check_size(size)
+    factor = _check_size(factor, "factor")
+    if dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+    side = size * factor
+    if side > CT_SLICES_SIZE or CT_SLICES_SIZE % side:
+        raise ValueError(f"size * factor must divide {CT_SLICES_SIZE} (the stored slices are "
+                         f"{CT_SLICES_SIZE} x {CT_SLICES_SIZE}, averaged over square "
+                         f"blocks), got {size} * {factor} = {side}")
+    default = Path(__file__).resolve().parents[2] / "data" / "ct_slices.npz"
+    try:
+        path = shipped_file(path, default, "dltomo ctslices", "real CT slices")
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f"{error}\n(the command reads DICOM files of the "
+                                f"pydicom-data package: pip install pydicom-data)") from None
+    with np.load(path, allow_pickle=False) as data:
+        hu = data["hu"]
+    if hu.ndim != 3 or hu.shape[1:] != (CT_SLICES_SIZE, CT_SLICES_SIZE):
+        raise ValueError(f"{path}: expected slices of {CT_SLICES_SIZE} x {CT_SLICES_SIZE}, "
+                         f"got an array of shape {hu.shape}")
+    x = np.clip((hu.astype(np.float64) + 1000.0) / 2000.0, 0.0, 1.0)
+    block = CT_SLICES_SIZE // side
+    x = x.reshape(len(x), side, block, side, block).mean(axis=(2, 4))
+    return torch.from_numpy(x[:, None]).to(dtype=dtype, device=device)

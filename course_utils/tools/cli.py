@@ -7,6 +7,9 @@ Usage::
     dltomo grade LESSON SUBMISSIONS/ ...    grade a class's notebooks
     dltomo generator [--out FILE] ...       rebuild the GAN generator shipped in data/
     dltomo diffusion [--out FILE] ...       rebuild the diffusion model shipped in data/
+    dltomo reconstructors [--out FILE] ...  rebuild lesson 12's U-Nets and learned
+                                            primal-dual shipped in data/
+    dltomo ctslices [--out FILE] ...        rebuild the real CT slices shipped in data/
 
 ``dltomo <subcommand> --help`` lists each one's options.  Without the console script
 (an environment where the package is not installed), ``python -m course_utils.tools``
@@ -26,6 +29,9 @@ SUBCOMMANDS = {
     "grade": ("grade", "grade a class's notebooks (with or without nbgrader)"),
     "generator": ("generator", "rebuild the GAN generator shipped in data/"),
     "diffusion": ("diffusion", "rebuild the diffusion model shipped in data/"),
+    "reconstructors": ("reconstructors",
+                       "rebuild lesson 12's U-Nets and learned primal-dual shipped in data/"),
+    "ctslices": ("ct_slices", "rebuild the real CT slices shipped in data/ (lesson 12)"),
 }
 
 
@@ -49,7 +55,15 @@ def main(argv=None) -> int:
         print(f"dltomo: unknown subcommand {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
     # imported only now, so that `dltomo doctor` never imports the grader (or torch)
-    module = importlib.import_module(f"{__package__}.{SUBCOMMANDS[name][0]}")
+    module_name = f"{__package__}.{SUBCOMMANDS[name][0]}"
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name != module_name:      # the tool is there, one of its imports is not
+            raise
+        print(f"dltomo: the subcommand {name!r} is missing from this copy of the course "
+              f"({module_name} cannot be found)", file=sys.stderr)
+        return 2
     return module.main(rest)
 
 

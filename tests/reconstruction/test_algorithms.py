@@ -443,3 +443,45 @@ def test_tv_helpers_keep_their_names_and_old_import():
     from course_utils.operators import finite_differences as fd
     for name in ("image_gradient", "image_divergence", "total_variation"):
         assert getattr(cu, name) is getattr(fd, name) is getattr(alg, name)
+
+
+# --- differentiating through TV (lesson 12) --------------------------------------------------
+def test_tv_pdhg_differentiable_gradient_matches_finite_differences(problem):
+    A, _, _, y = problem
+    direction = torch.randn(y.shape, generator=torch.Generator().manual_seed(1),
+                            dtype=y.dtype)
+    weights = torch.randn((12, 12), generator=torch.Generator().manual_seed(2),
+                          dtype=y.dtype)
+
+    def score(data):
+        return (cu.tv_pdhg(A, data, 30, lam=0.3, differentiable=True) * weights).sum()
+
+    data = y.clone().requires_grad_(True)
+    gradient, = torch.autograd.grad(score(data), data)
+    assert torch.isfinite(gradient).all()          # no nan from sqrt at q = 0
+    h = 1e-6
+    with torch.no_grad():
+        numeric = (score(y + h * direction) - score(y - h * direction)) / (2 * h)
+    analytic = (gradient * direction).sum()
+    assert abs(float(analytic - numeric)) <= 1e-4 * max(1.0, abs(float(numeric)))
+    # the same iterates with and without the graph
+    assert torch.allclose(cu.tv_pdhg(A, y, 30, lam=0.3, differentiable=True).detach(),
+                          cu.tv_pdhg(A, y, 30, lam=0.3), atol=1e-10)
+
+
+def test_tv_pdhg_keeps_no_graph_by_default(problem):
+    A, _, _, y = problem
+    x = cu.tv_pdhg(A, y.clone().requires_grad_(True), 5, lam=0.3)
+    assert not x.requires_grad
+
+
+def test_cgls_stays_at_the_solution_long_after_converging():
+    # a small full-column-rank problem converges in 16 steps; 300 more must not let
+    # rounding errors grow (they used to, until the iterate diverged)
+    g = torch.Generator().manual_seed(3)
+    M = torch.randn(30, 16, generator=g, dtype=torch.float64)
+    A = cu.MatrixOperator(M, (4, 4), (30,))
+    y = torch.randn(2, 30, generator=g, dtype=torch.float64)
+    expected = torch.linalg.lstsq(M, y.T).solution.T.reshape(2, 4, 4)
+    assert torch.allclose(cu.cgls(A, y, 300), expected, atol=1e-8)
+    assert torch.allclose(cu.cgls(A, y, 16), expected, atol=1e-6)

@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_help_lists_every_subcommand(capsys):
     assert cli.main([]) == 0
     text = capsys.readouterr().out
-    for name in ("doctor", "release", "grade", "generator", "diffusion"):
+    for name in ("doctor", "release", "grade", "generator", "diffusion", "reconstructors",
+                 "ctslices"):
         assert name in text
 
 
@@ -24,7 +25,8 @@ def test_unknown_subcommand_fails_with_the_list(capsys):
     assert "unknown subcommand 'relase'" in err and "release" in err
 
 
-@pytest.mark.parametrize("name", ["doctor", "release", "grade", "generator", "diffusion"])
+@pytest.mark.parametrize("name", ["doctor", "release", "grade", "generator", "diffusion",
+                                  "reconstructors", "ctslices"])
 def test_each_subcommand_has_help(name, capsys):
     with pytest.raises(SystemExit) as exit:
         cli.main([name, "--help"])
