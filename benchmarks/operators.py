@@ -7,9 +7,17 @@ adjoint), for single images and batches of 16, at 128x128 with 128 angles and 25
 with 256 angles.  It also times building the operator plus its first projection.
 With a GPU, it adds the torch backend on CUDA and ASTRA's CUDA projector.
 
-Run:  python benchmarks/operators.py [--sizes 128 256] [--repeats 5]
-Prints a table of milliseconds per image and ratios (ASTRA CPU time / ours); it is a
-measurement, not a test: nothing fails when a machine is slow.
+Then the cone-beam operator of lesson 13, ``cu.ConeBeamTransform``: forward and adjoint
+of one float32 volume at 32³ and 64³ with a 64 x 64 detector and 90 views, on one
+thread and on all threads, and the time to build the operator (which prepares and
+keeps its sample positions).  With a GPU, it adds the operator on CUDA and ASTRA's
+cone projector (``create_sino3d_gpu`` / ``create_backprojection3d_gpu``, which
+include the copies between the CPU and the GPU); ASTRA has no CPU cone projector.
+
+Run:  python benchmarks/operators.py [--sizes 128 256] [--cone-sizes 32 64] [--repeats 5]
+      python benchmarks/operators.py --cone-only           (only the cone-beam table)
+Prints tables of milliseconds and ratios (ASTRA CPU time / ours); it is a measurement,
+not a test: nothing fails when a machine is slow.
 """
 
 from __future__ import annotations
@@ -150,24 +158,109 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def cone_geometry(n: int, n_angles: int = 90, detector: int = 64) -> cu.ConeBeam:
+    """A scan of an ``n``³ volume: source at 3n, detector at n from the axis (magnification
+    4/3), pixels wide enough for the detector to hold the shadow of the whole volume."""
+    spacing = 2.5 * n / detector
+    return cu.ConeBeam(n_angles=n_angles, n_rows=detector, n_cols=detector,
+                       source_distance=3 * n, detector_distance=n,
+                       row_spacing=spacing, col_spacing=spacing)
+
+
+def astra_cone(n, geometry):
+    """ASTRA's GPU cone projector on the same scan (its volumes are ours flipped along H)."""
+    import astra
+    volume_geometry = astra.create_vol_geom(n, n, n)
+    projection_geometry = astra.create_proj_geom(
+        "cone", geometry.col_spacing, geometry.row_spacing, geometry.n_rows,
+        geometry.n_cols, geometry.angles.numpy(), geometry.source_distance,
+        geometry.detector_distance)
+
+    def forward(volume):
+        data_id, projections = astra.create_sino3d_gpu(volume, projection_geometry,
+                                                       volume_geometry)
+        astra.data3d.delete(data_id)
+        return projections
+
+    def adjoint(projections):
+        data_id, volume = astra.create_backprojection3d_gpu(projections, projection_geometry,
+                                                            volume_geometry)
+        astra.data3d.delete(data_id)
+        return volume
+
+    return forward, adjoint
+
+
+def measure_cone(n: int, repeats: int, all_threads: int) -> list[dict]:
+    """Forward and adjoint of one float32 volume, ``n``³, 64 x 64 detector, 90 views."""
+    geometry = cone_geometry(n)
+    volume = cu.shepp_logan_3d(n)
+    rows = []
+
+    def add(method, build_s, forward_s, adjoint_s, cache_mb):
+        rows.append({"size": f"{n}³, 64x64 detector, 90 views", "method": method,
+                     "build s": build_s, "forward ms": 1e3 * forward_s,
+                     "adjoint ms": 1e3 * adjoint_s,
+                     "forward + adjoint s": forward_s + adjoint_s,
+                     "kept positions MB": cache_mb})
+
+    for threads in sorted({1, all_threads}):
+        torch.set_num_threads(threads)
+        start = time.perf_counter()
+        A = cu.ConeBeamTransform(n, geometry)
+        build = time.perf_counter() - start
+        y = A(volume)
+        add(f"course_utils cone (CPU, {threads} thread{'s' * (threads > 1)})", build,
+            timed(lambda: A(volume), repeats), timed(lambda: A.T(y), repeats),
+            A.cache_bytes / 1e6)
+    torch.set_num_threads(all_threads)
+
+    if torch.cuda.is_available():
+        sync = torch.cuda.synchronize
+        start = time.perf_counter()
+        A = cu.ConeBeamTransform(n, geometry, device="cuda")
+        sync()
+        build = time.perf_counter() - start
+        x = volume.cuda()
+        y = A(x)
+        add("course_utils cone (CUDA)", build, timed(lambda: A(x), repeats, sync),
+            timed(lambda: A.T(y), repeats, sync), A.cache_bytes / 1e6)
+        import astra
+        if astra.use_cuda():
+            fwd, adj = astra_cone(n, geometry)
+            theirs = volume.flip(-2).numpy()
+            projections = fwd(theirs)
+            add("ASTRA cuda3d (direct, incl. copies)", None,
+                timed(lambda: fwd(theirs), repeats), timed(lambda: adj(projections), repeats),
+                None)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
+    parser.add_argument("--cone-sizes", type=int, nargs="+", default=[32, 64])
+    parser.add_argument("--cone-only", action="store_true",
+                        help="only the cone-beam table")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+    all_threads = torch.get_num_threads()
+    print(f"torch {torch.__version__}, {all_threads} threads, "
           f"CUDA: {torch.cuda.is_available()}\n")
-    for n in args.sizes:
-        rows = measure(n, n, args.repeats)
-        reference = rows[0]
-        for row in rows:
-            row["forward: ASTRA CPU / this"] = (reference["forward ms/image"]
-                                                / row["forward ms/image"])
-            row["adjoint: ASTRA CPU / this"] = (
-                reference["adjoint ms/image"] / row["adjoint ms/image"]
-                if row["adjoint ms/image"] else None)
-        print_table(rows)
-    print_table([construction(n, n) for n in args.sizes])
+    if not args.cone_only:
+        for n in args.sizes:
+            rows = measure(n, n, args.repeats)
+            reference = rows[0]
+            for row in rows:
+                row["forward: ASTRA CPU / this"] = (reference["forward ms/image"]
+                                                    / row["forward ms/image"])
+                row["adjoint: ASTRA CPU / this"] = (
+                    reference["adjoint ms/image"] / row["adjoint ms/image"]
+                    if row["adjoint ms/image"] else None)
+            print_table(rows)
+        print_table([construction(n, n) for n in args.sizes])
+    print_table([row for n in args.cone_sizes
+                 for row in measure_cone(n, args.repeats, all_threads)])
 
 
 if __name__ == "__main__":

@@ -10,15 +10,17 @@ as ``cu.RadonTransform`` or ``cu.fbp``.  Where a name lives follows from the fol
 ``plotting``           images, sinograms, curves, results tables, widgets
 ``operators/``         what a scanner measures, as a linear operator ``A``:
                        ``linear_operator`` (``A(x)``, ``A.T(y)``, adjoint test),
-                       ``geometry`` (parallel and fan beam), ``radon`` (Joseph's
+                       ``geometry`` (parallel, fan and cone beam), ``radon``
+                       (Joseph's projector), ``cone_beam`` (the 3D cone-beam
                        projector), ``sparse`` (sparse matrices and their cache),
                        ``astra`` (the ASTRA backend), ``finite_differences``
                        (the image gradient ``D``)
 ``reconstruction/``    classical inversion: ``fbp`` (filtered backprojection) and
                        ``algorithms`` (Landweber, SIRT, CGLS, MLEM, TV),
                        ``plug_and_play`` (a denoiser as the prior)
-``simulation/``        data: ``phantoms``, ``noise``, and ``setting`` (the shared
-                       sparse-view experiment of the learned lessons)
+``simulation/``        data: ``phantoms``, ``phantoms_3d`` (the 3D Shepp-Logan head),
+                       ``noise``, and ``setting`` (the shared sparse-view experiment
+                       of the learned lessons)
 ``learning/``          ``networks`` (U-Net), ``training`` (the loop),
                        ``checkpoints``, ``evaluation`` (tables with intervals),
                        ``gan``, ``self_supervised`` (Noise2Inverse, blind spots),
@@ -44,9 +46,10 @@ __version__ = "0.1.0"
 _PUBLIC_MODULES = (
     "config", "arrays", "metrics", "plotting",
     "operators.linear_operator", "operators.geometry", "operators.sparse",
-    "operators.radon", "operators.finite_differences",
+    "operators.radon", "operators.cone_beam", "operators.finite_differences",
     "reconstruction.fbp", "reconstruction.algorithms", "reconstruction.plug_and_play",
-    "simulation.phantoms", "simulation.noise", "simulation.setting",
+    "simulation.phantoms", "simulation.phantoms_3d", "simulation.noise",
+    "simulation.setting",
     "learning.networks", "learning.checkpoints", "learning.training",
     "learning.evaluation", "learning.gan", "learning.self_supervised",
     "learning.diffusion", "learning.primal_dual", "learning.reconstructors",

@@ -17,6 +17,16 @@ Parallel beam (``ASTRA 'parallel'``): the ray through detector pixel ``k`` is th
 Fan beam with a flat detector (``ASTRA 'fanflat'``): the source sits at
 :math:`d_s (\\sin\\theta, -\\cos\\theta)`, the detector centre at
 :math:`d_d (-\\sin\\theta, \\cos\\theta)`, and angles cover :math:`[0, 2\\pi)` by default.
+
+Cone beam with a flat panel (``ASTRA 'cone'``, lesson 13): the same circle in the plane
+:math:`z = 0`, now in 3D, with the rotation axis along :math:`z`.  A volume of shape
+``(D, H, W)`` is centred on the origin with voxels of size 1: voxel ``(d, h, w)`` has
+its centre at ``x = w + 0.5 - W/2``, ``y = H/2 - h - 0.5`` and ``z = d + 0.5 - D/2``,
+so every slice ``volume[d]`` is an image with the conventions above.  The detector
+columns run along :math:`(\\cos\\theta, \\sin\\theta, 0)` as in fan beam, the detector
+rows along :math:`+z`, and projections are laid out ``(n_angles, n_rows, n_cols)``.
+(ASTRA's own 3D volumes count rows the other way, upwards in :math:`y`, and lay
+projections out ``(n_rows, n_angles, n_cols)``; see :class:`ConeBeam`.)
 """
 
 from __future__ import annotations
@@ -28,7 +38,7 @@ import torch
 
 from ..arrays import check_int
 
-__all__ = ["ParallelBeam", "FanBeam"]
+__all__ = ["ParallelBeam", "FanBeam", "ConeBeam"]
 
 
 def _positive_float(value, name: str, allow_zero: bool = False) -> float:
@@ -198,3 +208,153 @@ class FanBeam(_Geometry):
                 f"source_distance={self.source_distance:g}, "
                 f"detector_distance={self.detector_distance:g}, "
                 f"detector_spacing={self.detector_spacing:g})")
+
+
+class ConeBeam:
+    """Circular cone-beam geometry with a flat-panel detector (ASTRA's ``'cone'``).
+
+    The source turns on a circle of radius ``source_distance`` around the rotation axis
+    (the :math:`z` axis), and a flat detector of ``n_rows x n_cols`` pixels faces it on
+    the other side, ``detector_distance`` from the axis.  At angle :math:`\\theta`:
+
+    * the source is at :math:`d_s (\\sin\\theta, -\\cos\\theta, 0)`;
+    * the detector centre is at :math:`d_d (-\\sin\\theta, \\cos\\theta, 0)`;
+    * detector column ``k`` is :math:`u_k = (k + 0.5 - n_{cols}/2)\\,\\Delta u` along
+      :math:`(\\cos\\theta, \\sin\\theta, 0)`, and detector row ``r`` is
+      :math:`v_r = (r + 0.5 - n_{rows}/2)\\,\\Delta v` along :math:`+z`.
+
+    The ray of pixel ``(r, k)`` goes from the source to that pixel's centre.  Lengths
+    are in voxels (a voxel has size 1), angles in radians.  Taught in lesson 13,
+    section 1 ("The cone-beam scanner").
+
+    Parameters
+    ----------
+    n_angles : int, optional
+        Number of equally spaced source angles in :math:`[0, 2\\pi)`.
+    n_rows, n_cols : int
+        Detector rows (along the rotation axis) and columns.
+    source_distance : float
+        Distance from the source to the rotation axis, in voxels.
+    detector_distance : float
+        Distance from the rotation axis to the detector, in voxels (0 is allowed: a
+        virtual detector through the rotation axis).
+    row_spacing, col_spacing : float
+        Height of a detector row and width of a detector column, in voxels
+        (default 1).
+    angles : array_like, optional
+        Explicit source angles in radians, instead of ``n_angles``.
+
+    Notes
+    -----
+    The same scanner in ASTRA (lesson 13 compares the two)::
+
+        astra.create_proj_geom("cone", col_spacing, row_spacing, n_rows, n_cols,
+                               angles, source_distance, detector_distance)
+        astra.create_vol_geom(H, W, D)      # for a volume of shape (D, H, W)
+
+    ASTRA's projections are laid out ``(n_rows, n_angles, n_cols)`` (ours:
+    ``(n_angles, n_rows, n_cols)``), and ASTRA's 3D volume rows go *up* in :math:`y`
+    where ours go down (as in every image of the course), so an ASTRA volume is ours
+    flipped along ``H``: ``volume.flip(-2)``.
+
+    Examples
+    --------
+    >>> geom = ConeBeam(n_angles=90, n_rows=64, n_cols=64, source_distance=192,
+    ...                 detector_distance=64, row_spacing=2.5, col_spacing=2.5)
+    >>> geom.sinogram_shape
+    (90, 64, 64)
+    >>> round(geom.magnification, 3)
+    1.333
+    """
+
+    def __init__(self, *, n_angles=None, n_rows, n_cols, source_distance, detector_distance,
+                 row_spacing=1.0, col_spacing=1.0, angles=None):
+        self.angles = _make_angles(n_angles, angles, 2 * math.pi)
+        self.n_rows = check_int(n_rows, "n_rows")
+        self.n_cols = check_int(n_cols, "n_cols")
+        self.source_distance = _positive_float(source_distance, "source_distance")
+        self.detector_distance = _positive_float(detector_distance, "detector_distance",
+                                                 allow_zero=True)
+        self.row_spacing = _positive_float(row_spacing, "row_spacing")
+        self.col_spacing = _positive_float(col_spacing, "col_spacing")
+
+    @property
+    def n_angles(self) -> int:
+        return len(self.angles)
+
+    @property
+    def sinogram_shape(self) -> tuple[int, int, int]:
+        """Shape of the projections, ``(n_angles, n_rows, n_cols)``."""
+        return (self.n_angles, self.n_rows, self.n_cols)
+
+    @property
+    def magnification(self) -> float:
+        """:math:`(d_s + d_d) / d_s`: how much larger an object on the axis looks on the
+        detector (a detector pixel covers ``spacing / magnification`` voxels there)."""
+        return (self.source_distance + self.detector_distance) / self.source_distance
+
+    @property
+    def cone_angle(self) -> float:
+        """Full opening angle of the beam along the rotation axis, in radians.
+
+        The angle under which the source sees the detector's height in the central
+        plane: :math:`2 \\arctan\\big(n_{rows} \\Delta v / (2 (d_s + d_d))\\big)`.  It is
+        0 for a fan-beam scanner, and FDK is only exact in the central plane
+        (lesson 13, section 1).
+        """
+        half_height = self.n_rows * self.row_spacing / 2
+        return 2 * math.atan(half_height / (self.source_distance + self.detector_distance))
+
+    def detector_positions(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Centres of the detector rows :math:`v_r` and columns :math:`u_k`, float64.
+
+        Returns
+        -------
+        rows : torch.Tensor, shape (n_rows,)
+            Heights of the row centres above the central plane.
+        cols : torch.Tensor, shape (n_cols,)
+            Positions of the column centres along the detector, from its centre.
+        """
+        r = torch.arange(self.n_rows, dtype=torch.float64)
+        k = torch.arange(self.n_cols, dtype=torch.float64)
+        return ((r + 0.5 - self.n_rows / 2) * self.row_spacing,
+                (k + 0.5 - self.n_cols / 2) * self.col_spacing)
+
+    def source_and_pixels(self, view: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Where the source and the centre of every detector pixel are in one view.
+
+        Taught in lesson 13, section 1 (Exercise 1 asks for exactly this).
+
+        Parameters
+        ----------
+        view : int
+            Index of the projection angle, ``0 <= view < n_angles``.
+
+        Returns
+        -------
+        source : torch.Tensor, shape (3,)
+            ``(x, y, z)`` of the source, in voxels, float64.
+        pixels : torch.Tensor, shape (n_rows, n_cols, 3)
+            ``(x, y, z)`` of the centre of detector pixel ``(row, col)``.
+        """
+        view = check_int(view, "view", minimum=0)
+        if view >= self.n_angles:
+            raise IndexError(f"view {view} is out of range for {self.n_angles} angles")
+        theta = float(self.angles[view])
+        cos, sin = math.cos(theta), math.sin(theta)
+        source = torch.tensor([self.source_distance * sin, -self.source_distance * cos, 0.0],
+                              dtype=torch.float64)
+        centre = torch.tensor([-self.detector_distance * sin, self.detector_distance * cos, 0.0],
+                              dtype=torch.float64)
+        along_cols = torch.tensor([cos, sin, 0.0], dtype=torch.float64)
+        along_rows = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)
+        v, u = self.detector_positions()
+        pixels = (centre + v[:, None, None] * along_rows
+                  + u[None, :, None] * along_cols)
+        return source, pixels
+
+    def __repr__(self):
+        return (f"ConeBeam(n_angles={self.n_angles}, n_rows={self.n_rows}, "
+                f"n_cols={self.n_cols}, source_distance={self.source_distance:g}, "
+                f"detector_distance={self.detector_distance:g}, "
+                f"row_spacing={self.row_spacing:g}, col_spacing={self.col_spacing:g})")
