@@ -8,6 +8,7 @@
 ``diffusion``  ``dltomo diffusion``: rebuild the diffusion model shipped in ``data/``
 ``reconstructors``  ``dltomo reconstructors``: rebuild lesson 12's shipped networks
 ``ct_slices``  ``dltomo ctslices``: rebuild the real CT slices shipped in ``data/``
+``rebuild``    the options and the recorded command line that every rebuild command shares
 
 Importing a tool never imports PyTorch or matplotlib, so that ``dltomo doctor`` can say
 what is wrong when they are broken.

@@ -13,8 +13,9 @@ it with the command, time and versions that made it (``data/README.md`` has the 
 
 from __future__ import annotations
 
-import argparse
 import time
+
+from .rebuild import command_line, rebuild_parser
 
 
 def main(argv=None) -> int:
@@ -26,15 +27,11 @@ def main(argv=None) -> int:
                                       save_diffusion_prior, train_diffusion)
     from ..simulation.phantoms import EllipsesDataset
 
-    parser = argparse.ArgumentParser(
-        prog="dltomo diffusion",
-        description="Train the course's small diffusion model on 64 x 64 random ellipses "
-                    "and save it.")
-    parser.add_argument("--out", default=str(DIFFUSION_PATH), help="file to write")
-    for key, value in DEFAULTS.items():
-        parser.add_argument("--" + key.replace("_", "-"), type=type(value), default=value)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads (1: the machine may be shared)")
+    parser = rebuild_parser(
+        "dltomo diffusion",
+        "Train the course's small diffusion model on 64 x 64 random ellipses "
+        "and save it.",
+        DIFFUSION_PATH, DEFAULTS)
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -50,8 +47,7 @@ def main(argv=None) -> int:
     for k, value in enumerate(losses, start=1):
         print(f"  steps up to {k * max(1, args.steps // 20)}: loss {value:.4f}", flush=True)
     minutes = (time.perf_counter() - start) / 60
-    command = "dltomo diffusion " + " ".join(
-        f"--{k.replace('_', '-')} {getattr(args, k)}" for k in DEFAULTS)
+    command = command_line("dltomo diffusion", args, DEFAULTS)
     path = save_diffusion_prior(
         prior, args.out, command=command, minutes=round(minutes, 1),
         torch_version=str(torch.__version__), threads=args.threads, losses=losses,

@@ -12,8 +12,9 @@ it (about 16 minutes on a 2-core CPU; ``data/README.md`` has the figures).
 
 from __future__ import annotations
 
-import argparse
 import time
+
+from .rebuild import command_line, rebuild_parser
 
 
 def main(argv=None) -> int:
@@ -25,15 +26,11 @@ def main(argv=None) -> int:
                                 save_generator, train_gan)
     from ..simulation.phantoms import EllipsesDataset
 
-    parser = argparse.ArgumentParser(
-        prog="dltomo generator",
-        description="Train the course's small GAN on 64 x 64 random ellipses and save "
-                    "its generator.")
-    parser.add_argument("--out", default=str(GENERATOR_PATH), help="file to write")
-    for key, value in DEFAULTS.items():
-        parser.add_argument("--" + key.replace("_", "-"), type=type(value), default=value)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads (1: the machine may be shared)")
+    parser = rebuild_parser(
+        "dltomo generator",
+        "Train the course's small GAN on 64 x 64 random ellipses and save its "
+        "generator.",
+        GENERATOR_PATH, DEFAULTS)
     parser.add_argument("--snapshot", default=None,
                         help="optional file where a copy of the generator is saved while "
                              "training, to look at samples before the end")
@@ -56,8 +53,7 @@ def main(argv=None) -> int:
               seed=args.seed, progress=False, log_every=max(1, args.steps // 20),
               callback=snapshot)
     minutes = (time.perf_counter() - start) / 60
-    command = "dltomo generator " + " ".join(
-        f"--{k.replace('_', '-')} {getattr(args, k)}" for k in DEFAULTS)
+    command = command_line("dltomo generator", args, DEFAULTS)
     path = save_generator(G, args.out, command=command, minutes=round(minutes, 1),
                           torch_version=str(torch.__version__), threads=args.threads,
                           training_data=f"EllipsesDataset({args.n_images}, 64, "

@@ -15,8 +15,9 @@ validation PSNRs that made them (``data/README.md`` has the figures).
 
 from __future__ import annotations
 
-import argparse
 import time
+
+from .rebuild import command_line, rebuild_parser
 
 
 def main(argv=None) -> int:
@@ -28,15 +29,11 @@ def main(argv=None) -> int:
                                            save_reconstructors, train_reconstructors)
     from ..simulation.setting import SparseViewSetting
 
-    parser = argparse.ArgumentParser(
-        prog="dltomo reconstructors",
-        description="Train lesson 12's deep ensemble of U-Nets and its learned primal-dual "
-                    "network on the shared 64 x 64 setting and save them.")
-    parser.add_argument("--out", default=str(RECONSTRUCTORS_PATH), help="file to write")
-    for key, value in DEFAULTS.items():
-        parser.add_argument("--" + key.replace("_", "-"), type=type(value), default=value)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads (1: the machine may be shared)")
+    parser = rebuild_parser(
+        "dltomo reconstructors",
+        "Train lesson 12's deep ensemble of U-Nets and its learned primal-dual "
+        "network on the shared 64 x 64 setting and save them.",
+        RECONSTRUCTORS_PATH, DEFAULTS)
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -52,8 +49,7 @@ def main(argv=None) -> int:
     r = train_reconstructors(setting, **settings, progress=False,
                              log=lambda line: print("  " + line, flush=True))
     minutes = (time.perf_counter() - start) / 60
-    command = "dltomo reconstructors " + " ".join(
-        f"--{k.replace('_', '-')} {getattr(args, k)}" for k in DEFAULTS)
+    command = command_line("dltomo reconstructors", args, DEFAULTS)
     path = save_reconstructors(
         r, args.out, command=command, minutes=round(minutes, 1),
         torch_version=str(torch.__version__), threads=args.threads,
