@@ -4,21 +4,16 @@ import torch
 from torch import nn
 
 from course_utils.checks import lesson07
+from course_utils.learning.primal_dual import _update_block
 from lesson_references import reference
 
 # The reference answers, from solutions/07_learned_primal_dual.py (see lesson_references.py).
 ref = reference("07")
 
 
-def conv_stack(in_channels, out_channels, channels):
-    """Three convolutions, the last one zero: the layers of a (wrong) block below."""
-    layers = nn.Sequential(
-        nn.Conv2d(in_channels, channels, 3, padding=1), nn.PReLU(channels),
-        nn.Conv2d(channels, channels, 3, padding=1), nn.PReLU(channels),
-        nn.Conv2d(channels, out_channels, 3, padding=1))
-    nn.init.zeros_(layers[-1].weight)
-    nn.init.zeros_(layers[-1].bias)
-    return layers
+# Three convolutions, the last one zero: the layers of the (wrong) blocks below, the
+# same as those of the course's learned primal-dual.
+conv_stack = _update_block
 
 
 def outcome(check, answer):
