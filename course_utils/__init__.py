@@ -26,7 +26,8 @@ as ``cu.RadonTransform`` or ``cu.fbp``.  Where a name lives follows from the fol
                        ``gan``, ``self_supervised`` (Noise2Inverse, blind spots),
                        ``diffusion`` (a diffusion prior), ``primal_dual``
                        (learned primal-dual), ``reconstructors`` (the
-                       shipped U-Nets and learned primal-dual of lesson 12)
+                       shipped U-Nets and learned primal-dual of lesson 12),
+                       ``memory`` (memory meter, checkpointed learned descent)
 ``checks/``            automatic feedback on the exercises, one file per lesson
 ``tools/``             instructor and workshop commands (``dltomo doctor``,
                        ``dltomo release``, ``dltomo grade``, ``dltomo generator``,
@@ -55,6 +56,7 @@ _PUBLIC_MODULES = (
     "learning.evaluation", "learning.gan", "learning.self_supervised",
     "learning.diffusion", "learning.primal_dual", "learning.reconstructors",
     "learning.robustness",
+    "learning.memory",
 )
 
 #: Names that a module exports for the package but that stay out of ``cu.*``.

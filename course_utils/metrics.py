@@ -8,6 +8,10 @@ Both depend on the *data range* :math:`R`, the spread of values an image can tak
 Pass it explicitly when you know it (``data_range=1.0`` for phantoms in [0, 1]): the
 default, the range of each reference image, makes scores of different images not
 quite comparable.
+
+For volumes ``(..., D, H, W)`` (cone-beam CT, lesson 13), :func:`psnr_3d` takes one
+mean squared error over all voxels and :func:`ssim_3d` averages the SSIM of the axial
+slices.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import torch.nn.functional as F
 
 from .arrays import as_tensor, check_floating, numpy_compatible
 
-__all__ = ["psnr", "ssim"]
+__all__ = ["psnr", "ssim", "psnr_3d", "ssim_3d"]
 
 
 def _check_pair(x, ref) -> tuple[torch.Tensor, torch.Tensor]:
@@ -163,3 +167,92 @@ def ssim(x, ref, *, data_range=None):
     ssim_map = ((2 * mu_x * mu_r + C1) * (2 * cov + C2)
                 / ((mu_x**2 + mu_r**2 + C1) * (var_x + var_r + C2)))
     return ssim_map.mean(dim=(-2, -1))
+
+
+def _check_volumes(x, ref) -> tuple[torch.Tensor, torch.Tensor]:
+    x, ref = _check_pair(x, ref)
+    if x.ndim < 3:
+        raise ValueError(f"expected volumes of shape (..., D, H, W), got shape "
+                         f"{tuple(x.shape)}; for images use psnr and ssim")
+    return x, ref
+
+
+def _volume_range(ref: torch.Tensor, data_range) -> torch.Tensor:
+    """Data range per volume, shape (...) of the batch (or broadcastable to it)."""
+    if data_range is None:
+        R = ref.amax(dim=(-3, -2, -1)) - ref.amin(dim=(-3, -2, -1))
+        if (R == 0).any():
+            raise ValueError("ref has a volume with constant value, so its data range is "
+                             "0; pass data_range explicitly (e.g. data_range=1.0)")
+        return R
+    R = torch.as_tensor(data_range, dtype=ref.dtype, device=ref.device)
+    if (R <= 0).any():
+        raise ValueError(f"data_range must be positive, got {data_range}")
+    return R
+
+
+@numpy_compatible
+def psnr_3d(x, ref, *, data_range=None):
+    """PSNR of whole volumes: one mean squared error over all voxels, in decibels.
+
+    .. math::  10 \\log_{10} \\frac{R^2}{\\frac{1}{DHW}\\sum_{d,h,w}
+               (x_{dhw} - x^*_{dhw})^2}.
+
+    Not the mean of the slices' PSNRs: a few bad slices (the top and bottom of a
+    cone-beam volume) weigh in through their squared error, not through a logarithm.
+
+    Parameters
+    ----------
+    x, ref : torch.Tensor or numpy.ndarray, shape (..., D, H, W)
+        Volumes to assess and ground-truth volumes, same shape.
+    data_range : float or torch.Tensor, optional
+        :math:`R`.  Default: ``ref.max() - ref.min()`` of each volume.
+
+    Returns
+    -------
+    torch.Tensor or numpy.ndarray, shape (...)
+        PSNR in dB, per volume.
+
+    Examples
+    --------
+    >>> ref = torch.zeros(8, 16, 16)
+    >>> float(psnr_3d(ref + 0.1, ref, data_range=1.0))
+    20.0
+
+    Taught in lesson 13 (its results table).
+    """
+    x, ref = _check_volumes(x, ref)
+    data_range = _volume_range(ref, data_range)
+    depth, height, width = x.shape[-3:]
+    # a volume is one image of D*H rows: psnr's mean over (-2, -1) is then over all voxels
+    shape = (*x.shape[:-3], depth * height, width)
+    return psnr(x.reshape(shape), ref.reshape(shape), data_range=data_range)
+
+
+@numpy_compatible
+def ssim_3d(x, ref, *, data_range=None):
+    """SSIM of whole volumes: the mean of :func:`ssim` over the axial slices.
+
+    The slice-wise convention (each ``x[..., d, :, :]`` against ``ref[..., d, :, :]``,
+    with one data range per volume); a 3D Gaussian window would give slightly
+    different numbers.
+
+    Parameters
+    ----------
+    x, ref : torch.Tensor or numpy.ndarray, shape (..., D, H, W)
+        Volumes to assess and ground-truth volumes, same shape; ``H, W >= 11``.
+    data_range : float or torch.Tensor, optional
+        :math:`R`.  Default: ``ref.max() - ref.min()`` of each volume.
+
+    Returns
+    -------
+    torch.Tensor or numpy.ndarray, shape (...)
+        Mean SSIM per volume.
+
+    Taught in lesson 13 (its results table).
+    """
+    x, ref = _check_volumes(x, ref)
+    data_range = _volume_range(ref, data_range)
+    R = torch.as_tensor(data_range, dtype=ref.dtype, device=ref.device)
+    per_slice = ssim(x, ref, data_range=R[..., None] if R.ndim else R)
+    return per_slice.mean(dim=-1)

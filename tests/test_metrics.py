@@ -7,6 +7,7 @@ import pytest
 import torch
 from skimage.metrics import structural_similarity
 
+import course_utils as cu
 from course_utils.metrics import psnr, ssim
 from course_utils.simulation.phantoms import shepp_logan
 
@@ -111,3 +112,38 @@ def test_ssim_bad_input():
         ssim(torch.rand(16, 16), torch.zeros(16, 16))
     with pytest.raises(TypeError, match="float32 or float64"):
         ssim(torch.zeros(16, 16, dtype=torch.int64), torch.zeros(16, 16, dtype=torch.int64))
+
+
+def test_psnr_3d_is_one_mse_over_all_voxels():
+    g = torch.Generator().manual_seed(0)
+    ref = torch.rand(2, 6, 12, 14, generator=g, dtype=torch.float64)
+    x = ref + 0.05 * torch.randn(ref.shape, generator=g, dtype=torch.float64)
+    x[:, 0] += 0.5                                  # one bad slice per volume
+    mse = (x - ref).square().mean(dim=(-3, -2, -1))
+    torch.testing.assert_close(cu.psnr_3d(x, ref, data_range=1.0), -10 * torch.log10(mse))
+    # not the mean of the slices' PSNRs (the bad slice weighs in through its MSE)
+    per_slice = cu.psnr(x, ref, data_range=1.0).mean(dim=-1)
+    assert (per_slice - cu.psnr_3d(x, ref, data_range=1.0)).min() > 1.0
+    # the default data range is that of each volume
+    R = ref.amax(dim=(-3, -2, -1)) - ref.amin(dim=(-3, -2, -1))
+    torch.testing.assert_close(cu.psnr_3d(x, ref), cu.psnr_3d(x, ref, data_range=R))
+
+
+def test_ssim_3d_is_the_mean_over_axial_slices():
+    g = torch.Generator().manual_seed(1)
+    ref = torch.rand(3, 5, 16, 16, generator=g)
+    x = ref + 0.1 * torch.randn(ref.shape, generator=g)
+    expected = torch.stack([cu.ssim(x[i], ref[i], data_range=1.0).mean() for i in range(3)])
+    torch.testing.assert_close(cu.ssim_3d(x, ref, data_range=1.0), expected)
+    assert float(cu.ssim_3d(ref[0], ref[0], data_range=1.0)) == pytest.approx(1.0)
+    # numpy in, numpy out
+    assert isinstance(cu.ssim_3d(x.numpy(), ref.numpy(), data_range=1.0), np.ndarray)
+
+
+def test_volume_metrics_reject_images_and_constant_volumes():
+    with pytest.raises(ValueError, match=r"\(\.\.\., D, H, W\)"):
+        cu.psnr_3d(torch.zeros(16, 16), torch.zeros(16, 16), data_range=1.0)
+    with pytest.raises(ValueError, match="constant value"):
+        cu.psnr_3d(torch.zeros(4, 16, 16), torch.zeros(4, 16, 16))
+    with pytest.raises(ValueError, match="data_range must be positive"):
+        cu.ssim_3d(torch.zeros(4, 16, 16), torch.zeros(4, 16, 16), data_range=0.0)

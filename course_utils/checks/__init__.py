@@ -19,3 +19,4 @@ from .lesson09 import *  # noqa: F401,F403
 from .lesson10 import *  # noqa: F401,F403
 from .lesson11 import *  # noqa: F401,F403
 from .lesson12 import *  # noqa: F401,F403
+from .lesson13 import *  # noqa: F401,F403

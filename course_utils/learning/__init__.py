@@ -10,4 +10,5 @@
 ``primal_dual``  learned primal-dual (lesson 07), movable to another scanner (lesson 12)
 ``reconstructors``  lesson 12's shipped U-Net ensemble and learned primal-dual
 ``robustness``   worst-case perturbations, data consistency, calibration (lesson 12)
+``memory``       a memory meter for any device, checkpointed learned descent (lesson 13)
 """

@@ -36,7 +36,7 @@ from torch import nn
 from ..reconstruction.algorithms import cgls, sirt, tv_pdhg
 from ..reconstruction.fbp import fbp
 from ..config import QUICK
-from ..metrics import psnr, ssim
+from ..metrics import psnr, psnr_3d, ssim, ssim_3d
 from .networks import count_parameters
 
 __all__ = ["evaluate", "classical_methods", "ClassicalMethods", "classical_baselines",
@@ -168,7 +168,7 @@ def paired_difference(a, b, metric: str = "PSNR (dB)") -> PairedDifference:
 
 
 def evaluate(reconstruct, data, *, name=None, data_range: float = 1.0,
-             batch_size: int = 32, parameters=None) -> dict:
+             batch_size: int = 32, parameters=None, volumes: bool = False) -> dict:
     """PSNR, SSIM, time and size of a reconstruction method on a data set: one table row.
 
     Parameters
@@ -190,6 +190,11 @@ def evaluate(reconstruct, data, *, name=None, data_range: float = 1.0,
     parameters : int, optional
         Number of learned parameters to report; default: counted for a module, 0 for a
         function.  Give it when a function wraps a network (``lambda y: net(fbp(y))``).
+    volumes : bool
+        The items are volumes ``(B, 1, D, H, W)`` (lesson 13): score each with
+        :func:`~course_utils.metrics.psnr_3d` (one MSE over all voxels) and
+        :func:`~course_utils.metrics.ssim_3d` (the mean over axial slices) instead of
+        image by image.
 
     Returns
     -------
@@ -238,8 +243,9 @@ def evaluate(reconstruct, data, *, name=None, data_range: float = 1.0,
         raise ValueError(f"reconstruct must return images of the targets' shape "
                          f"{tuple(targets.shape[1:])} per item, got {tuple(x_hat.shape[1:])}")
     x_hat = x_hat.to(targets.dtype)
-    p = psnr(x_hat, targets, data_range=data_range).reshape(len(targets), -1).mean(1)
-    s = ssim(x_hat, targets, data_range=data_range).reshape(len(targets), -1).mean(1)
+    image_psnr, image_ssim = (psnr_3d, ssim_3d) if volumes else (psnr, ssim)
+    p = image_psnr(x_hat, targets, data_range=data_range).reshape(len(targets), -1).mean(1)
+    s = image_ssim(x_hat, targets, data_range=data_range).reshape(len(targets), -1).mean(1)
     p_mean, p_half = mean_interval(p)
     s_mean, s_half = mean_interval(s)
     return {
@@ -338,7 +344,7 @@ def tune_tv_weight(A, y, x, *, start: float, tol: float = 1e-4, max_iter: int = 
         ratio = math.sqrt(ratio)
 
 
-def choose_on_validation(reconstruct, candidates, y, x) -> tuple:
+def choose_on_validation(reconstruct, candidates, y, x, *, metric=psnr) -> tuple:
     """The candidate parameter with the best mean PSNR on validation data.
 
     Parameters
@@ -349,6 +355,9 @@ def choose_on_validation(reconstruct, candidates, y, x) -> tuple:
         The values to try (e.g. noise levels of a denoiser).
     y, x : torch.Tensor
         Validation sinograms and their images (values in [0, 1]), never test data.
+    metric : callable
+        ``metric(x_hat, x, data_range=1.0)``, higher is better: ``cu.psnr`` (the
+        default) or ``cu.psnr_3d`` for volumes (lesson 13).
 
     Returns
     -------
@@ -360,7 +369,8 @@ def choose_on_validation(reconstruct, candidates, y, x) -> tuple:
     candidates = list(candidates)
     if not candidates:
         raise ValueError("candidates is empty: give at least one value to try")
-    scores = {c: float(psnr(reconstruct(y, c), x, data_range=1.0).mean()) for c in candidates}
+    scores = {c: float(metric(reconstruct(y, c), x, data_range=1.0).mean())
+              for c in candidates}
     return max(scores, key=scores.get), scores
 
 

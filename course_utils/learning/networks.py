@@ -59,14 +59,21 @@ def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-def _conv_block(in_channels: int, out_channels: int, batch_norm: bool) -> nn.Sequential:
-    """Two (3 x 3 convolution, batch normalisation, ReLU); height and width are kept."""
+#: The layers of a 2D and of a 3D U-Net: convolution, batch norm, transposed convolution.
+_LAYERS = {2: (nn.Conv2d, nn.BatchNorm2d, nn.ConvTranspose2d),
+           3: (nn.Conv3d, nn.BatchNorm3d, nn.ConvTranspose3d)}
+
+
+def _conv_block(in_channels: int, out_channels: int, batch_norm: bool,
+                dims: int = 2) -> nn.Sequential:
+    """Two (3 x 3 convolution, batch normalisation, ReLU); the image size is kept."""
+    conv, norm, _ = _LAYERS[dims]
     layers = []
     for channels in (in_channels, out_channels):
         # With batch normalisation a bias is redundant: BN subtracts the mean anyway.
-        layers.append(nn.Conv2d(channels, out_channels, 3, padding=1, bias=not batch_norm))
+        layers.append(conv(channels, out_channels, 3, padding=1, bias=not batch_norm))
         if batch_norm:
-            layers.append(nn.BatchNorm2d(out_channels))
+            layers.append(norm(out_channels))
         layers.append(nn.ReLU(inplace=True))
     return nn.Sequential(*layers)
 
@@ -92,6 +99,10 @@ class UNet(nn.Module):
         identity: training starts from the input image (e.g. the FBP), not from noise.
     batch_norm : bool
         Batch normalisation after every 3 x 3 convolution.
+    dims : {2, 3}
+        2 for images ``(B, C, H, W)`` (the default); 3 for volumes ``(B, C, D, H, W)``,
+        with 3 x 3 x 3 convolutions and 2 x 2 x 2 pooling (lesson 13, section 5: a 3D
+        U-Net after FDK).
 
     Raises
     ------
@@ -121,11 +132,16 @@ class UNet(nn.Module):
     >>> net = UNet(depth=3, width=16)
     >>> net(torch.rand(4, 1, 60, 61)).shape
     torch.Size([4, 1, 60, 61])
+    >>> UNet(depth=3, width=8, dims=3)(torch.rand(2, 1, 20, 24, 17)).shape
+    torch.Size([2, 1, 20, 24, 17])
     """
 
     def __init__(self, in_channels: int = 1, out_channels: int = 1, depth: int = 3,
-                 width: int = 32, residual: bool = True, batch_norm: bool = True):
+                 width: int = 32, residual: bool = True, batch_norm: bool = True,
+                 dims: int = 2):
         super().__init__()
+        if dims not in _LAYERS:
+            raise ValueError(f"dims must be 2 (images) or 3 (volumes), got {dims!r}")
         in_channels = check_int(in_channels, "in_channels")
         out_channels = check_int(out_channels, "out_channels")
         depth = check_int(depth, "depth")
@@ -135,43 +151,50 @@ class UNet(nn.Module):
                              f"and out_channels must be equal, got {in_channels} and "
                              f"{out_channels}")
         self.in_channels, self.depth, self.residual = in_channels, depth, residual
+        self.dims = dims
+        conv, _, transposed = _LAYERS[dims]
         channels = [width * 2**level for level in range(depth)]
 
         self.down = nn.ModuleList()        # encoder blocks, finest level first
         previous = in_channels
         for c in channels:
-            self.down.append(_conv_block(previous, c, batch_norm))
+            self.down.append(_conv_block(previous, c, batch_norm, dims))
             previous = c
         self.upsample = nn.ModuleList()    # decoder, coarsest level first
         self.up = nn.ModuleList()
         for c in reversed(channels[:-1]):
-            self.upsample.append(nn.ConvTranspose2d(2 * c, c, kernel_size=2, stride=2))
-            self.up.append(_conv_block(2 * c, c, batch_norm))   # 2c: skip + upsampled
-        self.output = nn.Conv2d(channels[0], out_channels, kernel_size=1)
+            self.upsample.append(transposed(2 * c, c, kernel_size=2, stride=2))
+            self.up.append(_conv_block(2 * c, c, batch_norm, dims))   # 2c: skip + upsampled
+        self.output = conv(channels[0], out_channels, kernel_size=1)
         if residual:
             nn.init.zeros_(self.output.weight)
             nn.init.zeros_(self.output.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4:
-            raise ValueError(f"UNet expects images of shape (B, C, H, W), got "
-                             f"{tuple(x.shape)}; add dimensions with x[:, None] or "
-                             f"x[None, None]")
+        layout = "(B, C, H, W)" if self.dims == 2 else "(B, C, D, H, W)"
+        if x.dim() != self.dims + 2:
+            raise ValueError(f"this UNet (dims={self.dims}) expects "
+                             f"{'images' if self.dims == 2 else 'volumes'} of shape "
+                             f"{layout}, got {tuple(x.shape)}; add dimensions with "
+                             f"x[:, None] or x[None, None]")
         if x.shape[1] != self.in_channels:
             raise ValueError(f"UNet expects {self.in_channels} input channel(s), "
                              f"got {x.shape[1]} (shape {tuple(x.shape)})")
-        H, W = x.shape[-2:]
+        size = x.shape[2:]
         multiple = 2 ** (self.depth - 1)
-        h = F.pad(x, (0, -W % multiple, 0, -H % multiple))
+        # zero padding at the end of every spatial axis, up to a multiple of 2**(depth-1)
+        padding = [p for n in reversed(size) for p in (0, -n % multiple)]
+        h = F.pad(x, padding)
+        pool = F.max_pool2d if self.dims == 2 else F.max_pool3d
 
         skips = []
         for level, block in enumerate(self.down):
             if level > 0:
-                h = F.max_pool2d(h, 2)
+                h = pool(h, 2)
             h = block(h)
             skips.append(h)
         skips.pop()                       # the bottom has no skip connection
         for upsample, block in zip(self.upsample, self.up):
             h = block(torch.cat([skips.pop(), upsample(h)], dim=1))
-        out = self.output(h)[..., :H, :W]
+        out = self.output(h)[(..., *(slice(0, n) for n in size))]
         return x + out if self.residual else out

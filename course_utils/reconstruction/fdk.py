@@ -65,7 +65,7 @@ from ..operators.geometry import ConeBeam
 from .fbp import FILTERS, _filter
 
 __all__ = ["fdk", "fdk_backproject", "fdk_cosine_weights", "fdk_distance_weights",
-           "fdk_detector_coordinates"]
+           "fdk_detector_coordinates", "slice_errors"]
 
 
 def _check_geometry(geometry, caller: str) -> ConeBeam:
@@ -317,3 +317,44 @@ def fdk(A, y, filter: str = "ram-lak", cutoff: float = 1.0) -> torch.Tensor:
     filtered = _filter(weighted, filter, geometry.col_spacing / geometry.magnification,
                        cutoff)
     return _backproject(A, filtered)
+
+
+@numpy_compatible
+def slice_errors(x, ref, geometry) -> tuple[torch.Tensor, torch.Tensor]:
+    """The error of every axial slice, and the angle under which the source sees it.
+
+    For slice :math:`d` of a ``(D, H, W)`` volume, at height
+    :math:`z_d = d + 0.5 - D/2`:
+
+    * ``angle[d]`` :math:`= \\arctan(|z_d| / d_s)` in degrees, the elevation of the ray
+      from the source to the slice's centre on the rotation axis (0 in the central
+      plane, where FDK is exact);
+    * ``error[d]`` :math:`= \\sqrt{\\tfrac{1}{HW}\\sum_{h,w} (x_{dhw} - x^*_{dhw})^2}`,
+      the slice's root-mean-square error.
+
+    Plotting ``error`` against ``angle`` shows the cone-beam (Feldkamp) artefacts of
+    FDK growing away from the central plane.  Taught in lesson 13, section 3
+    (Exercise 3 writes it).
+
+    Parameters
+    ----------
+    x, ref : torch.Tensor or numpy.ndarray, shape (..., D, H, W)
+        Reconstructions and the true volumes.
+    geometry : ConeBeam
+        The scanner (its ``source_distance``).
+
+    Returns
+    -------
+    angle : torch.Tensor, shape (D,)
+        Degrees, float64.
+    error : torch.Tensor, shape (..., D)
+        In the units of the volumes.
+    """
+    geometry = _check_geometry(geometry, "slice_errors")
+    if x.shape != ref.shape or x.dim() < 3:
+        raise ValueError(f"x and ref must be volumes (..., D, H, W) of the same shape, got "
+                         f"{tuple(x.shape)} and {tuple(ref.shape)}")
+    _, _, z = _voxel_centres(x.shape[-3:])
+    angle = torch.rad2deg(torch.atan(z.abs() / geometry.source_distance))
+    error = (x - ref.to(x.dtype)).square().mean(dim=(-2, -1)).sqrt()
+    return angle, error

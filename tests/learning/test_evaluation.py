@@ -154,3 +154,17 @@ def test_tv_baseline_is_converged_and_finely_tuned():
     # the iteration-count baselines are interior too
     assert 1 < tuning["SIRT iterations"] < 2000 and 1 < tuning["CGLS iterations"] < 60
     assert len(methods) == 4
+
+
+def test_evaluate_scores_volumes_as_volumes():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(3, 1, 4, 16, 16, generator=g)
+    noisy = x + 0.05 * torch.randn(x.shape, generator=g)
+    noisy[:, :, 0] += 0.5                              # one bad slice per volume
+    row = cu.evaluate(lambda y: y, (noisy, x), name="identity", volumes=True)
+    torch.testing.assert_close(row["PSNR per image"],
+                               cu.psnr_3d(noisy, x, data_range=1.0).flatten().double())
+    torch.testing.assert_close(row["SSIM per image"],
+                               cu.ssim_3d(noisy, x, data_range=1.0).flatten().double())
+    by_slices = cu.evaluate(lambda y: y, (noisy, x), name="identity")
+    assert by_slices["PSNR (dB)"] > row["PSNR (dB)"] + 1.0

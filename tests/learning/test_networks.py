@@ -76,3 +76,33 @@ def test_bad_arguments():
         cu.UNet(width=2.5)
     with pytest.raises(TypeError, match="in_channels must be an int"):
         cu.UNet(in_channels=True)
+
+
+def test_a_3d_unet_keeps_any_volume_size_and_starts_as_the_identity():
+    net = cu.UNet(depth=3, width=4, dims=3)
+    x = torch.rand(2, 1, 9, 12, 7)
+    assert net(x).shape == x.shape
+    torch.testing.assert_close(net(x), x)          # residual: the last layer starts at 0
+    assert isinstance(net.down[0][0], torch.nn.Conv3d)
+    # about 7 width^2 4^depth parameters in 2D; a 3 x 3 x 3 kernel has 3 times more
+    n2, n3 = (cu.count_parameters(cu.UNet(depth=3, width=8, dims=d)) for d in (2, 3))
+    assert 2.5 < n3 / n2 < 3.1
+
+
+def test_a_3d_unet_learns_and_rejects_images():
+    torch.manual_seed(0)
+    net = cu.UNet(depth=2, width=4, dims=3, residual=False)
+    x = torch.rand(2, 1, 8, 8, 8)
+    optimiser = torch.optim.Adam(net.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(30):
+        optimiser.zero_grad()
+        loss = (net(x) - x.flip(-1)).square().mean()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+    with pytest.raises(ValueError, match=r"\(B, C, D, H, W\)"):
+        net(torch.rand(2, 1, 8, 8))
+    with pytest.raises(ValueError, match="dims must be 2"):
+        cu.UNet(dims=1)

@@ -227,3 +227,26 @@ def test_clear_errors(tiny):
         cu.fdk_cosine_weights(radon.geometry)
     with pytest.raises(ValueError, match="shape"):
         cu.fdk_backproject(tiny, torch.zeros(3, 12, 16))
+
+
+def test_slice_errors_by_hand():
+    geometry = cu.ConeBeam(n_angles=4, n_rows=8, n_cols=8, source_distance=10,
+                           detector_distance=5)
+    ref = torch.zeros(4, 6, 5, dtype=torch.float64)
+    x = ref.clone()
+    x[0] = 2.0                                  # slice 0: RMS error 2
+    x[3, 0, 0] = 3.0                            # slice 3: one voxel of 30 is off by 3
+    angle, error = cu.slice_errors(x, ref, geometry)
+    # slice centres at z = -1.5, -0.5, 0.5, 1.5
+    expected = [math.degrees(math.atan(abs(z) / 10)) for z in (-1.5, -0.5, 0.5, 1.5)]
+    torch.testing.assert_close(angle, torch.tensor(expected, dtype=torch.float64))
+    torch.testing.assert_close(error, torch.tensor([2.0, 0, 0, 3 / math.sqrt(30)],
+                                                   dtype=torch.float64))
+    # batches and numpy
+    batch_angle, batch_error = cu.slice_errors(np.stack([x.numpy(), ref.numpy()]),
+                                               np.stack([ref.numpy(), ref.numpy()]), geometry)
+    assert batch_error.shape == (2, 4) and isinstance(batch_angle, np.ndarray)
+    with pytest.raises(ValueError, match="same shape"):
+        cu.slice_errors(x, ref[:2], geometry)
+    with pytest.raises(TypeError, match="ConeBeam"):
+        cu.slice_errors(x, ref, "cone")

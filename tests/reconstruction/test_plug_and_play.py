@@ -51,3 +51,18 @@ def test_choose_on_validation():
     assert best == 0.01 and set(scores) == {0.3, 0.01, 0.1}
     with pytest.raises(ValueError, match="empty"):
         cu.choose_on_validation(lambda y, c: x, [], None, x)
+
+
+def test_choose_on_validation_scores_volumes_with_the_metric_it_is_given():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 1, 4, 12, 12, generator=g)
+    # candidate 1 ruins one slice, candidate 2 adds a little noise everywhere: the mean of
+    # the slices' PSNRs prefers the first, the volume's PSNR (one MSE) the second
+    ruined = x.clone()
+    ruined[:, :, 0] += 1.0
+    noisy = x + 0.2 * torch.randn(x.shape, generator=g)
+    outputs = {1: ruined, 2: noisy}
+    by_slices, _ = cu.choose_on_validation(lambda y, c: outputs[c], [1, 2], None, x)
+    by_volume, _ = cu.choose_on_validation(lambda y, c: outputs[c], [1, 2], None, x,
+                                           metric=cu.psnr_3d)
+    assert (by_slices, by_volume) == (1, 2)
