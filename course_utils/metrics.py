@@ -40,13 +40,13 @@ def _check_pair(x, ref) -> tuple[torch.Tensor, torch.Tensor]:
     return x.to(dtype), ref.to(dtype)
 
 
-def _data_range(ref: torch.Tensor, data_range) -> torch.Tensor:
-    """Data range per image, shape (...) of the batch (or broadcastable to it)."""
+def _data_range(ref: torch.Tensor, data_range, dims=(-2, -1), item="an image") -> torch.Tensor:
+    """Data range per image (or per volume), shape (...) of the batch (or broadcastable to it)."""
     if data_range is None:
-        R = ref.amax(dim=(-2, -1)) - ref.amin(dim=(-2, -1))
+        R = ref.amax(dim=dims) - ref.amin(dim=dims)
         if (R == 0).any():
             raise ValueError(
-                "ref has an image with constant value, so its data range is 0; "
+                f"ref has {item} with constant value, so its data range is 0; "
                 "pass data_range explicitly (e.g. data_range=1.0)"
             )
         return R
@@ -177,20 +177,6 @@ def _check_volumes(x, ref) -> tuple[torch.Tensor, torch.Tensor]:
     return x, ref
 
 
-def _volume_range(ref: torch.Tensor, data_range) -> torch.Tensor:
-    """Data range per volume, shape (...) of the batch (or broadcastable to it)."""
-    if data_range is None:
-        R = ref.amax(dim=(-3, -2, -1)) - ref.amin(dim=(-3, -2, -1))
-        if (R == 0).any():
-            raise ValueError("ref has a volume with constant value, so its data range is "
-                             "0; pass data_range explicitly (e.g. data_range=1.0)")
-        return R
-    R = torch.as_tensor(data_range, dtype=ref.dtype, device=ref.device)
-    if (R <= 0).any():
-        raise ValueError(f"data_range must be positive, got {data_range}")
-    return R
-
-
 @numpy_compatible
 def psnr_3d(x, ref, *, data_range=None):
     """PSNR of whole volumes: one mean squared error over all voxels, in decibels.
@@ -222,7 +208,7 @@ def psnr_3d(x, ref, *, data_range=None):
     Taught in lesson 13 (its results table).
     """
     x, ref = _check_volumes(x, ref)
-    data_range = _volume_range(ref, data_range)
+    data_range = _data_range(ref, data_range, (-3, -2, -1), "a volume")
     depth, height, width = x.shape[-3:]
     # a volume is one image of D*H rows: psnr's mean over (-2, -1) is then over all voxels
     shape = (*x.shape[:-3], depth * height, width)
@@ -252,7 +238,7 @@ def ssim_3d(x, ref, *, data_range=None):
     Taught in lesson 13 (its results table).
     """
     x, ref = _check_volumes(x, ref)
-    data_range = _volume_range(ref, data_range)
+    data_range = _data_range(ref, data_range, (-3, -2, -1), "a volume")
     R = torch.as_tensor(data_range, dtype=ref.dtype, device=ref.device)
     per_slice = ssim(x, ref, data_range=R[..., None] if R.ndim else R)
     return per_slice.mean(dim=-1)
