@@ -18,7 +18,8 @@ as ``cu.RadonTransform`` or ``cu.fbp``.  Where a name lives follows from the fol
 ``reconstruction/``    classical inversion: ``fbp`` (filtered backprojection) and
                        ``algorithms`` (Landweber, SIRT, CGLS, MLEM, TV),
                        ``plug_and_play`` (a denoiser as the prior)
-``simulation/``        data: ``phantoms``, ``phantoms_3d`` (the 3D Shepp-Logan head),
+``simulation/``        data: ``phantoms``, ``phantoms_3d`` (3D phantoms and their exact
+                       cone-beam projections),
                        ``noise``, and ``setting`` (the shared sparse-view experiment
                        of the learned lessons)
 ``learning/``          ``networks`` (U-Net), ``training`` (the loop),
