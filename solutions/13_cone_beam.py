@@ -46,7 +46,7 @@
 # (unrolled networks, learned primal-dual).
 #
 # **Estimated run time.** CPU quick mode (`COURSE_QUICK=1`): see the README's course map
-# for the measured time, about two minutes on a 2-core CPU, with 32³ volumes for the
+# for the measured time, about a minute on a quiet 2-core CPU, with 32³ volumes for the
 # learned part and 48³ for FDK. Full mode (64³ volumes, more training and test volumes):
 # not measured yet; a GPU is advised. The notebook uses one CPU thread.
 
@@ -88,7 +88,7 @@ NOISE = 0.025                       # Gaussian noise: 2.5 % of the mean |project
 N_TRAIN, N_VAL, N_TEST = (48, 8, 16) if QUICK else (400, 16, 50)
 EPOCHS = 8 if QUICK else 30
 MEMORY_SIZES = (16, 24, 32) if QUICK else (16, 24, 32, 48, 64)
-MEMORY_ITERATIONS = (1, 4) if QUICK else (1, 2, 4, 8)
+MEMORY_ITERATIONS = (1, 2, 4) if QUICK else (1, 2, 4, 8)
 print(f"device: {device}; volumes {N}³ (learning) and {N_FDK}³ (FDK); quick mode: {QUICK}")
 
 # %% [markdown]
@@ -132,9 +132,10 @@ print(f"device: {device}; volumes {N}³ (learning) and {N_FDK}³ (FDK); quick mo
 # roughly 1.5 m from the source, roughly 11-15° (a range, not a specification).
 #
 # All our scanners have an $N \times N$ panel that, scaled to the axis, is $1.25N$
-# voxels wide and high (so every view sees every object inside the cylinder of radius
-# $0.45N$ around the axis, where all our phantoms lie), and a magnification of 1.5; the
-# cone angle sets how close the source is.
+# voxels wide and high (so that, up to a cone angle of 35°, every view sees every
+# object inside the cylinder of radius $0.45N$ and height $\pm 0.45N$ around the axis,
+# where all our phantoms lie), and a magnification of 1.5; the cone angle sets how close
+# the source is.
 
 # %%
 def scanner(cone_angle, size=N, n_views=N_VIEWS):
@@ -204,11 +205,12 @@ cu.checks.cone_beam_positions(source_and_pixels);
 # %% [markdown]
 # The course's version is `geometry.source_and_pixels(view)`. The figure draws the
 # scanner of this lesson from above (the central plane: a fan beam) and from the side
-# (the plane of the rotation axis), at 0° and at 180°. In the central plane the two
-# views measure the same lines, in opposite directions. Above it they do not: a point
-# at height $z$ is seen from the two sides along rays tilted by different angles, and
-# no view measures it along the horizontal. That is the data a circular orbit misses
-# (section 3).
+# (the plane of the rotation axis; the top panel shows the view at 0°, the side panel
+# the views at 0° and at 180°). In the central plane the two views measure the same
+# lines, in opposite directions. Above it they do not: the two rays through a point at
+# height $z$ are different, mirror-image lines, and no source position lies in the
+# horizontal plane through the point. That plane's data is what a circular orbit misses
+# (Tuy's condition, section 3).
 
 # %%
 def draw_scanner(geometry, size):
@@ -318,16 +320,19 @@ cu.show_images([x_test[i, 0, middle] for i in range(3)]
 #
 # **From parallel to fan beam.** Move the detector, in thought, to the rotation axis:
 # divide its coordinates by $M$ (below, $u$ and $v$ are always scaled that way). In the
-# central plane, the fan ray that leaves the source at angle $\theta$ and hits the axis
-# detector at $u$ is a parallel-beam ray: its direction is turned by
-# $\gamma = \arctan(u/d_s)$ from the central ray's, and it passes the axis at distance
-# $t = d_s\sin\gamma$. Substituting this change of variables, $(t, \varphi) \to
-# (u, \theta)$, into lesson 01's formula $x(\mathbf{x}) = \int (h * p_\varphi)
-# (\mathbf{x}\cdot\mathbf{n}_\varphi)\, d\varphi$ brings in the Jacobian
-# $dt\, d\varphi = \cos^3\gamma\, du\, d\theta$, with $\cos\gamma = d_s/\sqrt{d_s^2+u^2}$.
-# One cosine stays with the data (the pre-weight below); the other two combine with the
-# ramp filter's scaling, $h(a t) = h(t)/a^2$, when the filter is moved from $t$ to the
-# detector coordinate $u$, and leave the factor $1/U^2$ of the backprojection. FDK then
+# central plane, the ray of view $\theta$ that hits the axis detector at $u$ is also a
+# parallel-beam ray: its direction is turned by $\gamma = \arctan(u/d_s)$ from the
+# central ray's, so it belongs to the parallel projection at angle
+# $\varphi = \theta + \gamma$, and it passes the axis at distance $t = d_s\sin\gamma$.
+# Substituting this change of variables, $(t, \varphi) \to (u, \theta)$, into lesson
+# 01's formula $x(\mathbf{x}) = \int (h * p_\varphi)(\mathbf{x}\cdot\mathbf{n}_\varphi)
+# \, d\varphi$ brings in the Jacobian $dt\, d\varphi = \cos^3\gamma\, du\, d\theta$, with
+# $\cos\gamma = d_s/\sqrt{d_s^2+u^2}$. The filter's argument becomes
+# $\mathbf{x}\cdot\mathbf{n}_\varphi - t = U\cos\gamma\,\big(u(\mathbf{x},\theta) - u\big)$
+# (with $U$ and $u(\mathbf{x},\theta)$ defined in step 3 below), and the unwindowed ramp
+# scales as $h(a t) = h(t)/a^2$, so $h(\cdot) = h\big(u(\mathbf{x},\theta) - u\big) /
+# (U^2\cos^2\gamma)$. Two of the three cosines cancel: one stays with the data (the
+# pre-weight below) and $1/U^2$ remains in the backprojection. FDK then
 # treats every detector row like the central one, with $v$ in the cosine.
 #
 # **FDK, step by step.** With $n_\theta$ views over the full circle and $h$ the ramp
@@ -359,7 +364,7 @@ cu.show_images([x_test[i, 0, middle] for i in range(3)]
 # from it, it is not. Tuy (1983) showed that a point can be reconstructed exactly if
 # every plane through it meets the source trajectory; a circle fails that for every
 # point off its own plane (the horizontal plane through the point never meets it), and
-# then no exact and stable reconstruction exists (Finch, 1985). FDK fills the gap with a
+# then the inversion is unstable (Finch, 1985). FDK fills the gap with a
 # plausible guess, which is wrong for structures that vary quickly along $z$ (thin
 # horizontal discs above and below the central plane blur and lose contrast), and more
 # wrong the larger the cone angle.
@@ -508,7 +513,7 @@ plt.show()
 # grows away from the central plane, and faster the wider the cone. Part of it is not
 # the cone's: even the 1° scan, nearly a stack of independent fan-beam scans, misses the
 # edges of the discs, which are sharper than a detector row (a row is 1.25 voxels high
-# at the axis) and sit between voxels. The table reads the discs themselves: the mean
+# at the axis) and cut through the centres of the edge slices, which are half filled. The table reads the discs themselves: the mean
 # value inside half of each disc's radius, where the truth is exactly 1 (the stack is
 # symmetric, so the upper half is shown): its value in the 1° scan, and the fraction of
 # that value it keeps in the wider cones. The 1° values are below 1 (in quick mode, at
@@ -659,9 +664,11 @@ plt.show()
 
 # %%
 n_probe = 4 if QUICK else N_VAL
+crime = A(x_val[:n_probe])
 versions = {"exact + noise (the data)": y_val[:n_probe],
             "exact, no noise": clean_val[:n_probe],
-            "A x, no noise (inverse crime)": A(x_val[:n_probe])}
+            "A x + the same noise": crime + (y_val[:n_probe] - clean_val[:n_probe]),
+            "A x, no noise (inverse crime)": crime}
 probe = []
 for version, data in versions.items():
     curve = []
@@ -674,20 +681,25 @@ for version, data in versions.items():
 cu.results_table(probe)
 
 # %% [markdown]
-# On these few volumes (point estimates) removing the noise barely helps CGLS, while
-# removing the model error (data made by $A$ itself) lets it climb for all 40 iterations
-# and overtake FDK: in quick mode, at 32³, the operator's discretisation error (2.2 % of
-# the data, twice the noise) is what stops it. This is the inverse crime of lesson 02
-# seen from the other side: with crime-made data this lesson would have ranked CGLS
-# above FDK. A finer grid has a smaller model error (our 64³ full mode, and every real
-# scanner has its own).
+# On these few volumes (point estimates, indicative only) removing the noise barely
+# helps CGLS, while removing the model error (data made by $A$ itself, with or without
+# the same noise) lets it climb much further and overtake FDK: in quick mode, at 32³,
+# the operator's discretisation error (2.2 % of the data, twice the noise) is what stops
+# it. This is the inverse crime of lesson 02 seen from the other side: with crime-made
+# data this lesson would probably have ranked CGLS above FDK. FDK loses a little on
+# $Ax$ too: our projector interpolates, so its data are smoother than exact line
+# integrals, and FDK, which never uses $A$, reconstructs them slightly blurred. A finer
+# grid has a smaller model error (our 64³ full mode), and every real scanner has its
+# own.
 
 # %%
-noisy, clean, crime = (row["CGLS, best (dB)"] for row in probe)
-print(f"CGLS gains {clean - noisy:+.2f} dB without noise, {crime - clean:+.2f} dB more "
-      f"without model error ({n_probe} validation volumes)")
-assert crime - clean > 1.0 > abs(clean - noisy), "the model error, not the noise, stops CGLS"
-assert probe[2]["CGLS, best (dB)"] > probe[2]["FDK (dB)"], "the inverse crime flips the ranking"
+noisy, clean, crime_noisy, crime_clean = (row["CGLS, best (dB)"] for row in probe)
+print(f"CGLS gains {clean - noisy:+.2f} dB without noise, {crime_noisy - noisy:+.2f} dB "
+      f"without model error, {crime_clean - noisy:+.2f} dB without either "
+      f"({n_probe} validation volumes, point estimates)")
+assert crime_noisy - noisy > 1.0 > abs(clean - noisy), "the model error, not the noise, stops CGLS"
+assert all(row["CGLS, best (dB)"] > row["FDK (dB)"] for row in probe[2:]), \
+    "with crime-made data CGLS should overtake FDK"
 
 # %% [markdown]
 # ## 5. Learning in 3D
@@ -763,9 +775,9 @@ if QUICK:   # measured in quick mode (32³); full mode (64³: less model error) 
 # The classical ranking may surprise: in quick mode **FDK beats CGLS**, by 1.49 dB
 # [1.38, 1.60] and 0.050 [0.042, 0.058] in SSIM. CGLS minimises $\|Ax - y\|^2$ with no
 # regulariser; early stopping (chosen on validation at 9 iterations) is its only
-# defence, and the three-way experiment above showed what it defends against here: the
-# model error, not the noise. FDK's filtering has no model of the voxels to be wrong
-# about. A regularised iterative method (TV, as in lesson 02, with a weight chosen on
+# defence, and the experiment above indicated what it defends against here: the model
+# error more than the noise. FDK fits no model of the voxels to the data, so it cannot
+# fit the model's error either. A regularised iterative method (TV, as in lesson 02, with a weight chosen on
 # validation) would be the fairer "iterative" row; it is left as an exercise because it
 # needs a 3D gradient and a few hundred iterations. In the lecture's table the iterative
 # method is far above FDK (at 50 projections 26.36 against 14.54 dB); the lecture does
@@ -895,15 +907,19 @@ cu.results_table(extrapolated)
 # Every measurement lies within a percent of its line: memory is linear in both the
 # number of voxels and the number of iterations. In quick mode, without checkpointing,
 # each iteration adds about 137 bytes per voxel (a few float32 feature maps of 8
-# channels, kept for the backward pass) on top of 122 bytes per voxel that every step
-# needs (the gradient images, the loss). With checkpointing an iteration adds only 4
+# channels, kept for the backward pass) on top of a fixed 124 bytes per voxel (the
+# line's value at zero iterations, which we have not broken down). With checkpointing
+# an iteration adds only 4
 # bytes per voxel (one float32 volume: the stored iterate), and the fixed part grows to
-# 260, about 122 + 137: during the backward pass one iteration is recomputed, and its
+# 260, about 124 + 137: during the backward pass one iteration is recomputed, and its
 # activations are held while it is. So checkpointing pays from two iterations on, and
 # here it divides the peak of a 4-iteration step by about 2.4. Extrapolated to a
 # 512 x 512 x 300 volume, 8 iterations of this *tiny* network (8 channels) need about
-# 90 GiB without checkpointing, more than the 80 GB of an H100; with checkpointing about
-# 21 GiB. Real networks are wider (learned primal-dual keeps several primal and dual
+# 90 GiB without checkpointing, more than the 80 GB (74.5 GiB) of an H100; with
+# checkpointing about 21 GiB. These are estimates: a straight line drawn through 16³ to
+# 32³ and stretched 2400 times, and part of what was measured (the projector's
+# temporaries, which it caps per call) does not grow with the volume, so they lean
+# high. Real networks are wider (learned primal-dual keeps several primal and dual
 # channels, its CNNs 32 or more feature maps), which multiplies both figures. Our
 # projector also precomputes its sample positions (`A.cache_bytes`, 10 MiB at 32³ and 40
 # views); at clinical size it would recompute them at every call instead (its cache has

@@ -20,3 +20,4 @@ from .lesson10 import *  # noqa: F401,F403
 from .lesson11 import *  # noqa: F401,F403
 from .lesson12 import *  # noqa: F401,F403
 from .lesson13 import *  # noqa: F401,F403
+from .lesson14 import *  # noqa: F401,F403

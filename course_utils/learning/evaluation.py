@@ -25,10 +25,12 @@ the lower end of that interval, never about two means:
 
 from __future__ import annotations
 
+import csv
 import math
 import time
 import weakref
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -41,7 +43,8 @@ from .networks import count_parameters
 
 __all__ = ["evaluate", "classical_methods", "ClassicalMethods", "classical_baselines",
            "paired_difference", "choose_on_validation",
-           "PairedDifference", "mean_interval", "tune_tv_weight"]
+           "PairedDifference", "mean_interval", "tune_tv_weight", "pareto_front",
+           "significance_ranks", "load_results"]
 
 
 def _t_quantile(n: int) -> float:
@@ -165,6 +168,125 @@ def paired_difference(a, b, metric: str = "PSNR (dB)") -> PairedDifference:
     mean, half = mean_interval(scores[0] - scores[1])
     return PairedDifference(mean, mean - half, mean + half, scores[0].numel(), metric,
                             tuple(names))
+
+
+#: Where ``benchmarks/ellipses.py`` writes its tables (a folder of the repository).
+RESULTS_FOLDER = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+
+
+def load_results(name: str = "ellipses_small_area", folder=None) -> tuple:
+    """A results table that ``benchmarks/ellipses.py`` measured, with its provenance.
+
+    Parameters
+    ----------
+    name : str
+        The file's stem: ``ellipses_<budget>_<sampling>`` (default: the course's
+        full-mode setting, the CPU budget, pixel-area sampling).
+    folder : str or Path, optional
+        Default: ``benchmarks/results`` of the repository.
+
+    Returns
+    -------
+    (rows, provenance) : list of dict, str
+        One dict per method, numbers as floats (empty cells as ``nan``); and the first
+        line of the Markdown twin, which says the budget, date, machine and torch.
+
+    Taught in lesson 14, section 1.  Rebuild with ``python benchmarks/ellipses.py
+    --budget small`` (about an hour on a 2-core CPU).
+    """
+    folder = RESULTS_FOLDER if folder is None else Path(folder)
+    path = folder / f"{name}.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"no results table {path}: run python benchmarks/ellipses.py "
+                                f"(see benchmarks/README.md) to make it")
+    with path.open(newline="") as handle:
+        raw = list(csv.DictReader(handle))
+
+    def value(text):
+        try:
+            return float(text) if text != "" else math.nan
+        except ValueError:
+            return text
+
+    rows = [{key: value(text) if key not in ("method", "family", "budget") else text
+             for key, text in row.items()} for row in raw]
+    markdown = path.with_suffix(".md")
+    provenance = (markdown.read_text().splitlines()[0] if markdown.exists()
+                  else "provenance unknown (no Markdown twin)")
+    return rows, provenance
+
+
+def pareto_front(cost, quality) -> torch.Tensor:
+    """Which methods no other method beats in both cost and quality (the Pareto front).
+
+    Method :math:`i` is *dominated* when some :math:`j` costs no more and scores at
+    least as well, and is strictly better in one of the two:
+    :math:`c_j \\le c_i,\\ q_j \\ge q_i` and :math:`(c_j < c_i` or :math:`q_j > q_i)`.
+    The front is every method that is not dominated; two methods with the same cost
+    and quality are both on it (or both off it).
+
+    Parameters
+    ----------
+    cost : sequence of float or torch.Tensor, shape (n,)
+        Lower is better, e.g. the time per image in seconds.
+    quality : sequence of float or torch.Tensor, shape (n,)
+        Higher is better, e.g. the mean PSNR in dB.
+
+    Returns
+    -------
+    torch.Tensor, shape (n,), bool
+        True for the methods on the front.
+
+    Examples
+    --------
+    >>> pareto_front([1.0, 2.0, 3.0], [20.0, 25.0, 24.0]).tolist()
+    [True, True, False]
+
+    Taught in lesson 14, section 2 (Exercise 1 writes it).
+    """
+    cost = torch.as_tensor(cost, dtype=torch.float64).flatten()
+    quality = torch.as_tensor(quality, dtype=torch.float64).flatten()
+    if cost.shape != quality.shape:
+        raise ValueError(f"cost and quality must have one value per method, got "
+                         f"{cost.numel()} and {quality.numel()}")
+    if bool(torch.isnan(cost).any() | torch.isnan(quality).any()):
+        raise ValueError("cost and quality must not contain nan: leave such methods out")
+    no_worse = (cost[None, :] <= cost[:, None]) & (quality[None, :] >= quality[:, None])
+    better = (cost[None, :] < cost[:, None]) | (quality[None, :] > quality[:, None])
+    return ~(no_worse & better).any(dim=1)     # row i: is some j no worse and better?
+
+
+def significance_ranks(rows, metric: str = "PSNR (dB)") -> dict:
+    """Rank methods by the course's rule: only a paired 95 % interval separates two.
+
+    The rank of a method is one plus the number of methods that beat it on the paired
+    interval of :func:`paired_difference` (its lower end above 0). Methods that no
+    interval separates share a rank, as in a competition ranking.
+
+    Parameters
+    ----------
+    rows : dict or sequence of dict
+        Rows of :func:`evaluate` on the *same* images (``{name: row}`` or a list of rows
+        with a ``"method"`` key).
+    metric : {"PSNR (dB)", "SSIM"}
+
+    Returns
+    -------
+    dict
+        ``{method: rank}``, 1 for the best.
+
+    Taught in lesson 14, section 3 (Exercise 2 writes it).
+    """
+    if not isinstance(rows, dict):
+        rows = {row["method"]: row for row in rows}
+    if len(rows) < 1:
+        raise ValueError("rows is empty: give at least one method")
+    ranks = {}
+    for name, row in rows.items():
+        beaten_by = sum(paired_difference(other, row, metric).low > 0
+                        for other_name, other in rows.items() if other_name != name)
+        ranks[name] = 1 + int(beaten_by)
+    return ranks
 
 
 def evaluate(reconstruct, data, *, name=None, data_range: float = 1.0,

@@ -168,3 +168,43 @@ def test_evaluate_scores_volumes_as_volumes():
                                cu.ssim_3d(noisy, x, data_range=1.0).flatten().double())
     by_slices = cu.evaluate(lambda y: y, (noisy, x), name="identity")
     assert by_slices["PSNR (dB)"] > row["PSNR (dB)"] + 1.0
+
+
+def test_pareto_front_by_hand():
+    cost = [1.0, 2.0, 3.0, 2.0, 0.5, 4.0]
+    quality = [20.0, 25.0, 24.0, 25.0, 10.0, 30.0]
+    # 3.0/24 is beaten by 2.0/25; the two identical 2.0/25 points are both kept
+    assert cu.pareto_front(cost, quality).tolist() == [True, True, False, True, True, True]
+    assert cu.pareto_front([1.0], [1.0]).tolist() == [True]
+    # equal cost: only the better quality survives
+    assert cu.pareto_front([1.0, 1.0], [2.0, 3.0]).tolist() == [False, True]
+    with pytest.raises(ValueError, match="one value per method"):
+        cu.pareto_front([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match="nan"):
+        cu.pareto_front([1.0, float("nan")], [1.0, 2.0])
+
+
+def test_significance_ranks_follow_the_paired_intervals():
+    g = torch.Generator().manual_seed(0)
+    difficulty = 30 + 3 * torch.randn(30, generator=g, dtype=torch.float64)
+
+    def row(name, shift, spread=0.05):
+        scores = difficulty + shift + spread * torch.randn(30, generator=g, dtype=torch.float64)
+        return {"method": name, "PSNR (dB)": float(scores.mean()), "PSNR per image": scores}
+
+    rows = {"best": row("best", 1.0), "tied": row("tied", 1.0), "worse": row("worse", 0.0),
+            "worst": row("worst", -1.0)}
+    assert cu.significance_ranks(rows) == {"best": 1, "tied": 1, "worse": 3, "worst": 4}
+    # a list of rows works too, and one method alone is first
+    assert cu.significance_ranks(list(rows.values()))["worst"] == 4
+    assert cu.significance_ranks({"alone": rows["best"]}) == {"alone": 1}
+
+
+def test_load_results_reads_the_shipped_benchmark(tmp_path):
+    rows, provenance = cu.load_results()
+    assert "Ellipses benchmark" in provenance and "test images" in provenance
+    methods = [r["method"] for r in rows]
+    assert any(m.startswith("TV") for m in methods) and "FBP + U-Net" in methods
+    assert all(isinstance(r["PSNR (dB)"], float) and 15 < r["PSNR (dB)"] < 45 for r in rows)
+    with pytest.raises(FileNotFoundError, match="benchmarks/ellipses.py"):
+        cu.load_results("no_such_table", folder=tmp_path)
