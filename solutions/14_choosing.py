@@ -15,7 +15,8 @@
 #
 # Thirteen lessons, each with its own table. A reader who has to reconstruct real data
 # next week needs them side by side, and a way to choose. Papa's lecture closes the same
-# way: one table of quality, time per volume and memory for every method, a summary of
+# way: one table of quality, time per volume and memory for five cone-beam methods, a
+# summary of
 # what the families can and cannot do ("Traditional methods cannot learn from data",
 # "Learned approach for **direct reconstruction is not feasible**"), and an outlook
 # ("**Computational resources** are limited in this domain", "No real **ground-truth
@@ -41,7 +42,7 @@
 # fail), lesson 13 (cone-beam memory).
 #
 # **Estimated run time.** CPU quick mode (`COURSE_QUICK=1`): see the README's course map
-# for the measured time, about 30 s on a quiet 2-core CPU. Full mode (more test images):
+# for the measured time, about 23 s on a quiet 2-core CPU. Full mode (more test images):
 # not measured yet. The notebook uses one CPU thread. Nothing is trained here: the
 # networks are the shipped ones of lesson 12.
 
@@ -99,8 +100,9 @@ cu.results_table([{c: row[c] for c in columns} for row in shipped])
 #   point samples of the ellipses) and our learned rows had a CPU budget: 2000 training
 #   images and a few epochs, against the paper's 32,000 images and a GPU.
 #   `benchmarks/README.md` measures what it can: FBP lands on its published figure;
-#   pixel averages make the images easier, by 1.8 dB for TV and 0.5 dB for FBP, which is
-#   why our U-Net sits 2.0 dB *above* its published figure despite the smaller budget;
+#   pixel averages make the images easier, by 1.8 dB for TV and 0.5 dB for FBP, which
+#   probably explains much of why our U-Net sits 2.0 dB *above* its published figure
+#   despite the smaller budget (the U-Net was not run on point-sampled images);
 #   1.3-1.6 dB of TV's lead over its published number is not explained yet; and our
 #   learned primal-dual is under-trained (its validation PSNR was still rising at the
 #   last of its 3 epochs), hence 3.2 dB *below* its published figure.
@@ -115,9 +117,9 @@ cu.results_table([{c: row[c] for c in columns} for row in shipped])
 #   left out here; section 2 measures memory per method. The lecture's ± are standard
 #   deviations over its test volumes; ours are 95 % intervals of the mean.
 #
-# The benchmark holds the six methods that were run in full mode. The others of the
-# course (learned FBP, the deep image prior, the GAN prior, neural fields,
-# Noise2Inverse, plug-and-play and diffusion priors) have quick-mode tables in their own
+# The benchmark holds the six methods that were run in full mode. Among the others of
+# the course, learned FBP, the deep image prior, unrolled MLEM, the GAN prior, neural
+# fields, Noise2Inverse, plug-and-play and diffusion priors have quick-mode tables in their own
 # lessons, not full-mode rows here; the guide in section 5 uses what those lessons
 # measured. For cone-beam CT, lesson 13's table in the lecture's form is the analogue.
 
@@ -382,8 +384,8 @@ assert not swapped, "the live ranking should not contradict the shipped table"
 # clearly (means further apart than their two intervals) comes out the other way. The
 # U-Net and TV, which the shipped table cannot separate, come out U-Net first here (in
 # quick mode +0.22 dB [0.05, 0.38] on 32 images); that is one of ten comparisons with no
-# correction for their number, and lesson 12 found a tie between the same networks and
-# TV on its first 16 test phantoms, so read it as "level, perhaps slightly ahead".
+# correction for their number, and lesson 12 found a tie between the same U-Net and TV
+# on its first 16 test phantoms, so read it as "level, perhaps slightly ahead".
 # Agreement of the *orderings* is what to expect, not of the numbers: the live run is at
 # 64², on other images, with lesson 12's networks, trained with their own budget
 # (`data/README.md`), not the benchmark's.
@@ -438,7 +440,8 @@ assert scenario_ranks == {"FBP + U-Net": 1, "TV": 2, "FBP": 3}, \
 # %% [markdown]
 # In quick mode the U-Net, not retrained, still leads at 5 % noise: 28.44 dB against
 # TV's 28.14 with its weight re-chosen (2.69 → 6.4), a paired difference of +0.30 dB
-# [0.16, 0.44]; FBP, with a smoother filter, is last (23.50 dB). Lesson 12 went one step
+# [0.16, 0.44]; FBP, its filter re-chosen (cosine, cut-off 0.7 → 0.55), is last
+# (23.50 dB). Lesson 12 went one step
 # further, to 10 % noise, and there the order reversed: TV re-tuned led the U-Net by
 # 0.79 dB [0.47, 1.12]. Between twice and four times the training noise, the knob starts
 # to beat the training. If your prediction missed, which did you misjudge: how far a
@@ -453,12 +456,12 @@ assert scenario_ranks == {"FBP + U-Net": 1, "TV": 2, "FBP": 3}, \
 # | family (lessons) | needs clean training images | needs the operator | training compute | inference (CPU) | what the course measured, and how it fails |
 # |---|---|---|---|---|---|
 # | FBP, FDK (01, 13) | no | yes (geometry) | none | under 1 ms (2D) | far behind every regularised method with 30 views; streaks with few views, noise with low dose; cone artefacts off the central plane (13) |
-# | iterative: SIRT, CGLS, TV (02, 13) | no (a few validation images to tune) | yes | none | 3.5 ms (CGLS) to 0.5 s (TV to convergence) | TV level with the best networks on ellipses (its own model); CGLS stopped early by model error and noise (13) |
-# | post-processing U-Net (03, 13) | yes, thousands (real or simulated) | only through FBP | 39 min on this CPU (benchmark); GPU not measured | about 40 ms | level with TV; no knob for other scanners or noise (12), worst-case perturbations, invented detail in the null space |
+# | iterative: SIRT, CGLS, TV (02, 13) | no (a few validation images to tune) | yes | none | 3.5 ms (CGLS) to 0.5 s (TV to convergence) | TV level with the best networks on ellipses (its own model); CGLS stopped early by the model error more than by the noise (13) |
+# | post-processing U-Net (03, 13) | yes, thousands (real or simulated) | only through FBP | 39 min on this CPU (benchmark); GPU not measured | about 40 ms | level with TV in the benchmark and lesson 12, 0.5 dB behind in lesson 03's quick mode; no knob for other scanners or noise (12), worst-case perturbations, invented detail in the null space |
 # | learned FBP (04) | yes (or self-supervised) | yes | small (129 weights) | like FBP | +2.3 dB over the tuned FBP, 4 dB behind TV (quick mode) |
-# | deep image prior (05) | no | yes | none beforehand: a network fitted to every scan | about 20 s per image | DIP + TV 3.5 dB behind TV (on 2 images); needs early stopping |
+# | deep image prior (05) | no | yes | none beforehand: a network fitted to every scan | about 20 s per image | DIP + TV 3.5 dB behind TV on 2 images, not significant; needs early stopping |
 # | learned iterative: unrolled MLEM, learned primal-dual (06, 07) | yes | yes, inside the network | the operator in every step; memory grows with the iterations (13) | about 40 ms | under-trained here (benchmark); 0.7 dB behind TV in lesson 07's quick mode; other scanners need at least the new operator (12) |
-# | generative priors: GAN, diffusion, plug-and-play (08, 11) | clean images, but no pairs with data | yes, at reconstruction time | training the prior once | seconds (many denoiser calls) | GAN prior about 9 dB behind TV (outside its range it cannot follow the data); plug-and-play 1.0-1.2 dB behind TV at 30 angles, about 0.8 behind at 15, where it lost least of all methods (11, 12) |
+# | generative priors: GAN, diffusion, plug-and-play (08, 11) | clean images, but no pairs with data | yes, at reconstruction time | training the prior once | plug-and-play 0.15 s per scan, 4 diffusion samples 2.3 s (lesson 11) | GAN prior about 9 dB behind TV on 6 angles and lesson 08's disc phantoms (outside its range it cannot follow the data); plug-and-play 1.0-1.2 dB behind TV at 30 angles, about 0.8 behind at 15, where it lost least of all methods (11, 12) |
 # | neural fields (09) | no | yes (a ray renderer) | none beforehand: fitted to every scan | about 7 s per image | 4.2 dB behind TV (on 4 images); spectral bias without Fourier features |
 # | self-supervised: Noise2Inverse (10) | no: noisy scans only | yes | like a U-Net | like a U-Net | beats FBP by 1.7 dB on dense low-dose data, 3.2 dB behind TV there; needs enough angles to split |
 #
@@ -469,9 +472,9 @@ assert scenario_ranks == {"FBP + U-Net": 1, "TV": 2, "FBP": 3}, \
 #    need only the new `A` (and a re-tuned knob); learned primal-dual can be given the new
 #    operator but was trained with the old one (lesson 12 measured the cost); a
 #    post-processing network must be retrained, on simulations of the new scanner if
-#    nothing else. Start with a tuned TV (in lesson 12 plug-and-play lost least when the
-#    angles changed, but stayed behind TV at 15, 30 and 60 angles), and retrain the
-#    networks when data allow.
+#    nothing else. Start with a tuned TV (in lesson 12 plug-and-play lost least when
+#    angles were removed, at 15, but stayed behind TV at 15, 30 and 60 angles), and
+#    retrain the networks when data allow.
 # 2. **No clean training images of the patients.** Two ways remain. Train on simulations
 #    (the lecture's outlook: "No real **ground-truth data** is available unless great
 #    simulators are developed"): lesson 12's U-Net, trained on simulated ellipses, was
@@ -479,7 +482,8 @@ assert scenario_ranks == {"FBP + U-Net": 1, "TV": 2, "FBP": 3}, \
 #    Noise2Inverse from the noisy scans themselves (lesson 10, on dense data), the deep
 #    image prior and neural fields from the scan alone. In the course's measurements TV,
 #    which needs only a few validation scans (or a phantom) to choose its weight, beat
-#    each of those; start with it.
+#    Noise2Inverse and the neural field (the deep image prior was not resolved on two
+#    images); start with it.
 # 3. **A GPU-poor hospital.** Inference time matters more than training time, which can
 #    be bought once elsewhere: FBP/FDK, then a small post-processing network (tens of ms
 #    per image on a CPU here) are the practical choices; TV to convergence costs
@@ -513,7 +517,7 @@ families = [
     dict(family="learned primal-dual (under-trained in the benchmark)", clean_data=True,
          training=True, row=benchmarked("learned primal-dual")),
     dict(family="plug-and-play / diffusion prior", clean_data=True, training=True,
-         ms=150, source="estimate: 30 denoiser calls of a few ms (lesson 11)"),
+         ms=150, source="lesson 11 (plug-and-play, 64²)"),
     dict(family="Noise2Inverse", clean_data=False, training=True, ms=40,
          source="estimate: like a U-Net (lesson 10)"),
     dict(family="neural field", clean_data=False, training=False, ms=7000,
@@ -635,7 +639,8 @@ cu.checks.quiz(
 # - No family wins every scenario. Where the scanner or the dose changes, methods that
 #   take the operator and have a knob adapt; where inference must be fast and clean
 #   training data exist, a small network after FBP is hard to beat; where no clean data
-#   exist, self-supervised and untrained methods remain.
+#   exist, start with a tuned TV or a network trained on simulations, with
+#   self-supervised and untrained methods as the alternatives.
 # - Check what the data can check (the residual, a data-consistency step) and say what
 #   they cannot (the null space).
 #
