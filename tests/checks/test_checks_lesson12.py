@@ -1,41 +1,17 @@
 """The checks of lesson 12 accept the reference answers and diagnose typical mistakes."""
 
-import functools
-
 import numpy as np
 import pytest
 import torch
 
 import course_utils as cu
 from course_utils.checks import lesson12
-from course_utils.tools.grade import reference_answers
+from lesson_references import reference, run, stub
 
-
-@functools.lru_cache(maxsize=None)
-def _answers():
-    # Lesson 12's answers need only the imports, and its set-up cell loads the shipped
-    # networks: it is reduced to its definitions (as lesson_references.SLOW_SETUP does).
-    return reference_answers("12", setup="definitions")
-
-
-class _Reference:
-    def __getattr__(self, name):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return getattr(_answers(), name)
-
-
-# The reference answers, from solutions/12_trust.py, loaded on first use.
-ref = _Reference()
-
-
-def stub(*args, **kwargs):
-    raise NotImplementedError("Exercise: replace this line with your code")
-
-
-def run(check, fn):
-    result = check(fn)
-    return result, result.line
+# The reference answers, from solutions/12_trust.py (lesson_references.py).  They need only
+# the imports, and the set-up cell loads the shipped networks: it is reduced to its
+# definitions here (test_reference_answers.py still runs it whole).
+ref = reference("12", setup="definitions")
 
 
 def norms(t, whole=False):

@@ -8,28 +8,12 @@ import torch
 
 import course_utils as cu
 from course_utils.checks import lesson13
-from course_utils.tools.grade import REPO_ROOT
-from lesson_references import reference
+from lesson_references import broken, needs_solutions_for, reference, run, stub
 
 # The reference answers, from solutions/13_cone_beam.py (lesson_references.py); the
 # other correct answers below are written here, each in its own way.
 ref = reference("13")
-needs_solutions = pytest.mark.skipif(
-    not list((REPO_ROOT / "solutions").glob("13_*.py")),
-    reason="solutions/13_*.py is not there")
-
-
-def stub(*args, **kwargs):
-    raise NotImplementedError("Exercise: replace this line with your code")
-
-
-def run(check, fn):
-    result = check(fn)
-    return result, result.line
-
-
-def broken(*args, **kwargs):
-    return [][0]
+needs_solutions = needs_solutions_for("13")
 
 
 # --- Exercise 1: the source and the detector pixels of one view ---------------------------

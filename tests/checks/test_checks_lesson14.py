@@ -8,28 +8,12 @@ from scipy.stats import t as student_t
 
 import course_utils as cu
 from course_utils.checks import lesson14
-from course_utils.tools.grade import REPO_ROOT
-from lesson_references import reference
+from lesson_references import broken, needs_solutions_for, reference, run, stub
 
 # The reference answers, from solutions/14_choosing.py (lesson_references.py); the other
 # correct answers below are written here, each in its own way.
 ref = reference("14")
-needs_solutions = pytest.mark.skipif(
-    not list((REPO_ROOT / "solutions").glob("14_*.py")),
-    reason="solutions/14_*.py is not there")
-
-
-def stub(*args, **kwargs):
-    raise NotImplementedError("Exercise: replace this line with your code")
-
-
-def run(check, fn):
-    result = check(fn)
-    return result, result.line
-
-
-def broken(*args, **kwargs):
-    return [][0]
+needs_solutions = needs_solutions_for("14")
 
 
 def assert_diagnosed(result, line, diagnosis):
