@@ -17,9 +17,12 @@ Run::
     python benchmarks/ellipses.py --methods FBP TV        # only these rows
     python benchmarks/ellipses.py --sampling point        # dival's own construction
 
-Results go to ``benchmarks/results/ellipses_<budget>_<sampling>.csv`` and ``.md``.  A
-row already in the CSV is not computed again, so an interrupted run resumes where it
-stopped (delete the CSV, or pass ``--fresh``, to start over).
+Results go to ``benchmarks/results/ellipses_<budget>_<sampling>.csv`` and ``.md``, and
+every image's scores to ``..._per_image.csv`` (for paired comparisons of two rows:
+``cu.load_results(per_image=True)``).  A row already in the CSV is not computed again,
+so an interrupted run resumes where it stopped (delete the CSV, or pass ``--fresh``, to
+start over).  Two runs with different ``--methods`` may share the files: each writes
+its rows under a lock, next to the other's.
 
 The learned rows are trained here with the stated budget (epochs, training images);
 their numbers are what that budget gives, not the published ones, which used all
@@ -31,6 +34,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime
+import fcntl
 import math
 import platform
 import resource
@@ -60,45 +64,19 @@ PUBLISHED = {
 #: Training budgets: images, widths and epochs (U-Net and learned primal-dual).  "small"
 #: fits a 2-core CPU in about an hour; "full" is for a GPU.
 BUDGETS = {
-    "small": dict(n_train=2000, unet_width=16, unet_epochs=6, lpd_epochs=3, lpd_iterations=5,
-                  lpd_width=16),
+    "small": dict(n_train=2000, unet_width=16, unet_epochs=6, lpd_epochs=6, lpd_iterations=5,
+                  lpd_width=16, lgd_epochs=6, lgd_iterations=5, lgd_width=16, lfbp_epochs=20),
+    # a minute on a CPU, to check that the script runs (tests/test_benchmarks.py); its
+    # numbers mean nothing
+    "smoke": dict(n_train=16, unet_width=4, unet_epochs=1, lpd_epochs=1, lpd_iterations=2,
+                  lpd_width=4, lgd_epochs=1, lgd_iterations=2, lgd_width=4, lfbp_epochs=1),
     "full": dict(n_train=2000, unet_width=32, unet_epochs=50, lpd_epochs=30, lpd_iterations=10,
-                 lpd_width=32),
+                 lpd_width=32, lgd_epochs=30, lgd_iterations=10, lgd_width=32, lfbp_epochs=50),
 }
 
 COLUMNS = ["method", "family", "PSNR (dB)", "PSNR std", "PSNR ±95%", "SSIM", "SSIM std",
            "SSIM ±95%", "SSIM (dival)", "time / image (ms)", "training time (s)", "peak memory (MB)",
            "parameters", "training images", "budget", "published PSNR", "published SSIM"]
-
-
-# --- learned primal-dual (Adler and Öktem 2018), as in lesson 07 ----------------------
-class _Block(nn.Sequential):
-    def __init__(self, channels_in, channels_out, width):
-        super().__init__(nn.Conv2d(channels_in, width, 3, padding=1), nn.PReLU(width),
-                         nn.Conv2d(width, width, 3, padding=1), nn.PReLU(width),
-                         nn.Conv2d(width, channels_out, 3, padding=1))
-
-
-class LearnedPrimalDual(nn.Module):
-    """Unrolled primal-dual with 5 primal and 5 dual memory channels (Adler & Öktem)."""
-
-    def __init__(self, A, fbp, n_iterations=10, width=32, memory=5):
-        super().__init__()
-        self.A, self.fbp, self.memory = A, fbp, memory
-        self.dual = nn.ModuleList(_Block(memory + 2, memory, width)
-                                  for _ in range(n_iterations))
-        self.primal = nn.ModuleList(_Block(memory + 1, memory, width)
-                                    for _ in range(n_iterations))
-        self.scale = 1.0 / A.norm()      # keeps A and A^T of order one inside the network
-
-    def forward(self, y):
-        x = self.fbp(y).repeat(1, self.memory, 1, 1)
-        h = torch.zeros(y.shape[0], self.memory, *y.shape[-2:], dtype=y.dtype,
-                        device=y.device)
-        for dual, primal in zip(self.dual, self.primal):
-            h = h + dual(torch.cat([h, self.scale * self.A(x[:, 1:2]), y * self.scale], 1))
-            x = x + primal(torch.cat([x, self.scale * self.A.T(h[:, :1])], 1))
-        return x[:, :1]
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -125,6 +103,8 @@ def _row(name, family, scores, *, training_time=0.0, parameters=0, training_imag
         "published PSNR": published[0] if published else "",
         "published SSIM": published[1] if published else "",
     }
+    row["per image"] = {"PSNR (dB)": p.tolist(), "SSIM": s.tolist(),
+                        "SSIM (dival)": scores["SSIM (dival) per image"].tolist()}
     return row
 
 
@@ -150,8 +130,9 @@ def _dival_scores(reconstruct, split, name, parameters=0):
     if not torch.allclose(ranges, torch.ones_like(ranges)):
         raise RuntimeError("the ground truths do not span [0, 1]: rescore with their ranges")
     x_hat, x = torch.cat(outputs).double().numpy(), split.x.cpu().double().numpy()
-    row["SSIM (dival)"] = float(sum(structural_similarity(x_hat[i, 0], x[i, 0], data_range=1.0)
-                                    for i in range(len(x))) / len(x))
+    row["SSIM (dival) per image"] = torch.tensor(
+        [structural_similarity(x_hat[i, 0], x[i, 0], data_range=1.0) for i in range(len(x))])
+    row["SSIM (dival)"] = float(row["SSIM (dival) per image"].mean())
     return row
 
 
@@ -191,29 +172,88 @@ def unet_row(setting, budget, device):
                  published=PUBLISHED["FBP + U-Net"], device=device)]
 
 
-def lpd_row(setting, budget, device):
-    cu.seed_everything(0)
-    A = cu.RadonTransform(image_size=setting.image_size, geometry=setting.geometry,
-                          device=device)
-    fbp = lambda y: cu.fbp(A, y, setting.fbp_filter, setting.fbp_cutoff)  # noqa: E731
-    lpd = LearnedPrimalDual(A, fbp, budget["lpd_iterations"], budget["lpd_width"]).to(device)
+def _train_and_score(name, family, model, inputs, budget_note, epochs, batch_size, lr,
+                     setting, device, published=None):
+    """Train ``model`` on (inputs(train), x) with cu.train, keep its best validation epoch,
+    score it on the test split: one row."""
     start = time.perf_counter()
-    history = cu.train(lpd, (setting.train.y, setting.train.x),
-                       (setting.val.y, setting.val.x), epochs=budget["lpd_epochs"],
-                       batch_size=8, lr=1e-3, live_plot=False, device=device)
+    history = cu.train(model, (inputs(setting.train), setting.train.x),
+                       (inputs(setting.val), setting.val.x), epochs=epochs,
+                       batch_size=batch_size, lr=lr, live_plot=False, device=device)
     training_time = time.perf_counter() - start
-    scores = _dival_scores(lambda y: lpd(y.to(device)).cpu(), setting.test,
-                           "learned primal-dual", parameters=cu.count_parameters(lpd))
-    return [_row("learned primal-dual", "learned iterative", scores,
-                 training_time=training_time, parameters=cu.count_parameters(lpd),
-                 training_images=len(setting.train),
-                 budget=f"{budget['lpd_iterations']} iterations x {budget['lpd_width']} "
-                        f"channels, {budget['lpd_epochs']} epochs, best on validation "
+    model.eval()
+    with torch.no_grad():
+        scores = _dival_scores(lambda y: model(y.to(device)).cpu(), setting.test, name,
+                               parameters=cu.count_parameters(model))
+    return [_row(name, family, scores, training_time=training_time,
+                 parameters=cu.count_parameters(model), training_images=len(setting.train),
+                 budget=f"{budget_note}, {epochs} epochs, best on validation "
                         f"(epoch {history.best_epoch})",
-                 published=PUBLISHED["learned primal-dual"], device=device)]
+                 published=published, device=device)]
 
 
-METHODS = {"classical": classical_rows, "unet": unet_row, "lpd": lpd_row}
+def _operator(setting, device):
+    return cu.RadonTransform(image_size=setting.image_size, geometry=setting.geometry,
+                             device=device)
+
+
+def lpd_row(setting, budget, device):
+    """Learned primal-dual (Adler and Öktem 2018), ``cu.LearnedPrimalDual`` (lesson 07)."""
+    cu.seed_everything(0)
+    lpd = cu.LearnedPrimalDual(_operator(setting, device), budget["lpd_iterations"],
+                               budget["lpd_width"], fbp_filter=setting.fbp_filter,
+                               fbp_cutoff=setting.fbp_cutoff).to(device)
+    return _train_and_score(
+        "learned primal-dual", "learned iterative", lpd, lambda split: split.y,
+        f"{budget['lpd_iterations']} iterations x {budget['lpd_width']} channels",
+        budget["lpd_epochs"], 8, 1e-3, setting, device, PUBLISHED["learned primal-dual"])
+
+
+class _FromFBP(nn.Module):
+    """Learned gradient descent started at the setting's FBP: sinograms -> images."""
+
+    def __init__(self, lgd, A, setting):
+        super().__init__()
+        self.lgd, self.A = lgd, A
+        self.filter, self.cutoff = setting.fbp_filter, setting.fbp_cutoff
+
+    def forward(self, y):
+        return self.lgd(y, cu.fbp(self.A, y, self.filter, self.cutoff))
+
+
+def lgd_row(setting, budget, device):
+    """Learned gradient descent (Adler and Öktem 2017), ``cu.LearnedGradientDescent``
+    (lesson 13), started at the tuned FBP."""
+    cu.seed_everything(0)
+    A = _operator(setting, device)
+    lgd = cu.LearnedGradientDescent(A, budget["lgd_iterations"], budget["lgd_width"])
+    return _train_and_score(
+        "learned gradient descent", "learned iterative", _FromFBP(lgd, A, setting).to(device),
+        lambda split: split.y,
+        f"{budget['lgd_iterations']} iterations x {budget['lgd_width']} channels, from FBP",
+        budget["lgd_epochs"], 8, 1e-3, setting, device,
+        PUBLISHED["learned gradient descent"])
+
+
+def lfbp_row(setting, budget, device):
+    """FBP with a learned filter (lesson 04), started at Ram-Lak, trained with MSE."""
+    from course_utils.checks.lesson04 import LearnedFBP
+
+    cu.seed_everything(0)
+    model = LearnedFBP(_operator(setting, device))
+    return _train_and_score(
+        "learned FBP (filter)", "learned classical", model, lambda split: split.y,
+        "one weight per frequency, from Ram-Lak", budget["lfbp_epochs"], 32, 1e-2,
+        setting, device)
+
+
+METHODS = {"classical": classical_rows, "lfbp": lfbp_row, "unet": unet_row, "lpd": lpd_row,
+           "lgd": lgd_row}
+#: The rows each group makes (a group whose rows are all in the CSV is skipped).
+ROWS = {"classical": {"FBP", "SIRT", "CGLS", "TV"}, "lfbp": {"learned FBP (filter)"},
+        "unet": {"FBP + U-Net"}, "lpd": {"learned primal-dual"},
+        "lgd": {"learned gradient descent"}}
+PER_IMAGE_COLUMNS = ["method", "image", "PSNR (dB)", "SSIM", "SSIM (dival)"]
 
 
 # --- output ----------------------------------------------------------------------------
@@ -224,11 +264,41 @@ def _read(path: Path) -> list:
         return list(csv.DictReader(f))
 
 
-def _write(path: Path, rows: list) -> None:
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+def _key(row) -> str:
+    """Rows are matched by method name; a classical row by its first word ("TV (λ=…)")."""
+    return row["method"].split()[0] if row["family"] == "classical" else row["method"]
+
+
+def _order(row) -> int:
+    """Rows in the order of ``METHODS`` (classical first), whoever wrote them first."""
+    return next((i for i, names in enumerate(ROWS.values()) if _key(row) in names), len(ROWS))
+
+
+def _save(csv_path: Path, new: list) -> None:
+    """Merge ``new`` rows (and their per-image scores) into the CSV files, under a lock,
+    so that two runs with different ``--methods`` can share them."""
+    per_image_path = csv_path.with_name(csv_path.stem + "_per_image.csv")
+    with open(csv_path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        names = {_key(r) for r in new}
+        rows = [r for r in _read(csv_path) if _key(r) not in names]
+        rows += [{c: r[c] for c in COLUMNS} for r in new]
+        rows.sort(key=_order)
+        with csv_path.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+        kept = {r["method"] for r in rows} - {r["method"] for r in new}
+        old = [r for r in _read(per_image_path) if r["method"] in kept]
+        with per_image_path.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=PER_IMAGE_COLUMNS)
+            writer.writeheader()
+            writer.writerows(old)
+            for r in new:
+                scores = r["per image"]
+                for i in range(len(scores["PSNR (dB)"])):
+                    writer.writerow({"method": r["method"], "image": i,
+                                     **{k: scores[k][i] for k in PER_IMAGE_COLUMNS[2:]}})
 
 
 def _fmt(value, digits):
@@ -268,6 +338,7 @@ def main() -> None:
                         help="ground truth: pixel averages (the course's) or point "
                              "samples (dival's own)")
     parser.add_argument("--n-test", type=int, default=100)
+    parser.add_argument("--n-val", type=int, default=100)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--fresh", action="store_true", help="ignore earlier results")
     args = parser.parse_args()
@@ -277,32 +348,31 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"ellipses_{args.budget}_{args.sampling}"
     csv_path, md_path = stem.with_suffix(".csv"), stem.with_suffix(".md")
-    rows = [] if args.fresh else _read(csv_path)
-    done = {r["method"].split()[0] if r["family"] == "classical" else r["method"]
-            for r in rows}
+    if args.fresh:
+        for path in (csv_path, csv_path.with_name(csv_path.stem + "_per_image.csv")):
+            path.unlink(missing_ok=True)
+    rows = _read(csv_path)
+    done = {_key(r) for r in rows}
     print(f"device {device}; {len(rows)} rows already in {csv_path.name}", flush=True)
 
     start = time.perf_counter()
-    setting = cu.SparseViewSetting(size=128, n_train=budget["n_train"], n_val=100,
+    setting = cu.SparseViewSetting(size=128, n_train=budget["n_train"], n_val=args.n_val,
                                    n_test=args.n_test, sampling=args.sampling, device="cpu")
     setting.tune_fbp()                 # FBP's filter and cut-off, on the validation split
     print(setting, setting.fbp_name, f"({time.perf_counter() - start:.0f} s)", flush=True)
-    wanted = {"classical": {"FBP", "SIRT", "CGLS", "TV"}, "unet": {"FBP + U-Net"},
-              "lpd": {"learned primal-dual"}}
     for group in args.methods:
         if group not in METHODS:
             raise SystemExit(f"unknown method group {group!r}; choose from {list(METHODS)}")
-        if wanted[group] <= done:
+        if ROWS[group] <= done:
             print(f"{group}: already done", flush=True)
             continue
         t0 = time.perf_counter()
-        new = METHODS[group](setting, budget, device)
-        rows = [r for r in rows if r["method"] not in {n["method"] for n in new}] + new
-        _write(csv_path, rows)
+        _save(csv_path, METHODS[group](setting, budget, device))
         print(f"{group}: {time.perf_counter() - t0:.0f} s", flush=True)
 
     when = datetime.date.today().isoformat()
-    machine = (f"{platform.machine()}, {torch.get_num_threads()} torch threads, "
+    threads = torch.get_num_threads()
+    machine = (f"{platform.machine()}, {threads} torch thread{'s' if threads > 1 else ''}, "
                f"{torch.cuda.get_device_name(0) if device.type == 'cuda' else 'no GPU'}, "
                f"torch {torch.__version__}")
     header = (f"Ellipses benchmark, budget `{args.budget}`, sampling `{args.sampling}`, "

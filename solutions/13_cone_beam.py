@@ -951,8 +951,8 @@ assert fits[False][0][1] > 10 * fits[True][0][1], \
 # %% [markdown]
 # ## 6. The results in the lecture's form
 #
-# The lecture ends with one table: PSNR and SSIM (mean ± standard deviation over its test
-# volumes), seconds per volume, and memory in MiB, for FDK, an iterative method, LIRE,
+# The lecture ends with one table: PSNR and SSIM (mean ± a spread over its test volumes,
+# presumably the standard deviation; the lecture does not say), seconds per volume, and memory in MiB, for FDK, an iterative method, LIRE,
 # and two neural fields (NAF, a neural field fitted to one scan, and CondCBNT, the
 # lecture's conditional neural field trained on many). Its noisy rows, as printed in the
 # lecture (the column "P." is, we take it, the number of projections):
@@ -973,7 +973,7 @@ assert fits[False][0][1] > 10 * fits[True][0][1], \
 # (The lecture prints the noisy rows and the noise-free ones side by side with one
 # memory column; it does not say on which volumes, at what size or on which GPU, so its
 # numbers and ours share a layout, not a scale.) Ours, on the 40-view test volumes of
-# this lesson, with 95 % intervals of the mean instead of standard deviations, and the
+# this lesson, with 95 % intervals of the mean instead of a spread, and the
 # memory of one *training* step next to that of one reconstruction (one volume per step,
 # extrapolated to a clinical volume with a straight line through the sizes of section
 # 5.3; learned gradient descent with 4 iterations is measured there but not trained):

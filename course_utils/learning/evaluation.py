@@ -190,6 +190,10 @@ def load_results(name: str = "ellipses_small_area", folder=None) -> tuple:
     (rows, provenance) : list of dict, str
         One dict per method, numbers as floats (empty cells as ``nan``); and the first
         line of the Markdown twin, which says the budget, date, machine and torch.
+        When the table's per-image twin ``<name>_per_image.csv`` exists, every row also
+        has ``"PSNR per image"`` and ``"SSIM per image"`` (tensors of shape ``(n,)``, the
+        test images in one order for all rows), so that :func:`paired_difference` and
+        :func:`significance_ranks` work on shipped rows as on rows of :func:`evaluate`.
 
     Taught in lesson 14, section 1.  Rebuild with ``python benchmarks/ellipses.py
     --budget small`` (about an hour on a 2-core CPU).
@@ -210,6 +214,20 @@ def load_results(name: str = "ellipses_small_area", folder=None) -> tuple:
 
     rows = [{key: value(text) if key not in ("method", "family", "budget") else text
              for key, text in row.items()} for row in raw]
+    per_image = path.with_name(f"{name}_per_image.csv")
+    if per_image.exists():
+        with per_image.open(newline="") as handle:
+            scores = list(csv.DictReader(handle))
+        for row in rows:
+            mine = sorted((s for s in scores if s["method"] == row["method"]),
+                          key=lambda s: int(s["image"]))
+            if not mine:
+                raise ValueError(f"{per_image.name} has no scores for {row['method']!r}: "
+                                 f"rerun python benchmarks/ellipses.py for that row")
+            for metric in ("PSNR", "SSIM"):
+                column = "PSNR (dB)" if metric == "PSNR" else "SSIM"
+                row[f"{metric} per image"] = torch.tensor([float(s[column]) for s in mine],
+                                                          dtype=torch.float64)
     markdown = path.with_suffix(".md")
     provenance = (markdown.read_text().splitlines()[0] if markdown.exists()
                   else "provenance unknown (no Markdown twin)")

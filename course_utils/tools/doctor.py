@@ -69,7 +69,7 @@ REFERENCE_SECONDS: dict[str, tuple[float | None, float | None]] = {
     "11_plug_and_play_diffusion": (113, None),  # quiet machine, 2026-12-06
     "12_trust": (100, None),  # quiet machine, 2026-12-07
     "13_cone_beam": (52, None),  # quiet machine, 2026-12-07
-    "14_choosing": (23, None),  # quiet machine, 2026-12-07
+    "14_choosing": (88, None),  # quiet machine, 2026-12-07, with its training-images study
 }
 
 #: Seconds that :func:`benchmark` takes on the reference machine.  A computer on which

@@ -208,3 +208,39 @@ def test_load_results_reads_the_shipped_benchmark(tmp_path):
     assert all(isinstance(r["PSNR (dB)"], float) and 15 < r["PSNR (dB)"] < 45 for r in rows)
     with pytest.raises(FileNotFoundError, match="benchmarks/ellipses.py"):
         cu.load_results("no_such_table", folder=tmp_path)
+
+
+def test_shipped_rows_keep_every_image_for_paired_comparisons():
+    rows, _ = cu.load_results()
+    n = {len(r["PSNR per image"]) for r in rows} | {len(r["SSIM per image"]) for r in rows}
+    assert n == {100}, "every shipped row is scored on the same 100 test images"
+    for r in rows:
+        # the per-image scores are the ones the table's mean was taken over
+        assert r["PSNR per image"].mean().item() == pytest.approx(r["PSNR (dB)"], abs=1e-6)
+        assert r["SSIM per image"].mean().item() == pytest.approx(r["SSIM"], abs=1e-6)
+    fbp = next(r for r in rows if r["method"].startswith("FBP ("))
+    tv = next(r for r in rows if r["method"].startswith("TV"))
+    assert cu.paired_difference(tv, fbp).low > 3, "TV is several dB above FBP in full mode"
+
+
+def _write_table(folder, per_image_rows):
+    (folder / "t.csv").write_text("method,family,PSNR (dB),SSIM\nA,x,30.5,0.9\nB,x,29.0,0.8\n")
+    (folder / "t.md").write_text("Ellipses benchmark, made for a test.\n")
+    lines = ["method,image,PSNR (dB),SSIM,SSIM (dival)"] + per_image_rows
+    (folder / "t_per_image.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_load_results_orders_per_image_scores_by_image(tmp_path):
+    _write_table(tmp_path, ["A,1,31,0.95,0.9", "A,0,30,0.85,0.8",
+                            "B,0,29,0.8,0.7", "B,1,29,0.8,0.7"])
+    rows, provenance = cu.load_results("t", folder=tmp_path)
+    assert provenance == "Ellipses benchmark, made for a test."
+    assert rows[0]["PSNR per image"].tolist() == [30.0, 31.0]
+    assert rows[0]["SSIM per image"].tolist() == pytest.approx([0.85, 0.95])
+    assert cu.paired_difference(rows[0], rows[1]).mean == pytest.approx(1.5)
+
+
+def test_load_results_names_a_row_without_per_image_scores(tmp_path):
+    _write_table(tmp_path, ["A,0,30,0.85,0.8", "A,1,31,0.95,0.9"])
+    with pytest.raises(ValueError, match="no scores for 'B'"):
+        cu.load_results("t", folder=tmp_path)
