@@ -66,7 +66,7 @@ PUBLISHED = {
 BUDGETS = {
     "small": dict(n_train=2000, unet_width=16, unet_epochs=6, lpd_epochs=6, lpd_iterations=5,
                   lpd_width=16, lgd_epochs=6, lgd_iterations=5, lgd_width=16, lfbp_epochs=20),
-    # a minute on a CPU, to check that the script runs (tests/test_benchmarks.py); its
+    # seconds on a CPU, to check that the script runs (tests/test_benchmarks.py); its
     # numbers mean nothing
     "smoke": dict(n_train=16, unet_width=4, unet_epochs=1, lpd_epochs=1, lpd_iterations=2,
                   lpd_width=4, lgd_epochs=1, lgd_iterations=2, lgd_width=4, lfbp_epochs=1),

@@ -1,0 +1,77 @@
+"""``benchmarks/ellipses.py`` runs, resumes, and keeps every image's scores.
+
+The ``smoke`` budget trains every learned row for one epoch on 16 images, so the script's
+whole path (setting, training, scoring, the locked merge into the CSV files, the
+Markdown) runs in seconds; its numbers mean nothing.  The shipped table itself is
+checked in ``tests/learning/test_evaluation.py``.
+"""
+
+import csv
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import course_utils as cu
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "ellipses.py"
+
+
+def run(out, *methods, n_test=5):
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--budget", "smoke", "--n-test", str(n_test),
+         "--n-val", "4", "--out", str(out), "--methods", *methods],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    first = run(out, "lfbp", "lgd")
+    second = run(out, "unet")          # a second run adds its row next to the first's
+    third = run(out, "lfbp", "unet")   # everything asked for is there: nothing recomputed
+    return out, first, second, third
+
+
+def test_rows_of_separate_runs_are_merged_in_the_table_order(results):
+    out, *_ = results
+    with (out / "ellipses_smoke_area.csv").open() as handle:
+        methods = [row["method"] for row in csv.DictReader(handle)]
+    assert methods == ["learned FBP (filter)", "FBP + U-Net", "learned gradient descent"]
+    header = (out / "ellipses_smoke_area.md").read_text().splitlines()[0]
+    assert header.startswith("Ellipses benchmark, budget `smoke`, sampling `area`, 5 test images")
+
+
+def test_every_row_keeps_its_per_image_scores(results):
+    out, *_ = results
+    rows, _ = cu.load_results("ellipses_smoke_area", folder=out)
+    for row in rows:
+        assert row["PSNR per image"].shape == (5,)
+        assert row["PSNR per image"].mean().item() == pytest.approx(row["PSNR (dB)"], abs=1e-6)
+        assert row["SSIM per image"].mean().item() == pytest.approx(row["SSIM"], abs=1e-6)
+    d = cu.paired_difference(rows[1], rows[0])
+    assert d.n == 5 and d.low <= d.mean <= d.high
+
+
+def test_a_finished_group_is_not_computed_again(results):
+    _, first, second, third = results
+    computed = re.compile(r"^(\w+): \d+ s$", re.MULTILINE)      # "lfbp: 2 s"
+    assert computed.findall(first) == ["lfbp", "lgd"]
+    assert computed.findall(second) == ["unet"]
+    assert computed.findall(third) == []
+    assert "lfbp: already done" in third and "unet: already done" in third
+
+
+def test_an_unknown_group_is_named(tmp_path):
+    result = subprocess.run([sys.executable, str(SCRIPT), "--budget", "smoke", "--methods",
+                             "nonsense", "--n-test", "2", "--n-val", "2", "--out", str(tmp_path)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert "unknown method group 'nonsense'" in result.stderr
