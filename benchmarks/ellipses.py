@@ -65,13 +65,13 @@ PUBLISHED = {
 #: fits a 2-core CPU in about an hour; "full" is for a GPU.
 BUDGETS = {
     "small": dict(n_train=2000, unet_width=16, unet_epochs=6, lpd_epochs=6, lpd_iterations=5,
-                  lpd_width=16, lgd_epochs=6, lgd_iterations=5, lgd_width=16, lfbp_epochs=20),
+                  lpd_width=16, lgd_epochs=6, lgd_iterations=5, lgd_width=16, lfbp_epochs=20, n2i_epochs=3),
     # seconds on a CPU, to check that the script runs (tests/test_benchmarks.py); its
     # numbers mean nothing
     "smoke": dict(n_train=16, unet_width=4, unet_epochs=1, lpd_epochs=1, lpd_iterations=2,
-                  lpd_width=4, lgd_epochs=1, lgd_iterations=2, lgd_width=4, lfbp_epochs=1),
+                  lpd_width=4, lgd_epochs=1, lgd_iterations=2, lgd_width=4, lfbp_epochs=1, n2i_epochs=1),
     "full": dict(n_train=2000, unet_width=32, unet_epochs=50, lpd_epochs=30, lpd_iterations=10,
-                 lpd_width=32, lgd_epochs=30, lgd_iterations=10, lgd_width=32, lfbp_epochs=50),
+                 lpd_width=32, lgd_epochs=30, lgd_iterations=10, lgd_width=32, lfbp_epochs=50, n2i_epochs=25),
 }
 
 COLUMNS = ["method", "family", "PSNR (dB)", "PSNR std", "PSNR ±95%", "SSIM", "SSIM std",
@@ -247,12 +247,47 @@ def lfbp_row(setting, budget, device):
         setting, device)
 
 
+def n2i_row(setting, budget, device):
+    """Noise2Inverse (Hendriksen et al. 2020, lesson 10): no clean image anywhere.
+
+    K = 2 interleaved subsets of the 30 angles (15 each), Ram-Lak sub-reconstructions,
+    the X:1 scheme, the U-Net of the "unet" row (same width), trained for a fixed
+    number of epochs on the training scans' noisy data only: 2 pairs per scan, so
+    ``n2i_epochs`` = half the U-Net's epochs gives both the same optimiser steps.  No
+    clean validation image chooses anything (the last epoch is kept).
+    """
+    K, scheme = 2, "X:1"
+    A = _operator(setting, "cpu")
+    cu.seed_everything(0)
+    unet = cu.UNet(width=budget["unet_width"]).to(device)
+    inputs, targets = cu.noise2inverse_pairs(cu.sub_reconstructions(A, setting.train.y, K),
+                                             scheme)
+    start = time.perf_counter()
+    cu.train(unet, (inputs, targets), epochs=budget["n2i_epochs"], batch_size=16, lr=1e-3,
+             live_plot=False, device=device)
+    training_time = time.perf_counter() - start
+    unet.eval()
+
+    def reconstruct(y):
+        subs = cu.sub_reconstructions(A, y.cpu(), K)
+        return cu.noise2inverse_predict(unet, subs, scheme).cpu()
+
+    scores = _dival_scores(reconstruct, setting.test, "Noise2Inverse",
+                           parameters=cu.count_parameters(unet))
+    return [_row("Noise2Inverse (K = 2, X:1)", "self-supervised", scores,
+                 training_time=training_time, parameters=cu.count_parameters(unet),
+                 training_images=len(setting.train),
+                 budget=f"U-Net width {budget['unet_width']}, {budget['n2i_epochs']} epochs "
+                        f"on {len(inputs)} noisy pairs of {len(setting.train)} scans "
+                        f"(no clean image), last epoch", device=device)]
+
+
 METHODS = {"classical": classical_rows, "lfbp": lfbp_row, "unet": unet_row, "lpd": lpd_row,
-           "lgd": lgd_row}
+           "lgd": lgd_row, "n2i": n2i_row}
 #: The rows each group makes (a group whose rows are all in the CSV is skipped).
 ROWS = {"classical": {"FBP", "SIRT", "CGLS", "TV"}, "lfbp": {"learned FBP (filter)"},
         "unet": {"FBP + U-Net"}, "lpd": {"learned primal-dual"},
-        "lgd": {"learned gradient descent"}}
+        "lgd": {"learned gradient descent"}, "n2i": {"Noise2Inverse (K = 2, X:1)"}}
 PER_IMAGE_COLUMNS = ["method", "image", "PSNR (dB)", "SSIM", "SSIM (dival)"]
 
 
