@@ -262,19 +262,18 @@ assert tv_vs_unet.low < 0 < tv_vs_unet.high, "the shipped table does not separat
 # differ by 0.03 ms, most likely timing noise, since the two compute the same
 # products; had FBP's timing come out faster, FBP would sit on the front as the
 # cheapest method by a noise-sized margin, and learned FBP would still be the better
-# choice at that cost. **CGLS** (4 iterations, 1.3 ms) comes next and
-# dominates SIRT, which is slower and 0.97 dB [0.89, 1.05] worse. **Learned gradient
+# choice at that cost. **CGLS** (4 iterations, 1.3 ms) comes next and dominates SIRT, which is slower and 0.97 dB [0.89, 1.05] worse. **Learned gradient
 # descent** (16 ms) dominates learned primal-dual of this budget, which is slower and
 # 0.56 dB [0.53, 0.60] worse. Noise2Inverse, which never saw a clean image, is slower
-# than FBP and 0.97 dB [0.83, 1.10] worse (section 6 says why). At the top, TV and the **U-Net** score the same (31.34
-# and 31.38 dB; section 3 gives the paired interval), so the U-Net dominates TV through
-# time alone: TV takes about 226 ms per image (hundreds of iterations to convergence)
+# than FBP and 0.97 dB [0.83, 1.10] worse (section 6 says why). At the top, TV and the
+# **U-Net** score the same (31.34 and 31.38 dB, a paired difference of +0.04 dB
+# [−0.04, +0.12], printed above), so the U-Net dominates TV through time alone: TV takes about 226 ms per image (hundreds of iterations to convergence)
 # against 26 ms. Read three cautions into the plot. A front drawn from noisy timings is
 # itself noisy: methods whose times differ by a fraction of a millisecond on a shared
 # machine, like FBP and learned FBP, are tied in time. A front drawn on means counts a
 # difference that no interval separates as a win: had the U-Net's mean come out
-# 0.05 dB lower, TV would be back on the front with the same evidence. And the front hides the costs
-# that are not on its axes: the U-Net needed 2000 clean training images and 14 minutes
+# 0.05 dB lower, TV would be back on the front with the same evidence. And the front
+# hides the costs that are not on its axes: the U-Net needed 2000 clean training images and 14 minutes
 # of training on this CPU, TV 100 validation images to choose one number.
 
 # %% [markdown]
