@@ -2,8 +2,9 @@
 
 Runs the full-mode shared setting (``cu.SparseViewSetting(size=128)``: 128 x 128 dival
 ellipses, 30 angles, 183 detector pixels, 2.5 % noise, data simulated on a 4x finer
-grid) and scores every method on the first 100 test images with dival's metrics (PSNR
-and SSIM with the data range max - min of each ground-truth image, which is 1 here).
+grid) and scores every method on the first 100 test images (the deep image prior, which fits
+one network per image, on the first 20) with dival's metrics (PSNR and SSIM with the
+data range max - min of each ground-truth image, which is 1 here).
 Every hyper-parameter is tuned on the validation split.  It prints, and writes as CSV
 and Markdown, one row per method in the columns of the cone-beam lecture's results
 table: PSNR and SSIM (mean ± std and the 95 % interval of the mean), time per image,
@@ -12,14 +13,14 @@ numbers of Baguer, Leuschner and Schmidt (2020), Table 1 ("ellipses").
 
 Run::
 
-    python benchmarks/ellipses.py --budget small          # CPU, under an hour
+    python benchmarks/ellipses.py --budget small          # CPU: hours, see benchmarks/README.md
     python benchmarks/ellipses.py --budget full           # GPU: more images and epochs
-    python benchmarks/ellipses.py --methods FBP TV        # only these rows
+    python benchmarks/ellipses.py --methods classical unet   # only these groups of rows
     python benchmarks/ellipses.py --sampling point        # dival's own construction
 
 Results go to ``benchmarks/results/ellipses_<budget>_<sampling>.csv`` and ``.md``, and
-every image's scores to ``..._per_image.csv`` (for paired comparisons of two rows:
-``cu.load_results(per_image=True)``).  A row already in the CSV is not computed again,
+every image's scores to ``..._per_image.csv`` (``cu.load_results`` attaches them to the
+rows, for paired comparisons).  A row already in the CSV is not computed again,
 so an interrupted run resumes where it stopped (delete the CSV, or pass ``--fresh``, to
 start over).  Two runs with different ``--methods`` may share the files: each writes
 its rows under a lock, next to the other's.
@@ -37,6 +38,7 @@ import datetime
 import fcntl
 import math
 import platform
+import re
 import resource
 import sys
 import time
@@ -61,17 +63,25 @@ PUBLISHED = {
     "learned primal-dual": (32.27, 0.940),
 }
 
-#: Training budgets: images, widths and epochs (U-Net and learned primal-dual).  "small"
-#: fits a 2-core CPU in about an hour; "full" is for a GPU.
+#: Training budgets: images, widths and epochs of the learned rows; for the deep image
+#: prior (one network fitted per image, no training) the network, the most Adam steps,
+#: the grid of step counts tried on validation, and how many validation and test images
+#: it is fitted to (a subset: the per-image fit is slow).  "small" is for a CPU: about an
+#: hour for the groups up to "n2i" on two cores, then about 10 min for "dip" and 45 min
+#: for "diptv" on one thread each (benchmarks/README.md has the measured times); "full"
+#: is for a GPU.
 BUDGETS = {
     "small": dict(n_train=2000, unet_width=16, unet_epochs=6, lpd_epochs=6, lpd_iterations=5,
-                  lpd_width=16, lgd_epochs=6, lgd_iterations=5, lgd_width=16, lfbp_epochs=20, n2i_epochs=3),
+                  lpd_width=16, lgd_epochs=6, lgd_iterations=5, lgd_width=16, lfbp_epochs=20, n2i_epochs=3,
+                  dip_width=8, dip_depth=3, dip_steps=3000, dip_every=10, dip_val=3, dip_test=20),
     # seconds on a CPU, to check that the script runs (tests/test_benchmarks.py); its
     # numbers mean nothing
     "smoke": dict(n_train=16, unet_width=4, unet_epochs=1, lpd_epochs=1, lpd_iterations=2,
-                  lpd_width=4, lgd_epochs=1, lgd_iterations=2, lgd_width=4, lfbp_epochs=1, n2i_epochs=1),
+                  lpd_width=4, lgd_epochs=1, lgd_iterations=2, lgd_width=4, lfbp_epochs=1, n2i_epochs=1,
+                  dip_width=2, dip_depth=2, dip_steps=4, dip_every=2, dip_val=1, dip_test=2),
     "full": dict(n_train=2000, unet_width=32, unet_epochs=50, lpd_epochs=30, lpd_iterations=10,
-                 lpd_width=32, lgd_epochs=30, lgd_iterations=10, lgd_width=32, lfbp_epochs=50, n2i_epochs=25),
+                 lpd_width=32, lgd_epochs=30, lgd_iterations=10, lgd_width=32, lfbp_epochs=50, n2i_epochs=25,
+                 dip_width=32, dip_depth=5, dip_steps=5000, dip_every=10, dip_val=5, dip_test=100),
 }
 
 COLUMNS = ["method", "family", "PSNR (dB)", "PSNR std", "PSNR ±95%", "SSIM", "SSIM std",
@@ -126,10 +136,11 @@ def _dival_scores(reconstruct, split, name, parameters=0):
         return x_hat
 
     row = cu.evaluate(keep, split, name=name, parameters=parameters)
-    ranges = (split.x.amax(dim=(-2, -1)) - split.x.amin(dim=(-2, -1))).flatten()
+    truth = split[1] if isinstance(split, tuple) else split.x
+    ranges = (truth.amax(dim=(-2, -1)) - truth.amin(dim=(-2, -1))).flatten()
     if not torch.allclose(ranges, torch.ones_like(ranges)):
         raise RuntimeError("the ground truths do not span [0, 1]: rescore with their ranges")
-    x_hat, x = torch.cat(outputs).double().numpy(), split.x.cpu().double().numpy()
+    x_hat, x = torch.cat(outputs).double().numpy(), truth.cpu().double().numpy()
     row["SSIM (dival) per image"] = torch.tensor(
         [structural_similarity(x_hat[i, 0], x[i, 0], data_range=1.0) for i in range(len(x))])
     row["SSIM (dival)"] = float(row["SSIM (dival) per image"].mean())
@@ -282,12 +293,103 @@ def n2i_row(setting, budget, device):
                         f"(no clean image), last epoch", device=device)]
 
 
+def _tv_weight(setting, csv_path):
+    """λ of the TV row in the CSV (its name says it to 3 digits: "TV (λ=9.05)"), or tuned
+    afresh on validation (the whole classical tuning: minutes at 128²)."""
+    for row in _read(csv_path):
+        found = re.fullmatch(r"TV \(λ=([0-9.eE+-]+)\)", row["method"])
+        if found:
+            return float(found.group(1))
+    print("no TV row in the table: tuning TV's weight on validation first", flush=True)
+    return cu.classical_methods(setting).tuning["TV weight"]
+
+
+def _dip_fit(y, x, A, budget, lam, lr, n_iter):
+    """One deep-image-prior fit (lesson 05): a fresh U-Net (seed 0) with a sigmoid output,
+    from a fixed input z (one channel of Gaussian noise of standard deviation 0.1, as in
+    dival's ``DeepImagePriorCTReconstructor``) to the image; ``n_iter`` Adam steps of
+    learning rate ``lr`` on ½‖A f(z) − y‖² + lam · TV(f(z)).  ``x`` only scores the
+    steps; it never fits.  The image of step k (its PSNR is ``psnr[k - 1]``) is the
+    network's output before the k-th update; a fit of ``n_iter`` steps returns the image
+    of its last step.  (dival also clips the gradient norm to 1; this fit does not.)"""
+    from course_utils.checks.lesson05 import record_fit
+
+    cu.seed_everything(0)
+    net = nn.Sequential(cu.UNet(in_channels=1, width=budget["dip_width"],
+                                depth=budget["dip_depth"], residual=False), nn.Sigmoid())
+    z = 0.1 * torch.randn(1, 1, *x.shape[-2:], generator=torch.Generator().manual_seed(0))
+    net, z, y, x = net.to(A.device), z.to(A.device), y.to(A.device), x.to(A.device)
+    return record_fit(net, z, y, A, x, lam=lam, n_iter=n_iter, lr=lr,
+                      store_every=n_iter), cu.count_parameters(net)
+
+
+def _dip_rows(setting, budget, device, name, candidates):
+    """The deep image prior with its TV weight, learning rate and number of steps chosen
+    on validation: every (weight, learning rate) in ``candidates`` is fitted to
+    ``dip_val`` validation images for ``dip_steps`` steps, and the candidate and step
+    count (on the ``dip_every`` grid) with the best mean validation PSNR is fitted to
+    the first ``dip_test`` test images."""
+    A = _operator(setting, device)
+    val, test = setting.val[:budget["dip_val"]], setting.test[:budget["dip_test"]]
+    grid = torch.arange(budget["dip_every"], budget["dip_steps"] + 1, budget["dip_every"])
+    best = (-math.inf, None, None, None)
+    for lam, lr in candidates:
+        curves = torch.tensor([_dip_fit(val.y[i:i + 1], val.x[i:i + 1], A, budget, lam, lr,
+                                        budget["dip_steps"])[0]["psnr"]
+                               for i in range(len(val))])
+        scores = curves.mean(dim=0)[grid - 1]
+        k = int(scores.argmax())
+        print(f"{name}: λ = {lam:.3g}, learning rate {lr:g}: best mean validation PSNR "
+              f"{float(scores[k]):.2f} dB at step {int(grid[k])}", flush=True)
+        if scores[k] > best[0]:
+            best = (float(scores[k]), lam, lr, int(grid[k]))
+    _, lam, lr, steps = best
+    if lam is None:
+        raise RuntimeError(f"{name}: no candidate gave a finite validation PSNR")
+    if steps == budget["dip_steps"]:
+        print(f"{name}: the best step is the last one tried: more steps might help", flush=True)
+    images, seconds = [], []
+    for i in range(len(test)):
+        history, parameters = _dip_fit(test.y[i:i + 1], test.x[i:i + 1], A, budget, lam, lr,
+                                       steps)
+        images.append(history["x_last"])
+        seconds.append(history["seconds"][-1])
+    scores = _dival_scores(lambda x_hat: x_hat, (torch.cat(images), test.x), name,
+                           parameters=parameters)
+    scores["time / image (ms)"] = 1000 * sum(seconds) / len(seconds)
+    tv = f"λ = {lam:.3g}, " if lam > 0 else ""
+    return [_row(name, "per-image fit (no training)", scores, parameters=parameters,
+                 budget=f"U-Net width {budget['dip_width']}, depth {budget['dip_depth']}, "
+                        f"sigmoid output; {tv}learning rate {lr:g}, {steps} Adam steps "
+                        f"(of up to {budget['dip_steps']}), chosen on {len(val)} validation "
+                        f"image{'s' if len(val) > 1 else ''}; first {len(test)} test images"
+                        f"{' only' if len(test) < len(setting.test) else ''}",
+                 published=PUBLISHED[name], device=device)]
+
+
+def dip_row(setting, budget, device):
+    """The deep image prior (Ulyanov et al. 2018; lesson 05), its learning rate (1e-3 or
+    1e-2) and step count chosen on validation (Baguer et al. 2020 fix the step count too)."""
+    return _dip_rows(setting, budget, device, "DIP", [(0.0, 1e-3), (0.0, 1e-2)])
+
+
+def dip_tv_row(setting, budget, device, csv_path=None):
+    """DIP + TV (Baguer et al. 2020; lesson 05): the weight from {λ_TV, λ_TV/3} (λ_TV: the
+    TV row's), the learning rate from {1e-3, 1e-2} and the step count, all chosen on
+    validation."""
+    lam_tv = _tv_weight(setting, csv_path) if csv_path else \
+        cu.classical_methods(setting).tuning["TV weight"]
+    return _dip_rows(setting, budget, device, "DIP + TV",
+                     [(lam, lr) for lam in (lam_tv, lam_tv / 3) for lr in (1e-3, 1e-2)])
+
+
 METHODS = {"classical": classical_rows, "lfbp": lfbp_row, "unet": unet_row, "lpd": lpd_row,
-           "lgd": lgd_row, "n2i": n2i_row}
+           "lgd": lgd_row, "n2i": n2i_row, "dip": dip_row, "diptv": dip_tv_row}
 #: The rows each group makes (a group whose rows are all in the CSV is skipped).
 ROWS = {"classical": {"FBP", "SIRT", "CGLS", "TV"}, "lfbp": {"learned FBP (filter)"},
         "unet": {"FBP + U-Net"}, "lpd": {"learned primal-dual"},
-        "lgd": {"learned gradient descent"}, "n2i": {"Noise2Inverse (K = 2, X:1)"}}
+        "lgd": {"learned gradient descent"}, "n2i": {"Noise2Inverse (K = 2, X:1)"},
+        "dip": {"DIP"}, "diptv": {"DIP + TV"}}
 PER_IMAGE_COLUMNS = ["method", "image", "PSNR (dB)", "SSIM", "SSIM (dival)"]
 
 
@@ -402,7 +504,8 @@ def main() -> None:
             print(f"{group}: already done", flush=True)
             continue
         t0 = time.perf_counter()
-        _save(csv_path, METHODS[group](setting, budget, device))
+        extra = {"csv_path": csv_path} if group == "diptv" else {}
+        _save(csv_path, METHODS[group](setting, budget, device, **extra))
         print(f"{group}: {time.perf_counter() - t0:.0f} s", flush=True)
 
     when = datetime.date.today().isoformat()
@@ -410,8 +513,11 @@ def main() -> None:
     machine = (f"{platform.machine()}, {threads} torch thread{'s' if threads > 1 else ''}, "
                f"{torch.cuda.get_device_name(0) if device.type == 'cuda' else 'no GPU'}, "
                f"torch {torch.__version__}")
+    dip = min(budget["dip_test"], args.n_test)
+    has_dip = any(r["method"].startswith("DIP") for r in _read(csv_path))
+    subset = f" (DIP rows: the first {dip})" if has_dip and dip < args.n_test else ""
     header = (f"Ellipses benchmark, budget `{args.budget}`, sampling `{args.sampling}`, "
-              f"{args.n_test} test images; {when}; {machine}.")
+              f"{args.n_test} test images{subset}; {when}; {machine}.")
     text = markdown(_read(csv_path), header)
     md_path.write_text(text + "\n")
     print(text)

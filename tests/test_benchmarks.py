@@ -34,7 +34,7 @@ def run(out, *methods, n_test=5):
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
-    first = run(out, "lfbp", "lgd")
+    first = run(out, "lfbp", "lgd", "dip")
     second = run(out, "unet")          # a second run adds its row next to the first's
     third = run(out, "lfbp", "unet")   # everything asked for is there: nothing recomputed
     return out, first, second, third
@@ -44,26 +44,31 @@ def test_rows_of_separate_runs_are_merged_in_the_table_order(results):
     out, *_ = results
     with (out / "ellipses_smoke_area.csv").open() as handle:
         methods = [row["method"] for row in csv.DictReader(handle)]
-    assert methods == ["learned FBP (filter)", "FBP + U-Net", "learned gradient descent"]
+    assert methods == ["learned FBP (filter)", "FBP + U-Net", "learned gradient descent", "DIP"]
     header = (out / "ellipses_smoke_area.md").read_text().splitlines()[0]
-    assert header.startswith("Ellipses benchmark, budget `smoke`, sampling `area`, 5 test images")
+    assert header.startswith("Ellipses benchmark, budget `smoke`, sampling `area`, 5 test "
+                             "images (DIP rows: the first 2)")
 
 
 def test_every_row_keeps_its_per_image_scores(results):
     out, *_ = results
     rows, _ = cu.load_results("ellipses_smoke_area", folder=out)
     for row in rows:
-        assert row["PSNR per image"].shape == (5,)
+        # the deep image prior fits a network per image: the budget's first few only
+        n = 2 if row["method"] == "DIP" else 5
+        assert row["images"].tolist() == list(range(n))
+        assert row["PSNR per image"].shape == (n,)
         assert row["PSNR per image"].mean().item() == pytest.approx(row["PSNR (dB)"], abs=1e-6)
         assert row["SSIM per image"].mean().item() == pytest.approx(row["SSIM"], abs=1e-6)
     d = cu.paired_difference(rows[1], rows[0])
     assert d.n == 5 and d.low <= d.mean <= d.high
+    assert cu.paired_difference(rows[-1], rows[0]).n == 2      # DIP: on its 2 images
 
 
 def test_a_finished_group_is_not_computed_again(results):
     _, first, second, third = results
     computed = re.compile(r"^(\w+): \d+ s$", re.MULTILINE)      # "lfbp: 2 s"
-    assert computed.findall(first) == ["lfbp", "lgd"]
+    assert computed.findall(first) == ["lfbp", "lgd", "dip"]
     assert computed.findall(second) == ["unet"]
     assert computed.findall(third) == []
     assert "lfbp: already done" in third and "unet: already done" in third
@@ -75,3 +80,23 @@ def test_an_unknown_group_is_named(tmp_path):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode != 0
     assert "unknown method group 'nonsense'" in result.stderr
+
+
+def test_dip_tv_takes_its_weight_grid_from_the_tv_row(tmp_path):
+    """DIP + TV's weights are λ_TV and λ_TV/3, with λ_TV read from the TV row's name."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ellipses_benchmark", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    table = tmp_path / "t.csv"
+    table.write_text("method,family\nFBP (hann, cut-off 0.5),classical\nTV (λ=9.05),classical\n")
+    assert script._tv_weight(None, table) == pytest.approx(9.05)
+    assert script.ROWS["diptv"] == {"DIP + TV"} and "diptv" in script.METHODS
+    asked = {}
+    script._dip_rows = lambda setting, budget, device, name, candidates: asked.update(
+        {name: candidates}) or []
+    script.dip_tv_row(None, {}, "cpu", csv_path=table)
+    script.dip_row(None, {}, "cpu")
+    assert asked["DIP + TV"] == [(9.05, 1e-3), (9.05, 1e-2), (9.05 / 3, 1e-3), (9.05 / 3, 1e-2)]
+    assert asked["DIP"] == [(0.0, 1e-3), (0.0, 1e-2)]

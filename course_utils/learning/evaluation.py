@@ -86,7 +86,8 @@ class PairedDifference:
     Attributes
     ----------
     mean : float
-        Mean over the images of ``score(A) - score(B)``.
+        Mean over the images of ``score(A) - score(B)`` (for two rows scored on
+        different subsets, over the images they share).
     low, high : float
         The 95 % confidence interval of that mean (Student's t on the differences).
     n : int
@@ -129,7 +130,10 @@ def paired_difference(a, b, metric: str = "PSNR (dB)") -> PairedDifference:
     ----------
     a, b : dict or sequence of float
         Rows of :func:`evaluate` (which keep every image's score) or the per-image
-        scores themselves, in the same image order.
+        scores themselves, in the same image order.  Two rows of :func:`load_results`
+        say which test images they were scored on (``"images"``); when they differ (the
+        deep image prior runs on the first 20 only), they are compared on the images
+        they share.
     metric : {"PSNR (dB)", "SSIM"}
 
     Returns
@@ -160,6 +164,14 @@ def paired_difference(a, b, metric: str = "PSNR (dB)") -> PairedDifference:
         else:
             names.append(label)
             scores.append(torch.as_tensor(side, dtype=torch.float64).flatten())
+    images = [side.get("images") if isinstance(side, dict) else None for side in (a, b)]
+    if images[0] is not None and images[1] is not None:
+        scores = _on_shared_images(images[0], scores[0], images[1], scores[1])
+    else:                     # one side has no indices: it must be the images 0, 1, ...
+        for known, other in ((images[0], scores[1]), (images[1], scores[0])):
+            if known is not None and [int(i) for i in known] != list(range(len(other))):
+                raise ValueError("one row says which test images it was scored on and the "
+                                 "other does not: they cannot be paired safely")
     if scores[0].shape != scores[1].shape:
         raise ValueError(f"a and b must be scored on the same images, got "
                          f"{scores[0].numel()} and {scores[1].numel()} scores")
@@ -168,6 +180,19 @@ def paired_difference(a, b, metric: str = "PSNR (dB)") -> PairedDifference:
     mean, half = mean_interval(scores[0] - scores[1])
     return PairedDifference(mean, mean - half, mean + half, scores[0].numel(), metric,
                             tuple(names))
+
+
+def _on_shared_images(images_a, scores_a, images_b, scores_b) -> list:
+    """The two rows' scores on the images that both were scored on, in one order."""
+    index_a = {int(i): k for k, i in enumerate(images_a)}
+    index_b = {int(i): k for k, i in enumerate(images_b)}
+    if len(index_a) != len(images_a) or len(index_b) != len(images_b):
+        raise ValueError("a row lists the same test image twice: its per-image scores are "
+                         "corrupt")
+    shared = sorted(index_a.keys() & index_b.keys())
+    if not shared:
+        raise ValueError("the two rows were scored on different images: nothing to pair")
+    return [scores_a[[index_a[i] for i in shared]], scores_b[[index_b[i] for i in shared]]]
 
 
 #: Where ``benchmarks/ellipses.py`` writes its tables (a folder of the repository).
@@ -191,12 +216,13 @@ def load_results(name: str = "ellipses_small_area", folder=None) -> tuple:
         One dict per method, numbers as floats (empty cells as ``nan``); and the first
         line of the Markdown twin, which says the budget, date, machine and torch.
         When the table's per-image twin ``<name>_per_image.csv`` exists, every row also
-        has ``"PSNR per image"`` and ``"SSIM per image"`` (tensors of shape ``(n,)``, the
-        test images in one order for all rows), so that :func:`paired_difference` and
-        :func:`significance_ranks` work on shipped rows as on rows of :func:`evaluate`.
+        has ``"PSNR per image"`` and ``"SSIM per image"`` (tensors of shape ``(n,)``) and
+        ``"images"`` (the indices of those test images, shape ``(n,)``), so that
+        :func:`paired_difference` and :func:`significance_ranks` work on shipped rows as
+        on rows of :func:`evaluate`, pairing two rows on the images they share.
 
     Taught in lesson 14, section 1.  Rebuild with ``python benchmarks/ellipses.py
-    --budget small`` (about an hour on a 2-core CPU).
+    --budget small`` (see ``benchmarks/README.md`` for how long each group takes).
     """
     folder = RESULTS_FOLDER if folder is None else Path(folder)
     path = folder / f"{name}.csv"
@@ -224,6 +250,7 @@ def load_results(name: str = "ellipses_small_area", folder=None) -> tuple:
             if not mine:
                 raise ValueError(f"{per_image.name} has no scores for {row['method']!r}: "
                                  f"rerun python benchmarks/ellipses.py for that row")
+            row["images"] = torch.tensor([int(s["image"]) for s in mine])
             for metric in ("PSNR", "SSIM"):
                 column = "PSNR (dB)" if metric == "PSNR" else "SSIM"
                 row[f"{metric} per image"] = torch.tensor([float(s[column]) for s in mine],
@@ -293,12 +320,25 @@ def significance_ranks(rows, metric: str = "PSNR (dB)") -> dict:
     dict
         ``{method: rank}``, 1 for the best.
 
+    Raises
+    ------
+    ValueError
+        If the rows say (``"images"``, as rows of :func:`load_results` do) that they
+        were scored on different test images: rank such rows separately.
+
     Taught in lesson 14, section 3 (Exercise 2 writes it).
     """
     if not isinstance(rows, dict):
         rows = {row["method"]: row for row in rows}
     if len(rows) < 1:
         raise ValueError("rows is empty: give at least one method")
+    image_sets = {name: tuple(int(i) for i in row["images"])
+                  for name, row in rows.items() if "images" in row}
+    if len(set(image_sets.values())) > 1:
+        sizes = {name: len(images) for name, images in image_sets.items()}
+        raise ValueError(f"rank rows scored on the same images only (a method compared on "
+                         f"fewer images is harder to separate, so it would rank too high); "
+                         f"these rows have {sizes} images: rank them separately")
     ranks = {}
     for name, row in rows.items():
         beaten_by = sum(paired_difference(other, row, metric).low > 0

@@ -212,9 +212,11 @@ def test_load_results_reads_the_shipped_benchmark(tmp_path):
 
 def test_shipped_rows_keep_every_image_for_paired_comparisons():
     rows, _ = cu.load_results()
-    n = {len(r["PSNR per image"]) for r in rows} | {len(r["SSIM per image"]) for r in rows}
-    assert n == {100}, "every shipped row is scored on the same 100 test images"
     for r in rows:
+        # the deep image prior fits one network per image: the first 20 test images only
+        n = 20 if r["method"].startswith("DIP") else 100
+        assert r["images"].tolist() == list(range(n)), r["method"]
+        assert r["PSNR per image"].shape == r["SSIM per image"].shape == (n,)
         # the per-image scores are the ones the table's mean was taken over
         assert r["PSNR per image"].mean().item() == pytest.approx(r["PSNR (dB)"], abs=1e-6)
         assert r["SSIM per image"].mean().item() == pytest.approx(r["SSIM"], abs=1e-6)
@@ -238,6 +240,32 @@ def test_load_results_orders_per_image_scores_by_image(tmp_path):
     assert rows[0]["PSNR per image"].tolist() == [30.0, 31.0]
     assert rows[0]["SSIM per image"].tolist() == pytest.approx([0.85, 0.95])
     assert cu.paired_difference(rows[0], rows[1]).mean == pytest.approx(1.5)
+
+
+def test_rows_scored_on_different_images_are_paired_on_the_shared_ones(tmp_path):
+    _write_table(tmp_path, ["A,0,30,0.85,0.8", "A,1,31,0.95,0.9", "A,2,35,0.9,0.9",
+                            "B,0,29,0.8,0.7", "B,1,29.5,0.8,0.7"])
+    a, b = cu.load_results("t", folder=tmp_path)[0]
+    assert a["images"].tolist() == [0, 1, 2] and b["images"].tolist() == [0, 1]
+    d = cu.paired_difference(a, b)          # image 2 has no partner: left out
+    assert d.n == 2 and d.mean == pytest.approx(1.25)
+    assert cu.paired_difference(b, a).mean == pytest.approx(-1.25)
+    with pytest.raises(ValueError, match="safely"):
+        cu.paired_difference(a, b["PSNR per image"])     # bare scores: no indices to pair
+    assert cu.paired_difference(a, [29.0, 29.5, 30.0]).n == 3    # images 0, 1, 2: fine
+    b["images"] = torch.tensor([1, 0])            # the same images in another order
+    b["PSNR per image"] = b["PSNR per image"].flip(0)
+    assert cu.paired_difference(a, b).mean == pytest.approx(1.25)
+    with pytest.raises(ValueError, match="safely"):  # bare scores against a subset 1, 0
+        cu.paired_difference([30.0, 31.0], b)
+    with pytest.raises(ValueError, match="same images only"):
+        cu.significance_ranks([a, b])                # 3 images against 2: rank apart
+    a["images"] = torch.tensor([5, 6, 7])
+    with pytest.raises(ValueError, match="nothing to pair"):
+        cu.paired_difference(a, b)
+    a["images"] = torch.tensor([0, 0, 1])
+    with pytest.raises(ValueError, match="twice"):
+        cu.paired_difference(a, b)
 
 
 def test_load_results_names_a_row_without_per_image_scores(tmp_path):
