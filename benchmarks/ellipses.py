@@ -73,15 +73,18 @@ PUBLISHED = {
 BUDGETS = {
     "small": dict(n_train=2000, unet_width=16, unet_epochs=6, lpd_epochs=6, lpd_iterations=5,
                   lpd_width=16, lgd_epochs=6, lgd_iterations=5, lgd_width=16, lfbp_epochs=20, n2i_epochs=3,
-                  dip_width=8, dip_depth=3, dip_steps=3000, dip_every=10, dip_val=3, dip_test=20),
+                  dip_width=8, dip_depth=3, dip_steps=3000, dip_every=10, dip_val=3, dip_test=20,
+                  pnp_epochs=6, pnp_iterations=100, pnp_val=20),
     # seconds on a CPU, to check that the script runs (tests/test_benchmarks.py); its
     # numbers mean nothing
     "smoke": dict(n_train=16, unet_width=4, unet_epochs=1, lpd_epochs=1, lpd_iterations=2,
                   lpd_width=4, lgd_epochs=1, lgd_iterations=2, lgd_width=4, lfbp_epochs=1, n2i_epochs=1,
-                  dip_width=2, dip_depth=2, dip_steps=4, dip_every=2, dip_val=1, dip_test=2),
+                  dip_width=2, dip_depth=2, dip_steps=4, dip_every=2, dip_val=1, dip_test=2,
+                  pnp_epochs=1, pnp_iterations=3, pnp_val=2),
     "full": dict(n_train=2000, unet_width=32, unet_epochs=50, lpd_epochs=30, lpd_iterations=10,
                  lpd_width=32, lgd_epochs=30, lgd_iterations=10, lgd_width=32, lfbp_epochs=50, n2i_epochs=25,
-                 dip_width=32, dip_depth=5, dip_steps=5000, dip_every=10, dip_val=5, dip_test=100),
+                 dip_width=32, dip_depth=5, dip_steps=5000, dip_every=10, dip_val=5, dip_test=100,
+                 pnp_epochs=50, pnp_iterations=200, pnp_val=100),
 }
 
 COLUMNS = ["method", "family", "PSNR (dB)", "PSNR std", "PSNR ±95%", "SSIM", "SSIM std",
@@ -383,13 +386,89 @@ def dip_tv_row(setting, budget, device, csv_path=None):
                      [(lam, lr) for lam in (lam_tv, lam_tv / 3) for lr in (1e-3, 1e-2)])
 
 
+class _NoiseConditionalDenoiser(nn.Module):
+    """D(x, σ): a U-Net that is told the noise level σ as a second input channel (as in
+    FFDNet, Zhang et al. 2018), so that plug-and-play can choose the prior's strength."""
+
+    def __init__(self, width):
+        super().__init__()
+        self.unet = cu.UNet(in_channels=2, out_channels=1, width=width, residual=False)
+
+    def forward(self, x, sigma):
+        level = torch.as_tensor(sigma, dtype=x.dtype, device=x.device)
+        return x + self.unet(torch.cat([x, level.expand_as(x)], dim=1))
+
+
+#: Noise levels the plug-and-play denoiser is trained on (log-uniform) and tried at.
+PNP_TRAIN_SIGMAS = (0.002, 0.1)
+PNP_SIGMAS = (0.005, 0.01, 0.02, 0.04)
+
+
+def pnp_row(setting, budget, device):
+    """Plug-and-play proximal gradient (lesson 11, ``cu.pnp_pgd``) from the tuned FBP,
+    with a noise-conditional U-Net denoiser trained here on the clean training images
+    (fresh Gaussian noise every batch, σ log-uniform in ``PNP_TRAIN_SIGMAS``; no
+    sinogram is seen in training).  σ and the number of iterations are chosen on
+    ``pnp_val`` validation images."""
+    cu.seed_everything(0)
+    denoiser = _NoiseConditionalDenoiser(budget["unet_width"]).to(device)
+    optimizer = torch.optim.Adam(denoiser.parameters(), lr=1e-3)
+    images = setting.train.x
+    draws = torch.Generator().manual_seed(0)
+    low, high = (math.log(v) for v in PNP_TRAIN_SIGMAS)
+    start = time.perf_counter()
+    denoiser.train()
+    for _ in range(budget["pnp_epochs"]):
+        for batch in torch.randperm(len(images), generator=draws).split(16):
+            x = images[batch].to(device)
+            sigma = torch.exp(low + (high - low) * torch.rand(len(x), 1, 1, 1, generator=draws))
+            noisy = x + sigma.to(device) * torch.randn(x.shape, generator=draws).to(device)
+            loss = (denoiser(noisy, sigma.to(device)) - x).square().mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    training_time = time.perf_counter() - start
+    denoiser.eval()
+    A = _operator(setting, device)
+
+    def run(y, sigma, n_iter, callback=None):
+        x0 = cu.fbp(A, y, setting.fbp_filter, setting.fbp_cutoff)
+        return cu.pnp_pgd(A, y, denoiser, n_iter, sigma=sigma, x0=x0, callback=callback)
+
+    val = setting.val[:budget["pnp_val"]]
+    best = (-math.inf, None, None)
+    with torch.no_grad():
+        for sigma in PNP_SIGMAS:
+            curve = []
+            run(val.y.to(device), sigma, budget["pnp_iterations"], callback=lambda k, x: curve.append(
+                float(cu.psnr(x.cpu(), val.x, data_range=1.0).mean())))
+            k = 1 + max(range(len(curve)), key=curve.__getitem__)
+            print(f"plug-and-play: σ = {sigma:g}, best mean validation PSNR {curve[k - 1]:.2f} dB "
+                  f"at iteration {k}", flush=True)
+            if curve[k - 1] > best[0]:
+                best = (curve[k - 1], sigma, k)
+        _, sigma, n_iter = best
+        if n_iter == budget["pnp_iterations"]:
+            print("plug-and-play: the best iteration is the last one tried", flush=True)
+        scores = _dival_scores(lambda y: run(y.to(device), sigma, n_iter).cpu(), setting.test,
+                               "plug-and-play", parameters=cu.count_parameters(denoiser))
+    return [_row("plug-and-play (U-Net denoiser)", "generative prior", scores,
+                 training_time=training_time, parameters=cu.count_parameters(denoiser),
+                 training_images=len(images),
+                 budget=f"denoiser: U-Net width {budget['unet_width']} told σ, "
+                        f"{budget['pnp_epochs']} epochs of clean images with fresh noise; "
+                        f"σ = {sigma:g} and {n_iter} iterations from FBP chosen on "
+                        f"{len(val)} validation images", device=device)]
+
+
 METHODS = {"classical": classical_rows, "lfbp": lfbp_row, "unet": unet_row, "lpd": lpd_row,
-           "lgd": lgd_row, "n2i": n2i_row, "dip": dip_row, "diptv": dip_tv_row}
+           "lgd": lgd_row, "n2i": n2i_row, "pnp": pnp_row, "dip": dip_row,
+           "diptv": dip_tv_row}
 #: The rows each group makes (a group whose rows are all in the CSV is skipped).
 ROWS = {"classical": {"FBP", "SIRT", "CGLS", "TV"}, "lfbp": {"learned FBP (filter)"},
         "unet": {"FBP + U-Net"}, "lpd": {"learned primal-dual"},
         "lgd": {"learned gradient descent"}, "n2i": {"Noise2Inverse (K = 2, X:1)"},
-        "dip": {"DIP"}, "diptv": {"DIP + TV"}}
+        "pnp": {"plug-and-play (U-Net denoiser)"}, "dip": {"DIP"}, "diptv": {"DIP + TV"}}
 PER_IMAGE_COLUMNS = ["method", "image", "PSNR (dB)", "SSIM", "SSIM (dival)"]
 
 

@@ -149,16 +149,18 @@ cu.results_table([{c: row[c] for c in columns} for row in shipped])
 #   standard deviations over its test volumes (it does not say); ours are 95 % intervals
 #   of the mean.
 #
-# The benchmark holds the eleven methods that were run in full mode: the four classical
+# The benchmark holds the twelve methods that were run in full mode: the four classical
 # ones, learned FBP (lesson 04's filter, trained with the squared error), the U-Net
 # after FBP (lesson 03), learned gradient descent (the network of lesson 13's memory
 # study, trained here for the first time, started at the FBP), learned primal-dual
 # (lesson 07), Noise2Inverse (lesson 10: the same U-Net trained on the noisy scans
-# alone, no clean image), and the deep image prior and DIP + TV (lesson 05: a small
+# alone, no clean image), plug-and-play (lesson 11's iteration, but with a U-Net
+# denoiser trained here at 128² for 6 epochs, not lesson 11's diffusion model, which
+# exists only at 64²), and the deep image prior and DIP + TV (lesson 05: a small
 # U-Net fitted to each scan, its learning rate, TV weight and number of steps chosen on
 # 3 validation images; on the first 20 test images, since every image is a fit of its
-# own). The others of the course, unrolled MLEM, the GAN prior, neural fields,
-# plug-and-play and diffusion priors, have quick-mode tables in their own lessons, not
+# own). The others of the course, unrolled MLEM, the GAN prior, neural fields and
+# diffusion posterior sampling, have quick-mode tables in their own lessons, not
 # full-mode rows here; the guide in section 6 uses what those lessons measured.
 
 # %% [markdown]
@@ -274,7 +276,7 @@ shipped_rows = {row["method"].split(" (")[0]: row for row in main_rows}   # by s
 dip_rows = {row["method"]: row for row in subset_rows}                     # DIP, DIP + TV
 for a, b in (("learned FBP", "FBP"), ("CGLS", "SIRT"),
              ("learned gradient descent", "learned primal-dual"), ("Noise2Inverse", "FBP"),
-             ("FBP + U-Net", "TV")):
+             ("CGLS", "plug-and-play"), ("FBP + U-Net", "TV")):
     print(cu.paired_difference(shipped_rows[a], shipped_rows[b]))
 tv_vs_unet = cu.paired_difference(shipped_rows["TV"], shipped_rows["FBP + U-Net"])
 assert shipped_rows["TV"]["time / image (ms)"] > 5 * shipped_rows["FBP + U-Net"]["time / image (ms)"], \
@@ -292,7 +294,11 @@ assert tv_vs_unet.low < 0 < tv_vs_unet.high, "the shipped table does not separat
 # choice at that cost. **CGLS** (4 iterations, 1.3 ms) comes next and dominates SIRT, which is slower and 0.97 dB [0.89, 1.05] worse. **Learned gradient
 # descent** (16 ms) dominates learned primal-dual of this budget, which is slower and
 # 0.56 dB [0.53, 0.60] worse. Noise2Inverse, which never saw a clean image, is slower
-# than FBP and 0.97 dB [0.83, 1.10] worse (section 6 says why). At the top, TV and the
+# than FBP and 0.97 dB [0.83, 1.10] worse (section 6 says why). Plug-and-play (270 ms)
+# is dominated by CGLS, which is 200 times faster and 0.57 dB [0.47, 0.66] better in
+# PSNR (though 0.12 worse in SSIM): its denoiser, trained for 750 steps, gave its best
+# validation PSNR after 11 iterations and lost ground after that, so the iteration is
+# stopped early rather than converged (section 6). At the top, TV and the
 # **U-Net** score the same (31.34 and 31.38 dB, a paired difference of +0.04 dB
 # [−0.04, +0.12], printed above), so the U-Net dominates TV through time alone: TV takes about 226 ms per image (hundreds of iterations to convergence)
 # against 26 ms. Read three cautions into the plot. A front drawn from noisy timings is
@@ -436,13 +442,13 @@ assert shipped_ranks["PSNR"]["TV"] == shipped_ranks["PSNR"]["FBP + U-Net"] == 1,
     "in the shipped table no paired interval separates TV and the U-Net in PSNR"
 
 # %% [markdown]
-# On 100 images the paired intervals separate almost every pair: of the 36, only TV and
+# On 100 images the paired intervals separate almost every pair: of the 45, only TV and
 # the U-Net share a rank in PSNR (+0.04 dB [−0.04, +0.12]). In SSIM the U-Net is ahead,
 # by +0.004 [+0.001, +0.006]: real, and far too small to see. The two metrics also
-# disagree lower down: FBP is eighth in PSNR but sixth in SSIM, above CGLS and SIRT,
+# disagree lower down: FBP is ninth in PSNR but seventh in SSIM, above CGLS and SIRT,
 # whose few iterations leave a smooth but blurred image; learned FBP is behind CGLS in PSNR
-# (−0.20 dB [−0.26, −0.14]) and ahead in SSIM (+0.085 [+0.079, +0.092]). A ranking
-# belongs to its metric.
+# (−0.20 dB [−0.26, −0.14]) and ahead in SSIM (+0.085 [+0.079, +0.092]), and so is
+# plug-and-play (fifth in SSIM, seventh in PSNR). A ranking belongs to its metric.
 
 # %% [markdown]
 # The two deep-image-prior rows cover only the first 20 test images. Recall the rank:
@@ -450,8 +456,8 @@ assert shipped_ranks["PSNR"]["TV"] == shipped_ranks["PSNR"]["FBP + U-Net"] == 1,
 # compared on 20 images instead of 100 has wider intervals, so fewer methods beat it
 # and it would rank too high; and a mean over 20 images is not comparable with a mean
 # over 100 (on these 20, TV's mean is 0.2 dB lower). `cu.significance_ranks` therefore
-# refuses rows scored on different images. Ranking all eleven on the 20 shared images
-# would be fair but would throw away four fifths of the evidence on the other nine.
+# refuses rows scored on different images. Ranking all twelve on the 20 shared images
+# would be fair but would throw away four fifths of the evidence on the other ten.
 # Instead `cu.paired_difference` compares each DIP row with the others on the images
 # they share. (Leaving them out of the Pareto front changed nothing there: on any set
 # of images TV and the U-Net are faster than DIP + TV and not worse, and CGLS is faster
@@ -773,7 +779,7 @@ if QUICK:     # the order measured in quick mode (32 test scans); full mode: not
 # | learned FBP (04) | yes (lesson 04's self-supervised variant needs none) | yes | under a minute (257 weights) | like FBP | +2.4 dB over the tuned FBP at the same cost, 4.4 dB behind TV (benchmark) |
 # | deep image prior (05) | no | yes | none beforehand: a network fitted to every scan | 3.8 s (DIP, 120 steps) and 75 s (DIP + TV, 2910 steps) per image at 128² (benchmark) | DIP not separated from FBP in PSNR and 5.7 dB behind TV (20 images), from 20.6 to 29.0 dB per image with one number of steps for all; DIP + TV not separated from TV (−0.24 dB [−0.58, +0.10]) at about 330 times its cost; needs early stopping |
 # | learned iterative: unrolled MLEM, learned gradient descent, learned primal-dual (06, 07, 13) | yes | yes, inside the network | 10-15 min on this CPU for 6 epochs; memory grows with the iterations (13) | 16-40 ms | learned gradient descent 0.66 dB and learned primal-dual 1.2 dB behind TV in the benchmark, both still improving at their last epoch; 0.50 dB [0.39, 0.60] behind TV in lesson 07's quick mode; other scanners need at least the new operator (12) |
-# | generative priors: GAN, diffusion, plug-and-play (08, 11) | clean images, but no pairs with data | yes, at reconstruction time | training the prior once | plug-and-play 0.15 s per scan, 4 diffusion samples 2.3 s (lesson 11) | GAN prior about 9 dB behind TV on 6 angles and lesson 08's disc phantoms (outside its range it cannot follow the data); plug-and-play 1.0-1.2 dB behind TV at 30 angles, about 0.8 behind at 15, where it lost least of all methods (11, 12) |
+# | generative priors: GAN, diffusion, plug-and-play (08, 11) | clean images, but no pairs with data | yes, at reconstruction time | training the prior once | plug-and-play 0.15 s per scan at 64² (lesson 11), 0.27 s at 128² (benchmark); 4 diffusion samples 2.3 s (lesson 11) | GAN prior about 9 dB behind TV on 6 angles and lesson 08's disc phantoms (outside its range it cannot follow the data); plug-and-play with lesson 11's diffusion denoiser 1.0-1.2 dB behind TV at 30 angles, about 0.8 behind at 15, where it lost least of all methods (11, 12); in the benchmark, with a U-Net denoiser trained for only 750 steps, 4.80 dB [4.67, 4.93] behind TV and best after 11 iterations: the denoiser decides |
 # | neural fields (09) | no | yes (a ray renderer) | none beforehand: fitted to every scan | about 7 s per image at 64² | 4.2 dB behind TV (on 4 images); spectral bias without Fourier features |
 # | self-supervised: Noise2Inverse (10) | no: noisy scans only | yes | like a U-Net (10 min for 3 epochs in the benchmark) | K U-Net passes (42 ms for K = 2) | beats FBP by 1.7 dB on dense low-dose data (128 angles), 3.2 dB behind TV there (10); on the benchmark's 30 angles, split into two subsets of 15, 0.97 dB [0.83, 1.10] *below* FBP: the subsets' streaks are not independent noise, so it needs enough angles to split |
 #
@@ -835,8 +841,8 @@ families = [
          row=benchmarked("learned gradient descent")),
     dict(family="learned primal-dual (under-trained)", clean_data=True,
          training=True, row=benchmarked("learned primal-dual")),
-    dict(family="plug-and-play (diffusion model's denoiser)", clean_data=True, training=True,
-         ms=150, source="lesson 11, measured at 64²"),
+    dict(family="plug-and-play (U-Net denoiser, under-trained)", clean_data=True,
+         training=True, row=benchmarked("plug-and-play")),
     dict(family="diffusion posterior sampling (4 samples)", clean_data=True, training=True,
          ms=2300, source="lesson 11, measured at 64²"),
     dict(family="Noise2Inverse (K = 2: too few angles per subset)", clean_data=False,
@@ -1000,8 +1006,10 @@ cu.checks.quiz(
 #
 # - Run `python benchmarks/ellipses.py --budget full` on a GPU and reload the table with
 #   `cu.load_results("ellipses_full_area")`: does the learned primal-dual join the front?
-# - Add a row: score plug-and-play (with a denoiser trained at 128²) or a neural field in
-#   the full-mode setting with the same script's helpers, and place it on the Pareto plot.
+# - Train the benchmark's plug-and-play denoiser longer (`pnp_epochs` in
+#   `benchmarks/ellipses.py`): does the iteration then improve for more than 11 steps?
+#   Or add a row for a neural field with the same script's helpers, and place it on the
+#   Pareto plot.
 # - Change the scenario in section 5 to 15 or 60 angles (`cu.SparseViewSetting(64,
 #   n_angles=...)`) and predict again.
 #

@@ -35,7 +35,7 @@ def run(out, *methods, n_test=5):
 def results(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     first = run(out, "lfbp", "lgd", "dip")
-    second = run(out, "unet")          # a second run adds its row next to the first's
+    second = run(out, "unet", "pnp")   # a second run adds its rows next to the first's
     third = run(out, "lfbp", "unet")   # everything asked for is there: nothing recomputed
     return out, first, second, third
 
@@ -44,7 +44,8 @@ def test_rows_of_separate_runs_are_merged_in_the_table_order(results):
     out, *_ = results
     with (out / "ellipses_smoke_area.csv").open() as handle:
         methods = [row["method"] for row in csv.DictReader(handle)]
-    assert methods == ["learned FBP (filter)", "FBP + U-Net", "learned gradient descent", "DIP"]
+    assert methods == ["learned FBP (filter)", "FBP + U-Net", "learned gradient descent",
+                       "plug-and-play (U-Net denoiser)", "DIP"]
     header = (out / "ellipses_smoke_area.md").read_text().splitlines()[0]
     assert header.startswith("Ellipses benchmark, budget `smoke`, sampling `area`, 5 test "
                              "images (DIP rows: the first 2)")
@@ -63,13 +64,14 @@ def test_every_row_keeps_its_per_image_scores(results):
     d = cu.paired_difference(rows[1], rows[0])
     assert d.n == 5 and d.low <= d.mean <= d.high
     assert cu.paired_difference(rows[-1], rows[0]).n == 2      # DIP: on its 2 images
+    assert rows[-1]["time / image (ms)"] > 0 and rows[-1]["parameters"] > 0
 
 
 def test_a_finished_group_is_not_computed_again(results):
     _, first, second, third = results
     computed = re.compile(r"^(\w+): \d+ s$", re.MULTILINE)      # "lfbp: 2 s"
     assert computed.findall(first) == ["lfbp", "lgd", "dip"]
-    assert computed.findall(second) == ["unet"]
+    assert computed.findall(second) == ["unet", "pnp"]
     assert computed.findall(third) == []
     assert "lfbp: already done" in third and "unet: already done" in third
 
