@@ -456,7 +456,8 @@ def pnp_row(setting, budget, device):
                  training_time=training_time, parameters=cu.count_parameters(denoiser),
                  training_images=len(images),
                  budget=f"denoiser: U-Net width {budget['unet_width']} told σ, "
-                        f"{budget['pnp_epochs']} epochs of clean images with fresh noise; "
+                        f"{budget['pnp_epochs']} epochs of clean images with fresh noise, "
+                        f"last epoch; "
                         f"σ = {sigma:g} and {n_iter} iterations from FBP chosen on "
                         f"{len(val)} validation images", device=device)]
 
