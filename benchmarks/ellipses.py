@@ -2,9 +2,9 @@
 
 Runs the full-mode shared setting (``cu.SparseViewSetting(size=128)``: 128 x 128 dival
 ellipses, 30 angles, 183 detector pixels, 2.5 % noise, data simulated on a 4x finer
-grid) and scores every method on the first 100 test images (the deep image prior, which fits
-one network per image, on the first 20) with dival's metrics (PSNR and SSIM with the
-data range max - min of each ground-truth image, which is 1 here).
+grid) and scores every method on the first 100 test images (the deep image prior and the
+neural field, which fit one network per image, on the first 20) with dival's metrics
+(PSNR and SSIM with the data range max - min of each ground-truth image, which is 1 here).
 Every hyper-parameter is tuned on the validation split.  It prints, and writes as CSV
 and Markdown, one row per method in the columns of the cone-beam lecture's results
 table: PSNR and SSIM (mean ± std and the 95 % interval of the mean), time per image,
@@ -74,17 +74,20 @@ BUDGETS = {
     "small": dict(n_train=2000, unet_width=16, unet_epochs=6, lpd_epochs=6, lpd_iterations=5,
                   lpd_width=16, lgd_epochs=6, lgd_iterations=5, lgd_width=16, lfbp_epochs=20, n2i_epochs=3,
                   dip_width=8, dip_depth=3, dip_steps=3000, dip_every=10, dip_val=3, dip_test=20,
-                  pnp_epochs=6, pnp_iterations=100, pnp_val=20),
+                  pnp_epochs=6, pnp_iterations=100, pnp_val=20,
+                  nf_steps=3000, nf_every=10, nf_rays=256, nf_val=3, nf_test=20),
     # seconds on a CPU, to check that the script runs (tests/test_benchmarks.py); its
     # numbers mean nothing
     "smoke": dict(n_train=16, unet_width=4, unet_epochs=1, lpd_epochs=1, lpd_iterations=2,
                   lpd_width=4, lgd_epochs=1, lgd_iterations=2, lgd_width=4, lfbp_epochs=1, n2i_epochs=1,
                   dip_width=2, dip_depth=2, dip_steps=4, dip_every=2, dip_val=1, dip_test=2,
-                  pnp_epochs=1, pnp_iterations=3, pnp_val=2),
+                  pnp_epochs=1, pnp_iterations=3, pnp_val=2,
+                  nf_steps=4, nf_every=2, nf_rays=16, nf_val=1, nf_test=2),
     "full": dict(n_train=2000, unet_width=32, unet_epochs=50, lpd_epochs=30, lpd_iterations=10,
                  lpd_width=32, lgd_epochs=30, lgd_iterations=10, lgd_width=32, lfbp_epochs=50, n2i_epochs=25,
                  dip_width=32, dip_depth=5, dip_steps=5000, dip_every=10, dip_val=5, dip_test=100,
-                 pnp_epochs=50, pnp_iterations=200, pnp_val=100),
+                 pnp_epochs=50, pnp_iterations=200, pnp_val=100,
+                 nf_steps=5000, nf_every=10, nf_rays=512, nf_val=5, nf_test=100),
 }
 
 COLUMNS = ["method", "family", "PSNR (dB)", "PSNR std", "PSNR ±95%", "SSIM", "SSIM std",
@@ -386,6 +389,113 @@ def dip_tv_row(setting, budget, device, csv_path=None):
                      [(lam, lr) for lam in (lam_tv, lam_tv / 3) for lr in (1e-3, 1e-2)])
 
 
+class _NeuralField(nn.Module):
+    """Lesson 09's neural field: coordinates p (..., 2) in [-1, 1]² -> attenuation ≥ 0.
+
+    Fourier features of ``n_frequencies`` random frequencies of scale ``sigma`` (cycles
+    per unit), three hidden layers of 64 ReLU units and a softplus output of sharpness 10.
+    """
+
+    def __init__(self, sigma, n_frequencies=32, width=64, depth=3, seed=0):
+        super().__init__()
+        torch.manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed)
+        self.register_buffer("B", sigma * torch.randn(2, n_frequencies, generator=generator))
+        layers, n_in = [], 2 * n_frequencies
+        for _ in range(depth):
+            layers += [nn.Linear(n_in, width), nn.ReLU()]
+            n_in = width
+        self.mlp = nn.Sequential(*layers, nn.Linear(width, 1))
+
+    def forward(self, p):
+        features = cu.checks.lesson09.fourier_encoding(p, self.B)
+        return nn.functional.softplus(self.mlp(features), beta=10).squeeze(-1)
+
+
+def _field_fit(y, x, setting, budget, sigma, n_steps, device, record=False):
+    """One neural-field fit (lesson 09's recipe): Adam on random batches of ``nf_rays``
+    rays, jittered midpoint samples (one per pixel length of ray), learning rate 1e-2
+    decaying to 1e-3 over ``nf_steps`` steps, stopped after ``n_steps`` of them (so that
+    a shorter fit is the start of a longer one).  Returns the image at the pixel centres
+    (1, 1, N, N), the fitting seconds and, with ``record``, the PSNR every ``nf_every``
+    steps (``x`` only scores; it never fits)."""
+    from course_utils.checks.lesson09 import ray_batch_step, render_field
+
+    n = setting.image_size
+    c = (2 * torch.arange(n, device=device) + 1) / n - 1
+    rows, cols = torch.meshgrid(-c, c, indexing="ij")           # row 0 is the top (y = +1)
+    centres = torch.stack([cols, rows], dim=-1)
+
+    def image(field):
+        with torch.no_grad():
+            return field(centres).reshape(1, 1, n, n)
+
+    points, directions = (r.float().to(device) for r in setting.geometry.rays())
+    field = _NeuralField(sigma).to(device)
+    optimizer = torch.optim.Adam(field.parameters(), lr=1e-2)
+    total = budget["nf_steps"]
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: 0.1 ** (k / total))
+    generator = torch.Generator().manual_seed(0)
+    y = y.reshape(-1).to(device)
+    psnr, seconds = [], 0.0
+    for k in range(1, n_steps + 1):
+        start = time.perf_counter()
+        ray_batch_step(field, optimizer,
+                       lambda f, a, d, g: render_field(f, a, d, n, n, generator=g),
+                       points, directions, y, budget["nf_rays"], generator)
+        schedule.step()
+        seconds += time.perf_counter() - start
+        if record and k % budget["nf_every"] == 0:
+            psnr.append(float(cu.psnr(image(field).cpu(), x, data_range=1.0)))
+    return image(field).cpu(), seconds, psnr, cu.count_parameters(field)
+
+
+#: Scales of the Fourier features tried on validation (lesson 09 uses 3 at 64 x 64).
+NF_SIGMAS = (3.0, 6.0)
+
+
+def nf_row(setting, budget, device):
+    """A neural field fitted to each sinogram (lesson 09), no training data: the scale of
+    its Fourier features (``NF_SIGMAS``) and its number of steps are chosen on ``nf_val``
+    validation images, then it is fitted to the first ``nf_test`` test images."""
+    val, test = setting.val[:budget["nf_val"]], setting.test[:budget["nf_test"]]
+    grid = torch.arange(budget["nf_every"], budget["nf_steps"] + 1, budget["nf_every"])
+    best = (-math.inf, None, None)
+    for sigma in NF_SIGMAS:
+        curves = torch.tensor([_field_fit(val.y[i:i + 1], val.x[i:i + 1], setting, budget,
+                                          sigma, budget["nf_steps"], device, record=True)[2]
+                               for i in range(len(val))])
+        scores = curves.mean(dim=0)
+        k = int(scores.argmax())
+        print(f"neural field: σ = {sigma:g}: best mean validation PSNR {float(scores[k]):.2f} "
+              f"dB at step {int(grid[k])}", flush=True)
+        if scores[k] > best[0]:
+            best = (float(scores[k]), sigma, int(grid[k]))
+    _, sigma, steps = best
+    if sigma is None:
+        raise RuntimeError("neural field: no scale gave a finite validation PSNR")
+    if steps == budget["nf_steps"]:
+        print("neural field: the best step is the last one tried: more steps might help",
+              flush=True)
+    images, seconds = [], []
+    for i in range(len(test)):
+        x_hat, time_i, _, parameters = _field_fit(test.y[i:i + 1], test.x[i:i + 1], setting,
+                                                  budget, sigma, steps, device)
+        images.append(x_hat)
+        seconds.append(time_i)
+    scores = _dival_scores(lambda x_hat: x_hat, (torch.cat(images), test.x), "neural field",
+                           parameters=parameters)
+    scores["time / image (ms)"] = 1000 * sum(seconds) / len(seconds)
+    return [_row("neural field", "per-image fit (no training)", scores, parameters=parameters,
+                 budget=f"Fourier features σ = {sigma:g} (of {', '.join(map(str, NF_SIGMAS))}), "
+                        f"{budget['nf_rays']} rays x {setting.image_size} samples per step, "
+                        f"{steps} Adam steps (of up to {budget['nf_steps']}), chosen on "
+                        f"{len(val)} validation image{'s' if len(val) > 1 else ''}; first "
+                        f"{len(test)} test images"
+                        f"{' only' if len(test) < len(setting.test) else ''}",
+                 device=device)]
+
+
 class _NoiseConditionalDenoiser(nn.Module):
     """D(x, σ): a U-Net that is told the noise level σ as a second input channel (as in
     FFDNet, Zhang et al. 2018), so that plug-and-play can choose the prior's strength."""
@@ -464,12 +574,13 @@ def pnp_row(setting, budget, device):
 
 METHODS = {"classical": classical_rows, "lfbp": lfbp_row, "unet": unet_row, "lpd": lpd_row,
            "lgd": lgd_row, "n2i": n2i_row, "pnp": pnp_row, "dip": dip_row,
-           "diptv": dip_tv_row}
+           "diptv": dip_tv_row, "nf": nf_row}
 #: The rows each group makes (a group whose rows are all in the CSV is skipped).
 ROWS = {"classical": {"FBP", "SIRT", "CGLS", "TV"}, "lfbp": {"learned FBP (filter)"},
         "unet": {"FBP + U-Net"}, "lpd": {"learned primal-dual"},
         "lgd": {"learned gradient descent"}, "n2i": {"Noise2Inverse (K = 2, X:1)"},
-        "pnp": {"plug-and-play (U-Net denoiser)"}, "dip": {"DIP"}, "diptv": {"DIP + TV"}}
+        "pnp": {"plug-and-play (U-Net denoiser)"}, "dip": {"DIP"}, "diptv": {"DIP + TV"},
+        "nf": {"neural field"}}
 PER_IMAGE_COLUMNS = ["method", "image", "PSNR (dB)", "SSIM", "SSIM (dival)"]
 
 
@@ -593,9 +704,12 @@ def main() -> None:
     machine = (f"{platform.machine()}, {threads} torch thread{'s' if threads > 1 else ''}, "
                f"{torch.cuda.get_device_name(0) if device.type == 'cuda' else 'no GPU'}, "
                f"torch {torch.__version__}")
-    dip = min(budget["dip_test"], args.n_test)
-    has_dip = any(r["method"].startswith("DIP") for r in _read(csv_path))
-    subset = f" (DIP rows: the first {dip})" if has_dip and dip < args.n_test else ""
+    written = {_key(r) for r in _read(csv_path)}
+    fitted = [f"{label}: the first {budget[key]}"
+              for label, key, groups in (("DIP rows", "dip_test", ("dip", "diptv")),
+                                         ("neural field", "nf_test", ("nf",)))
+              if written & set().union(*(ROWS[g] for g in groups)) and budget[key] < args.n_test]
+    subset = f" ({'; '.join(fitted)})" if fitted else ""
     header = (f"Ellipses benchmark, budget `{args.budget}`, sampling `{args.sampling}`, "
               f"{args.n_test} test images{subset}; {when}; {machine}.")
     text = markdown(_read(csv_path), header)

@@ -1119,9 +1119,10 @@ flattery = {(level, name): cu.paired_difference(crime_psnr[level, True, name],
             for level in (0.0, crime_setting.noise_level) for name in ("FBP", "CGLS", "TV")}
 for (level, name), d in flattery.items():
     print(f"noise {level:.1%}: {d}")
-# Without noise the crime is worth several dB to the methods that fit the data; FBP,
-# which does not fit the data, gains far less.
-assert flattery[0.0, "TV"].low > 2 and flattery[0.0, "CGLS"].low > 1
+# Without noise the crime is worth several dB to TV and a clear gain to CGLS, the
+# methods that fit the data (CGLS: about 2 dB at 64², 0.7 dB at 128²); FBP, which does
+# not fit the data, gains far less.
+assert flattery[0.0, "TV"].low > 2 and flattery[0.0, "CGLS"].low > 0.3
 assert flattery[0.0, "TV"].low > flattery[0.0, "FBP"].high + 1
 # With the benchmark's noise the effect on TV is much smaller (and can change sign).
 level = crime_setting.noise_level
@@ -1132,6 +1133,9 @@ assert abs(flattery[level, "TV"].mean) < flattery[0.0, "TV"].low
 # about 2 dB to CGLS, the methods that fit the data: a perfect model lets them
 # reproduce the image almost exactly, while FBP, which does not fit the data, gains
 # only 0.2 dB. The comparison between the methods is distorted, not only their scores.
+# (Full mode, 128 x 128, measured on 2026-12-07: TV +4.22 dB [3.28, 5.16], CGLS
+# +0.72 dB [0.59, 0.85], FBP +0.04 dB [0.01, 0.07]; with 2.5 % noise TV −0.43 dB
+# [−0.51, −0.36], CGLS −0.05 dB and FBP −0.03 dB.)
 #
 # With the benchmark's 2.5 % noise the noise is about five times the model error
 # (0.5 % of the data at 64 x 64), and the picture changes: here the criminal data even

@@ -339,8 +339,13 @@ for name, value in spread.items():
     print(f"diversity of {name:22s} {value:.3f}")
 cu.show_images(x_collapsed[:8], [f"collapsed, sample {i}" for i in range(8)], vmin=0,
                vmax="shared", colorbar=False, size=2.2, ncols=8);
-assert spread["G collapsed"] < 0.5 * spread[f"G after {GAN_STEPS} steps"], \
-    "the generator alone against a frozen discriminator should collapse"
+assert score_after > max(0.0, score_before), "the frozen discriminator should be fooled"
+if QUICK:     # measured: quick mode collapses; full mode (1500 training steps) much less
+    assert spread["G collapsed"] < 0.5 * spread[f"G after {GAN_STEPS} steps"], \
+        "the generator alone against a frozen discriminator should collapse"
+else:
+    assert spread["G collapsed"] < spread[f"G after {GAN_STEPS} steps"], \
+        "the generator alone against a frozen discriminator should lose diversity"
 
 # %% [markdown]
 # The generator has found what this one discriminator accepts — it now scores the
@@ -349,7 +354,12 @@ assert spread["G collapsed"] < 0.5 * spread[f"G after {GAN_STEPS} steps"], \
 # sample (the grey levels above are stretched to make anything visible at all; in
 # quick mode the diversity fell from about 0.07 to about 0.01). Real images look
 # nothing like this: the generator exploits a blind spot of a discriminator that no
-# longer learns. The cures used in practice all keep the discriminator informative and
+# longer learns. Collapse is the end point, though, not a rule for every budget: in full
+# mode, after 1500 training steps, the same 200 steps fooled the discriminator just as
+# thoroughly (its mean logit went from −1.2 to 10.9) while the diversity fell only from
+# 0.094 to 0.074 (measured once, on 2026-12-07). A better-trained generator can find a
+# blind spot without giving up its variety within 200 steps; the assertion above checks
+# the collapse in quick mode and only a loss of diversity in full mode. The cures used in practice all keep the discriminator informative and
 # the game balanced: alternate single steps (as `cu.train_gan` does),
 # keep the discriminator smooth (spectral normalisation, or the gradient penalty of
 # WGAN-GP, Gulrajani et al., 2017), use the Wasserstein loss (Arjovsky et al., 2017), or

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 import course_utils as cu
 
@@ -34,7 +35,7 @@ def run(out, *methods, n_test=5):
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
-    first = run(out, "lfbp", "lgd", "dip")
+    first = run(out, "lfbp", "lgd", "dip", "nf")
     second = run(out, "unet", "pnp")   # a second run adds its rows next to the first's
     third = run(out, "lfbp", "unet")   # everything asked for is there: nothing recomputed
     return out, first, second, third
@@ -45,32 +46,34 @@ def test_rows_of_separate_runs_are_merged_in_the_table_order(results):
     with (out / "ellipses_smoke_area.csv").open() as handle:
         methods = [row["method"] for row in csv.DictReader(handle)]
     assert methods == ["learned FBP (filter)", "FBP + U-Net", "learned gradient descent",
-                       "plug-and-play (U-Net denoiser)", "DIP"]
+                       "plug-and-play (U-Net denoiser)", "DIP", "neural field"]
     header = (out / "ellipses_smoke_area.md").read_text().splitlines()[0]
     assert header.startswith("Ellipses benchmark, budget `smoke`, sampling `area`, 5 test "
-                             "images (DIP rows: the first 2)")
+                             "images (DIP rows: the first 2; neural field: the first 2)")
 
 
 def test_every_row_keeps_its_per_image_scores(results):
     out, *_ = results
     rows, _ = cu.load_results("ellipses_smoke_area", folder=out)
     for row in rows:
-        # the deep image prior fits a network per image: the budget's first few only
-        n = 2 if row["method"] == "DIP" else 5
+        # the deep image prior and the neural field fit a network per image: the budget's
+        # first few only
+        n = 2 if row["method"] in ("DIP", "neural field") else 5
         assert row["images"].tolist() == list(range(n))
         assert row["PSNR per image"].shape == (n,)
         assert row["PSNR per image"].mean().item() == pytest.approx(row["PSNR (dB)"], abs=1e-6)
         assert row["SSIM per image"].mean().item() == pytest.approx(row["SSIM"], abs=1e-6)
     d = cu.paired_difference(rows[1], rows[0])
     assert d.n == 5 and d.low <= d.mean <= d.high
-    assert cu.paired_difference(rows[-1], rows[0]).n == 2      # DIP: on its 2 images
-    assert rows[-1]["time / image (ms)"] > 0 and rows[-1]["parameters"] > 0
+    for fitted in rows[-2:]:                                    # DIP, neural field
+        assert cu.paired_difference(fitted, rows[0]).n == 2     # on their 2 images
+        assert fitted["time / image (ms)"] > 0 and fitted["parameters"] > 0
 
 
 def test_a_finished_group_is_not_computed_again(results):
     _, first, second, third = results
     computed = re.compile(r"^(\w+): \d+ s$", re.MULTILINE)      # "lfbp: 2 s"
-    assert computed.findall(first) == ["lfbp", "lgd", "dip"]
+    assert computed.findall(first) == ["lfbp", "lgd", "dip", "nf"]
     assert computed.findall(second) == ["unet", "pnp"]
     assert computed.findall(third) == []
     assert "lfbp: already done" in third and "unet: already done" in third
@@ -102,3 +105,23 @@ def test_dip_tv_takes_its_weight_grid_from_the_tv_row(tmp_path):
     script.dip_row(None, {}, "cpu")
     assert asked["DIP + TV"] == [(9.05, 1e-3), (9.05, 1e-2), (9.05 / 3, 1e-3), (9.05 / 3, 1e-2)]
     assert asked["DIP"] == [(0.0, 1e-3), (0.0, 1e-2)]
+
+
+def test_a_shorter_field_fit_is_the_start_of_a_longer_one():
+    """The neural field's step count is chosen on validation from the PSNR recorded along
+    one long fit; a test fit of k steps must give that fit's image at step k, so the
+    learning-rate schedule runs over the budget's steps, not over k."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ellipses_benchmark", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    setting = cu.SparseViewSetting(size=16, n_train=1, n_val=1, n_test=1, n_angles=6)
+    budget = dict(nf_steps=6, nf_every=2, nf_rays=32)
+    y, x = setting.test.y, setting.test.x
+    long_image, _, psnr, parameters = script._field_fit(y, x, setting, budget, 3.0, 6, "cpu",
+                                                        record=True)
+    short_image, seconds, _, _ = script._field_fit(y, x, setting, budget, 3.0, 4, "cpu")
+    assert len(psnr) == 3 and seconds > 0 and parameters > 0
+    assert float(cu.psnr(short_image, x, data_range=1.0)) == pytest.approx(psnr[1], abs=1e-3)
+    assert not torch.allclose(short_image, long_image)
