@@ -50,12 +50,11 @@
 # **Estimated run time.** CPU quick mode (`COURSE_QUICK=1`): one to two minutes on a
 # 2-core CPU (measured with one torch thread on a quiet machine: 97 s wall-clock, 73 s
 # before section 6's repeat at the MAP weight was added; on a busy shared machine 298 s
-# without it and 544 s with it, of which the repeat took 126 s). CPU full mode: about 15
-# minutes
-# before that repeat (measured: 15 minutes of CPU time, 22 minutes wall-clock on the busy
-# shared machine; a longer in-notebook GAN training, 32 validation and 32 test images, 8
-# restarts and 400 steps of latent optimisation), plus the repeat (not measured in full
-# mode). On a GPU, a few minutes. **Both modes work at 64 x 64 pixels**:
+# without it and 544 s with it, of which the repeat took 126 s). CPU full mode (a longer
+# in-notebook GAN training, 32 validation and 32 test images, 8 restarts and 400 steps of
+# latent optimisation): 28 minutes wall-clock, repeat included (measured on 2026-12-07
+# with one thread while other jobs shared the two cores; the repeat took 12 of them).
+# On a GPU, a few minutes. **Both modes work at 64 x 64 pixels**:
 # that is the size of the shipped pretrained generator, `data/gan_generator_64.pt`, which
 # the command `dltomo generator` rebuilds in about 16 minutes on a 2-core CPU
 # (see `data/README.md`).
