@@ -40,6 +40,7 @@ import math
 import platform
 import re
 import resource
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -67,9 +68,9 @@ PUBLISHED = {
 #: prior (one network fitted per image, no training) the network, the most Adam steps,
 #: the grid of step counts tried on validation, and how many validation and test images
 #: it is fitted to (a subset: the per-image fit is slow).  "small" is for a CPU: about an
-#: hour for the groups up to "n2i" on two cores, then about 10 min for "dip" and 45 min
-#: for "diptv" on one thread each (benchmarks/README.md has the measured times); "full"
-#: is for a GPU.
+#: hour for the groups up to "n2i" on two cores, then about 10 min for "dip", 4 min for
+#: "dipstop", 45 min for "diptv" and 30 min for "nf" on one thread each
+#: (benchmarks/README.md has the measured times); "full" is for a GPU.
 BUDGETS = {
     "small": dict(n_train=2000, unet_width=16, unet_epochs=6, lpd_epochs=6, lpd_iterations=5,
                   lpd_width=16, lgd_epochs=6, lgd_iterations=5, lgd_width=16, lfbp_epochs=20, n2i_epochs=3,
@@ -310,14 +311,16 @@ def _tv_weight(setting, csv_path):
     return cu.classical_methods(setting).tuning["TV weight"]
 
 
-def _dip_fit(y, x, A, budget, lam, lr, n_iter):
+def _dip_fit(y, x, A, budget, lam, lr, n_iter, noise_norm=None, tau=1.0):
     """One deep-image-prior fit (lesson 05): a fresh U-Net (seed 0) with a sigmoid output,
     from a fixed input z (one channel of Gaussian noise of standard deviation 0.1, as in
     dival's ``DeepImagePriorCTReconstructor``) to the image; ``n_iter`` Adam steps of
     learning rate ``lr`` on ½‖A f(z) − y‖² + lam · TV(f(z)).  ``x`` only scores the
     steps; it never fits.  The image of step k (its PSNR is ``psnr[k - 1]``) is the
     network's output before the k-th update; a fit of ``n_iter`` steps returns the image
-    of its last step.  (dival also clips the gradient norm to 1; this fit does not.)"""
+    of its last step.  (dival also clips the gradient norm to 1; this fit does not.)
+    With ``noise_norm`` δ the fit ends at the discrepancy stop, the first step whose
+    misfit ‖A f(z) − y‖ is at most ``tau`` · δ (or after ``n_iter`` steps)."""
     from course_utils.checks.lesson05 import record_fit
 
     cu.seed_everything(0)
@@ -325,8 +328,9 @@ def _dip_fit(y, x, A, budget, lam, lr, n_iter):
                                 depth=budget["dip_depth"], residual=False), nn.Sigmoid())
     z = 0.1 * torch.randn(1, 1, *x.shape[-2:], generator=torch.Generator().manual_seed(0))
     net, z, y, x = net.to(A.device), z.to(A.device), y.to(A.device), x.to(A.device)
-    return record_fit(net, z, y, A, x, lam=lam, n_iter=n_iter, lr=lr,
-                      store_every=n_iter), cu.count_parameters(net)
+    return record_fit(net, z, y, A, x, lam=lam, n_iter=n_iter, lr=lr, store_every=n_iter,
+                      noise_norm=noise_norm, tau=tau, stop=noise_norm is not None), \
+        cu.count_parameters(net)
 
 
 def _dip_rows(setting, budget, device, name, candidates):
@@ -387,6 +391,80 @@ def dip_tv_row(setting, budget, device, csv_path=None):
         cu.classical_methods(setting).tuning["TV weight"]
     return _dip_rows(setting, budget, device, "DIP + TV",
                      [(lam, lr) for lam in (lam_tv, lam_tv / 3) for lr in (1e-3, 1e-2)])
+
+
+#: Safety factors τ of the discrepancy principle tried on validation (neighbours differ by
+#: at most 10 %; below 1 a fit would match the data more closely than the noise allows).
+DIP_TAUS = (1.0, 1.05, 1.1, 1.15, 1.2, 1.3, 1.4, 1.5)
+
+
+def _discrepancy_step(misfits, delta, tau):
+    """The first step k (from 1) with misfits[k - 1] <= tau * delta, else len(misfits)."""
+    return next((k for k, m in enumerate(misfits, 1) if m <= tau * delta), len(misfits))
+
+
+def _tau_scores(histories, deltas, taus):
+    """Mean PSNR over the fits ``histories`` (``record_fit`` dicts, each with its noise
+    norm in ``deltas``) at the discrepancy stop of every τ in ``taus``: a tensor
+    (len(taus),)."""
+    return torch.tensor([sum(h["psnr"][_discrepancy_step(h["misfit"], d, tau) - 1]
+                             for h, d in zip(histories, deltas)) / len(histories)
+                         for tau in taus])
+
+
+def dip_stop_row(setting, budget, device):
+    """The deep image prior stopped by the discrepancy principle (lesson 05): the same
+    network and input as the "DIP" row, but each fit ends at the first step whose misfit
+    reaches τ δ, with δ = ``setting.noise_norm(y)`` the noise norm expected from the
+    data alone, instead of after one step count for every image.  The learning rate
+    (1e-3 or 1e-2) and τ (``DIP_TAUS``) are chosen on ``dip_val`` validation images; the
+    time per image is the fit up to its stop."""
+    A = _operator(setting, device)
+    val, test = setting.val[:budget["dip_val"]], setting.test[:budget["dip_test"]]
+    name = "DIP (discrepancy stop)"
+    best = (-math.inf, None, None)
+    deltas = [float(setting.noise_norm(val.y[i:i + 1])) for i in range(len(val))]
+    for lr in (1e-3, 1e-2):
+        # each fit runs to the smallest τ's stop: every larger τ stops on the way
+        histories = [_dip_fit(val.y[i:i + 1], val.x[i:i + 1], A, budget, 0.0, lr,
+                              budget["dip_steps"], noise_norm=deltas[i], tau=min(DIP_TAUS))[0]
+                     for i in range(len(val))]
+        scores = _tau_scores(histories, deltas, DIP_TAUS)
+        j = int(scores.argmax())
+        print(f"{name}: learning rate {lr:g}: best mean validation PSNR "
+              f"{float(scores[j]):.2f} dB at τ = {DIP_TAUS[j]:g} "
+              f"({', '.join(f'{t:g}: {float(v):.2f}' for t, v in zip(DIP_TAUS, scores))})",
+              flush=True)
+        if scores[j] > best[0]:
+            best = (float(scores[j]), lr, DIP_TAUS[j])
+    _, lr, tau = best
+    if lr is None:
+        raise RuntimeError(f"{name}: no candidate gave a finite validation PSNR")
+    if tau == min(DIP_TAUS):
+        print(f"{name}: the best τ is the smallest tried", flush=True)
+    images, seconds, steps, reached = [], [], [], 0
+    for i in range(len(test)):
+        delta = float(setting.noise_norm(test.y[i:i + 1]))
+        history, parameters = _dip_fit(test.y[i:i + 1], test.x[i:i + 1], A, budget, 0.0, lr,
+                                       budget["dip_steps"], noise_norm=delta, tau=tau)
+        images.append(history["x_stop"])
+        seconds.append(history["seconds"][-1])
+        steps.append(history["k_stop"])
+        reached += history["misfit"][-1] <= tau * delta
+    scores = _dival_scores(lambda x_hat: x_hat, (torch.cat(images), test.x), name,
+                           parameters=parameters)
+    scores["time / image (ms)"] = 1000 * sum(seconds) / len(seconds)
+    return [_row(name, "per-image fit (no training)", scores, parameters=parameters,
+                 budget=f"U-Net width {budget['dip_width']}, depth {budget['dip_depth']}, "
+                        f"sigmoid output; learning rate {lr:g}, stopped at a misfit of "
+                        f"τ δ with τ = {tau:g}, both chosen on {len(val)} validation image"
+                        f"{'s' if len(val) > 1 else ''}; stops at steps {min(steps)}-"
+                        f"{max(steps)} (median {statistics.median(steps):g}, mean "
+                        f"{statistics.mean(steps):.0f}; {reached} of {len(steps)} reached "
+                        f"τ δ within {budget['dip_steps']}); first "
+                        f"{len(test)} test images"
+                        f"{' only' if len(test) < len(setting.test) else ''}",
+                 device=device)]
 
 
 class _NeuralField(nn.Module):
@@ -579,13 +657,13 @@ def pnp_row(setting, budget, device):
 
 METHODS = {"classical": classical_rows, "lfbp": lfbp_row, "unet": unet_row, "lpd": lpd_row,
            "lgd": lgd_row, "n2i": n2i_row, "pnp": pnp_row, "dip": dip_row,
-           "diptv": dip_tv_row, "nf": nf_row}
+           "dipstop": dip_stop_row, "diptv": dip_tv_row, "nf": nf_row}
 #: The rows each group makes (a group whose rows are all in the CSV is skipped).
 ROWS = {"classical": {"FBP", "SIRT", "CGLS", "TV"}, "lfbp": {"learned FBP (filter)"},
         "unet": {"FBP + U-Net"}, "lpd": {"learned primal-dual"},
         "lgd": {"learned gradient descent"}, "n2i": {"Noise2Inverse (K = 2, X:1)"},
-        "pnp": {"plug-and-play (U-Net denoiser)"}, "dip": {"DIP"}, "diptv": {"DIP + TV"},
-        "nf": {"neural field"}}
+        "pnp": {"plug-and-play (U-Net denoiser)"}, "dip": {"DIP"},
+        "dipstop": {"DIP (discrepancy stop)"}, "diptv": {"DIP + TV"}, "nf": {"neural field"}}
 PER_IMAGE_COLUMNS = ["method", "image", "PSNR (dB)", "SSIM", "SSIM (dival)"]
 
 
@@ -711,7 +789,7 @@ def main() -> None:
                f"torch {torch.__version__}")
     written = {_key(r) for r in _read(csv_path)}
     fitted = [f"{label}: the first {budget[key]}"
-              for label, key, groups in (("DIP rows", "dip_test", ("dip", "diptv")),
+              for label, key, groups in (("DIP rows", "dip_test", ("dip", "dipstop", "diptv")),
                                          ("neural field", "nf_test", ("nf",)))
               if written & set().union(*(ROWS[g] for g in groups)) and budget[key] < args.n_test]
     subset = f" ({'; '.join(fitted)})" if fitted else ""

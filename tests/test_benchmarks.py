@@ -35,7 +35,7 @@ def run(out, *methods, n_test=5):
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
-    first = run(out, "lfbp", "lgd", "dip", "nf")
+    first = run(out, "lfbp", "lgd", "dip", "dipstop", "nf")
     second = run(out, "unet", "pnp")   # a second run adds its rows next to the first's
     third = run(out, "lfbp", "unet")   # everything asked for is there: nothing recomputed
     return out, first, second, third
@@ -44,9 +44,14 @@ def results(tmp_path_factory):
 def test_rows_of_separate_runs_are_merged_in_the_table_order(results):
     out, *_ = results
     with (out / "ellipses_smoke_area.csv").open() as handle:
-        methods = [row["method"] for row in csv.DictReader(handle)]
+        rows = list(csv.DictReader(handle))
+    methods = [row["method"] for row in rows]
+    stopped = rows[methods.index("DIP (discrepancy stop)")]["budget"]
+    assert re.search(r"τ = [0-9.]+, both chosen on 1 validation image; stops at steps "
+                     r"\d+-\d+ \(median [0-9.]+, mean \d+; \d of 2 reached τ δ within 4\)", stopped), stopped
     assert methods == ["learned FBP (filter)", "FBP + U-Net", "learned gradient descent",
-                       "plug-and-play (U-Net denoiser)", "DIP", "neural field"]
+                       "plug-and-play (U-Net denoiser)", "DIP", "DIP (discrepancy stop)",
+                       "neural field"]
     header = (out / "ellipses_smoke_area.md").read_text().splitlines()[0]
     assert header.startswith("Ellipses benchmark, budget `smoke`, sampling `area`, 5 test "
                              "images (DIP rows: the first 2; neural field: the first 2)")
@@ -58,14 +63,14 @@ def test_every_row_keeps_its_per_image_scores(results):
     for row in rows:
         # the deep image prior and the neural field fit a network per image: the budget's
         # first few only
-        n = 2 if row["method"] in ("DIP", "neural field") else 5
+        n = 2 if row["method"].startswith("DIP") or row["method"] == "neural field" else 5
         assert row["images"].tolist() == list(range(n))
         assert row["PSNR per image"].shape == (n,)
         assert row["PSNR per image"].mean().item() == pytest.approx(row["PSNR (dB)"], abs=1e-6)
         assert row["SSIM per image"].mean().item() == pytest.approx(row["SSIM"], abs=1e-6)
     d = cu.paired_difference(rows[1], rows[0])
     assert d.n == 5 and d.low <= d.mean <= d.high
-    for fitted in rows[-2:]:                                    # DIP, neural field
+    for fitted in rows[-3:]:                          # the two DIP rows, neural field
         assert cu.paired_difference(fitted, rows[0]).n == 2     # on their 2 images
         assert fitted["time / image (ms)"] > 0 and fitted["parameters"] > 0
 
@@ -73,7 +78,7 @@ def test_every_row_keeps_its_per_image_scores(results):
 def test_a_finished_group_is_not_computed_again(results):
     _, first, second, third = results
     computed = re.compile(r"^(\w+): \d+ s$", re.MULTILINE)      # "lfbp: 2 s"
-    assert computed.findall(first) == ["lfbp", "lgd", "dip", "nf"]
+    assert computed.findall(first) == ["lfbp", "lgd", "dip", "dipstop", "nf"]
     assert computed.findall(second) == ["unet", "pnp"]
     assert computed.findall(third) == []
     assert "lfbp: already done" in third and "unet: already done" in third
@@ -125,3 +130,37 @@ def test_a_shorter_field_fit_is_the_start_of_a_longer_one():
     assert len(psnr) == 3 and seconds > 0 and parameters > 0
     assert float(cu.psnr(short_image, x, data_range=1.0)) == pytest.approx(psnr[1], abs=1e-3)
     assert not torch.allclose(short_image, long_image)
+
+
+def test_the_discrepancy_stop_ends_the_fit_where_the_full_fit_would_stop():
+    """The "DIP (discrepancy stop)" row picks τ from one validation fit per image (every
+    larger τ stops on the way) and ends each test fit at its stop: the stopped fit must be
+    the start of the full one, and stop at the step the full fit's misfits give."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ellipses_benchmark", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script._discrepancy_step([5.0, 4.0, 3.0, 2.0], 2.5, 1.0) == 4
+    assert script._discrepancy_step([5.0, 4.0, 3.0, 2.0], 2.5, 1.2) == 3
+    assert script._discrepancy_step([5.0, 4.0], 1.0, 1.0) == 2       # never: the last step
+    # τ is scored by the PSNR of the stopped image (step k is psnr[k - 1]), averaged over fits
+    fits = [dict(misfit=[5.0, 4.0, 3.0, 2.0], psnr=[10.0, 20.0, 30.0, 25.0]),
+            dict(misfit=[5.0, 2.9, 2.0, 1.0], psnr=[12.0, 22.0, 18.0, 16.0])]
+    scores = script._tau_scores(fits, [2.5, 2.5], (1.0, 1.2))
+    assert scores.tolist() == pytest.approx([(25.0 + 18.0) / 2, (30.0 + 22.0) / 2])
+
+    setting = cu.SparseViewSetting(size=16, n_train=1, n_val=1, n_test=1, n_angles=6)
+    A, budget = setting.A, dict(dip_width=2, dip_depth=2)
+    y, x = setting.test.y, setting.test.x
+    full, _ = script._dip_fit(y, x, A, budget, 0.0, 1e-2, 40)
+    # a noise norm that the full fit's misfit reaches in the middle of the fit
+    delta = full["misfit"][19]
+    k = script._discrepancy_step(full["misfit"], delta, 1.0)
+    assert k > 1
+    stopped, _ = script._dip_fit(y, x, A, budget, 0.0, 1e-2, 40, noise_norm=delta)
+    assert stopped["k_stop"] == k and len(stopped["misfit"]) == k
+    assert stopped["misfit"] == pytest.approx(full["misfit"][:k], rel=1e-4)
+    assert torch.allclose(stopped["x_stop"], stopped["x_last"])
+    assert float(cu.psnr(stopped["x_stop"], x, data_range=1.0)) == pytest.approx(
+        full["psnr"][k - 1], abs=1e-3)

@@ -368,7 +368,7 @@ def dip_tv_loss(my_dip_tv_loss):
 # --- The reference fit that lesson 05 uses after the exercises ------------------------------
 
 def record_fit(net, z, y, A, x_true, *, lam=0.0, n_iter=1500, lr=1e-2, noise_norm=None,
-               tau=1.0, store_every=10, progress=None):
+               tau=1.0, store_every=10, progress=None, stop=False):
     """Fit ``net`` to one sinogram ``y`` (1, 1, n_angles, n_det) and record the fit.
 
     Lesson 05's Exercises 1 to 3 with bookkeeping: ``n_iter`` Adam steps on
@@ -377,7 +377,9 @@ def record_fit(net, z, y, A, x_true, *, lam=0.0, n_iter=1500, lr=1e-2, noise_nor
     lists ("misfit", "psnr", "seconds"), stored images ("iterates": {k: image}, every
     ``store_every`` steps), the last, best ("x_best", "k_best") and discrepancy-stopped
     ("x_stop", "k_stop": the first step with misfit ≤ tau · noise_norm, or the last)
-    images.  ``progress`` wraps the range of steps (e.g. a tqdm partial).
+    images.  ``progress`` wraps the range of steps (e.g. a tqdm partial).  With
+    ``stop=True`` the fit ends at the discrepancy stop, as it would on a real scan
+    ("x_last" is then "x_stop").
     """
     from ..metrics import psnr
     from ..operators.finite_differences import total_variation
@@ -405,9 +407,11 @@ def record_fit(net, z, y, A, x_true, *, lam=0.0, n_iter=1500, lr=1e-2, noise_nor
         within_noise = noise_norm is not None and history["misfit"][-1] <= tau * noise_norm
         if history["k_stop"] is None and within_noise:
             history["k_stop"], history["x_stop"] = k, x.cpu()
+            if stop:
+                break
         if k % store_every == 0:
             history["iterates"][k] = x.cpu()
     history["x_last"] = x.cpu()
     if history["k_stop"] is None:     # never reached the noise level: take the last step
-        history["k_stop"], history["x_stop"] = n_iter, x.cpu()
+        history["k_stop"], history["x_stop"] = len(history["misfit"]), x.cpu()
     return history
