@@ -52,7 +52,8 @@
 # **Estimated run time.** CPU quick mode (`COURSE_QUICK=1`): see the README's course map
 # for the measured time, under two minutes on a 2-core CPU. Full mode (more test scans,
 # perturbation sizes and ascent steps, still at 64 x 64, the size of the shipped
-# networks): not measured yet. The notebook uses one CPU thread.
+# networks): 18 minutes, measured once on the same CPU while two or three other jobs
+# shared its two cores (2026-12-07). The notebook uses one CPU thread.
 
 # %% [markdown]
 # ## 0. Set-up
@@ -330,6 +331,10 @@ for name, d in worst_vs_random.items():
     print(f"{name}: worst-case minus random change = {d.mean:.2f} % [{d.low:.2f}, {d.high:.2f}]")
 assert all(d.low > 0 for d in worst_vs_random.values()), \
     "for every method, the ascent should find perturbations worse than noise"
+assert all(float((attacks[n, EPS_READ]["worst"] / attacks[n, EPS_READ]["random"]).mean()) > 2
+           for n in attacked), "the text says every method has directions over twice noise"
+assert float(attacks["FBP", EPS_READ]["worst"].mean()) > 0.9 * float(fbp_long_change.mean()), \
+    "the text says the short ascent gets within about 10 % of FBP's longer one"
 unet_vs_tv = cu.paired_difference(100 * attacks["U-Net", EPS_READ]["worst"],
                                   100 * attacks["TV", EPS_READ]["worst"])
 lpd_vs_tv = cu.paired_difference(100 * attacks["learned primal-dual", EPS_READ]["worst"],
@@ -342,6 +347,8 @@ print(f"TV's worst δ at ε = {EPS_READ}, applied to TV run to convergence: chan
 print(f"worst-case change, U-Net minus TV: {unet_vs_tv.mean:.2f} % "
       f"[{unet_vs_tv.low:.2f}, {unet_vs_tv.high:.2f}]; learned primal-dual minus TV: "
       f"{lpd_vs_tv.mean:.2f} % [{lpd_vs_tv.low:.2f}, {lpd_vs_tv.high:.2f}]")
+assert unet_vs_tv.low < 0 and lpd_vs_tv.high < 0, \
+    "the text says no network was less stable than TV and learned primal-dual more stable"
 
 # %% [markdown]
 # **Reading the figures.** (quick mode: 4 scans, 10 ascent steps; the noise
@@ -374,8 +381,14 @@ print(f"worst-case change, U-Net minus TV: {unet_vs_tv.mean:.2f} % "
 # This agrees with Genzel, Macdonald and März (2023), who found networks trained on
 # noisy data about as robust as TV, more than with the severe instabilities that Antun et
 # al. (2020) found in published networks trained differently. It is a measurement of
-# these small networks at 64 x 64, not a general verdict; the full-mode run (16 scans,
-# 30 ascent steps, six sizes) has not been measured yet.
+# these small networks at 64 x 64, not a general verdict. The full-mode run (16 scans,
+# 30 ascent steps, six sizes; one run on 2026-12-07) gives the same reading. The worst $\delta$ changes
+# the output 2.6 (FBP) to 5.3 (U-Net) times as much as random noise, and worst minus
+# random is FBP +3.21 % [3.17, 3.25], TV +6.84 % [6.09, 7.60], U-Net +6.32 %
+# [6.01, 6.62] and learned primal-dual +5.46 % [5.25, 5.67]. TV's worst-case change is
+# again the largest (8.7 %). The U-Net's (7.8 %) is not separated from it (−0.86 %
+# [−1.75, +0.03]); learned primal-dual's (7.0 %) is smaller (−1.69 % [−2.48, −0.90]).
+# With 30 steps FBP's attack reaches 98 % of what 200 steps find (5.22 against 5.31 %).
 #
 # The widget shows one attacked scan: pick the method and $\varepsilon$, and see the
 # output on the perturbed data, what changed, the perturbation itself (a sinogram), and
@@ -531,6 +544,23 @@ print(f"re-tuned plug-and-play − re-tuned TV at 10 % noise: {pnp10_vs_tv10}")
 #   three slices every interval spans several dB (U-Net 29.07 dB, TV 29.75). The
 #   networks trained on ellipses did not fail badly on these slices, but three slices
 #   cannot order the methods; that needs more real data than the course can ship.
+#
+# **Full mode** (100 test phantoms in every simulated condition; one run on 2026-12-07;
+# TV's weight chosen on 32 validation scans is 3.2 there) confirms the pattern, but two
+# quick-mode readings do not carry over (the first and third items):
+#
+# - As trained the U-Net is slightly ahead of TV (+0.19 dB [0.12, 0.26]), not tied.
+# - At 15 angles the networks' difference to TV falls by 4.7 to 4.8 dB (U-Net −4.66 dB
+#   [−4.88, −4.44], learned primal-dual −4.79 [−5.01, −4.57]).
+# - The change: plug-and-play keeps its distance to TV at 15 angles (+0.04 dB
+#   [−0.12, +0.20]) instead of gaining on it. The quick-mode gain was not confirmed on
+#   100 phantoms; plug-and-play still leads the U-Net there by 3.47 dB [3.34, 3.61].
+# - At 60 angles the U-Net is within 0.2 dB of TV (−0.00 dB [−0.19, +0.19]).
+# - At 10 % noise the re-tuned TV (λ = 15.2 instead of 3.2) beats the U-Net by 1.26 dB
+#   [1.10, 1.42], and the re-tuned plug-and-play (σ = 0.04) trails the re-tuned TV by
+#   0.55 dB [0.40, 0.70]; on average it lies 0.71 dB above the U-Net (25.18 against
+#   24.47 dB; not paired here).
+# - On the three real slices nothing is separated.
 
 # %%
 # The phantoms of every shifted scanner are the first test phantoms (same seeds), so
@@ -557,6 +587,16 @@ assert drop15["U-Net"].high < 0 and drop15["learned primal-dual"].high < 0, \
     "trained at 30 angles, both networks should lose ground to TV at 15"
 assert pnp_vs_unet15.low > 0, "the scanner-free prior should beat the U-Net at 15 angles"
 assert lead["noise 10 %", "U-Net"].low > 0, "TV with the weight of 2.5 % noise should fall behind"
+assert drop15["plug-and-play"].high > 0, "the text says PnP does not lose ground to TV at 15 angles"
+assert unet_vs_tv10.high < 0 and pnp10_vs_tv10.high < 0, \
+    "the text says the re-tuned TV beats the U-Net and the re-tuned plug-and-play at 10 % noise"
+assert all(lead["real CT slices", n].low < 0 < lead["real CT slices", n].high
+           for n in ("U-Net", "learned primal-dual", "plug-and-play")), \
+    "the text says three real slices separate no method from TV"
+if QUICK:     # the two readings that differ between the modes; the text gives both
+    assert drop15["plug-and-play"].low > 0, "in quick mode PnP gained on TV at 15 angles"
+else:
+    assert lead["as trained", "U-Net"].low > 0, "in full mode the U-Net led TV as trained"
 
 # %% [markdown]
 # ## 3. Hallucinations: what the data can and cannot check
@@ -1072,14 +1112,17 @@ print(f"per image: Spearman ρ between RMS spread and RMS error = {within_rho:.2
       f"({len(pooled_rmse)} images)")
 
 # %% [markdown]
-# **Reading the ensemble** (quick mode):
+# **Reading the ensemble** (quick mode; full mode, 100 test scans, in parentheses where
+# it was measured):
 #
 # - The ensemble's mean beats its first member by +0.42 dB [+0.37, +0.47] (31.57
-#   against 31.15 dB).
+#   against 31.15 dB; full mode +0.46 dB [0.43, 0.49]).
 # - Its spread is informative but weak, and far too small. Per pixel, the rank
 #   correlation with the absolute error is 0.30 ± 0.02, where a calibrated spread would
-#   reach 0.56 (0.26 [0.25, 0.28] more): a larger spread marks a larger error only
-#   loosely. Per image it is strong: ρ = 0.89 over the 32 test scans, so the spread
+#   reach 0.56 (0.26 [0.25, 0.28] more; full mode 0.29 ± 0.01 against 0.56, 0.27
+#   [0.26, 0.28] more): a larger spread
+#   marks a larger error only loosely. Per image it is strong: ρ = 0.89 over the 32 test
+#   scans (full mode 0.81 over 100), so the spread
 #   ranks scans by difficulty. But the scale is wrong: the actual RMS error is 2.9 times
 #   the RMS spread (about 1.1 for a calibrated ensemble of four), and every bin of the
 #   reliability plot lies above the diagonal. The ensemble is **over-confident**, as
@@ -1120,6 +1163,7 @@ display(cu.results_table([
      "PSNR of the mean (dB)": float(cu.psnr(post_mean, x_post, data_range=1).mean()),
      "Spearman ρ (pixels)": float(post_cal["spearman"].mean()),
      "RMS error / RMS spread": post_cal["ratio"]}]))
+assert post_cal["ratio"] > 1.5 and ens_cal["ratio"] > 1.5, "the text says neither spread is calibrated"
 k = 0
 cu.show_images([x_post[k, 0], ens_mean[k, 0], (ens_mean - x_post)[k, 0].abs(), ens_spread[k, 0],
                 post_mean[k, 0], (post_mean - x_post)[k, 0].abs(), post_spread[k, 0]],
@@ -1133,7 +1177,13 @@ cu.show_images([x_post[k, 0], ens_mean[k, 0], (ens_mean - x_post)[k, 0].abs(), e
 # figure it carries pixel noise, which the discrepancy-stopped CGLS finish of every
 # sample puts back, as the small-μ end of section 3 did), their spread ranks pixels less
 # well (ρ = 0.14 against 0.31), and its scale is about as far off (the error is 2.5 times
-# the spread, against 3.0). Neither spread is calibrated. They measure different things:
+# the spread, against 3.0). Full mode (16 scans, 8 samples of 100 DDIM steps; one run)
+# does not support that comparison: the samples' mean is again well below the
+# ensemble's (28.05 against 31.73 dB), but their spread ranks pixels about as well
+# (ρ = 0.36 against 0.32) and its scale is less far off (the error is 1.8 times the
+# spread, against 2.9). Neither mode orders the two spreads: these are point estimates
+# from few scans and one draw of samples, without an interval. Neither spread is
+# calibrated. They measure different things:
 # the posterior spread is the variety of images that fit the data under the prior, the
 # ensemble's is the variety of training runs. A reliability plot on validation data is
 # the least one should look at before showing a spread to a reader as an error bar.
@@ -1155,6 +1205,7 @@ assert ensemble_gain.low > 0, "the ensemble mean should beat a single member"
 assert rho_mean - rho_half > 0, "the spread should rank pixels by their error, a little"
 assert below_ceiling.low > 0, "... but less well than a calibrated spread would"
 assert all(u["calibration"]["ratio"] > 1.5 for u in uncertainty.values()), "over-confident"
+assert within_rho > 0.7, "the text says the spread ranks scans by their error"
 assert spread_growth.low > 0, "more noise should widen the ensemble's spread"
 assert uncertainty["real CT slices"]["calibration"]["ratio"] > \
     uncertainty["as trained"]["calibration"]["ratio"], "more over-confident on real slices"
@@ -1187,13 +1238,14 @@ cu.results_table(card)
 # %% [markdown]
 # No column has one winner. TV is the most accurate at 15 angles, ties the U-Net at 60
 # and, once its weight is re-tuned, wins at 10 % noise; but its worst-case change is the
-# largest. The U-Net matches TV where it was trained and, with learned primal-dual,
-# damps random noise best, but loses about 7 dB at 15 angles (31.29 to 24.32 dB).
-# Learned primal-dual changes least under attack after FBP, yet loses as much as the
-# U-Net at 15 angles. Plug-and-play is the least accurate of the four regularised
-# methods where the networks were trained, and the only one that gains on TV at 15
-# angles (at 60 it falls further behind). FBP adds nothing in the null space and has
-# the worst images except at 10 % noise, where the un-re-tuned TV is worse. Which column
+# largest. The U-Net matches TV where it was trained (full mode: 0.19 dB [0.12, 0.26]
+# ahead) and, with learned primal-dual, damps random noise best, but loses about 7 dB
+# at 15 angles (quick mode 31.29 to 24.32 dB, full mode 31.35 to 24.04). Learned
+# primal-dual changes least under attack after FBP, yet loses as much as the U-Net at
+# 15 angles. Plug-and-play is the least accurate of the four regularised methods where
+# the networks were trained, and the only one that does not lose ground to TV at 15
+# angles (in quick mode it even gained; at 60 it falls further behind). FBP adds
+# nothing in the null space and has the worst images except at 10 % noise, where the un-re-tuned TV is worse. Which column
 # matters depends on the reader's question.
 #
 # ## Check your understanding
@@ -1263,10 +1315,13 @@ cu.checks.quiz(
 #   the reconstruction, networks and unrolled TV alike: a lower bound, so give every
 #   method the same budget. Compare it with random noise of the same size, and attack
 #   the classical baseline the same way. Here no network was less stable than TV; all
-#   methods had directions 2.4 to 5.2 times worse than noise.
+#   methods had directions 2.4 to 5.2 times worse than noise (quick mode; 2.6 to 5.3 in
+#   full mode).
 # - A network trained for one scanner degrades on another: at 15 angles post-processing
-#   and learned primal-dual lose about 7 dB, 4 dB more than TV does; plug-and-play,
-#   whose prior never sees the scanner, loses 2.4 dB and gains on TV. A method with a
+#   and learned primal-dual lose about 7 dB, 4 to 5 dB more than TV does (4.2 in quick
+#   mode, 4.7 in full mode); plug-and-play, whose prior never sees the scanner, loses
+#   2.4 dB (2.6 in full mode) and does not lose ground to TV (it
+#   gained 0.39 dB in quick mode, 0.04 dB [−0.12, +0.20] in full mode). A method with a
 #   knob (TV's λ, plug-and-play's σ) re-tunes it from a few validation scans; the
 #   other networks must be retrained.
 # - The null space of $A$ is where every prior, learned or TV, puts what the data cannot
@@ -1276,7 +1331,7 @@ cu.checks.quiz(
 #   prior's word alone.
 # - An ensemble's spread ranked images, and loosely pixels, by their error, but the
 #   ensemble and the posterior samples were over-confident (errors 2.4 to 4.2 times
-#   their spread), and the ensemble's spread did not grow on the three real slices.
+#   their spread in quick mode, 1.8 to 4.2 in full mode), and the ensemble's spread did not grow on the three real slices.
 #   Check calibration before calling a spread an error bar.
 # - Say what a quick experiment cannot resolve: three real slices order no methods.
 #
