@@ -76,6 +76,8 @@ BUDGETS = {
                   lpd_width=16, lgd_epochs=6, lgd_iterations=5, lgd_width=16, lfbp_epochs=20, n2i_epochs=3,
                   dip_width=8, dip_depth=3, dip_steps=3000, dip_every=10, dip_val=3, dip_test=20,
                   pnp_epochs=6, pnp_iterations=100, pnp_val=20,
+                  dps_width=16, dps_depth=5, dps_steps=8000, dps_batch=8, dps_ddim=100,
+                  dps_samples=4, dps_val=3, dps_test=20,
                   nf_steps=3000, nf_every=50, nf_rays=256, nf_val=3, nf_test=20),
     # seconds on a CPU, to check that the script runs (tests/test_benchmarks.py); its
     # numbers mean nothing
@@ -83,11 +85,15 @@ BUDGETS = {
                   lpd_width=4, lgd_epochs=1, lgd_iterations=2, lgd_width=4, lfbp_epochs=1, n2i_epochs=1,
                   dip_width=2, dip_depth=2, dip_steps=4, dip_every=2, dip_val=1, dip_test=2,
                   pnp_epochs=1, pnp_iterations=3, pnp_val=2,
+                  dps_width=2, dps_depth=2, dps_steps=4, dps_batch=2, dps_ddim=3,
+                  dps_samples=2, dps_val=1, dps_test=2,
                   nf_steps=4, nf_every=2, nf_rays=16, nf_val=1, nf_test=2),
     "full": dict(n_train=2000, unet_width=32, unet_epochs=50, lpd_epochs=30, lpd_iterations=10,
                  lpd_width=32, lgd_epochs=30, lgd_iterations=10, lgd_width=32, lfbp_epochs=50, n2i_epochs=25,
                  dip_width=32, dip_depth=5, dip_steps=5000, dip_every=10, dip_val=5, dip_test=100,
                  pnp_epochs=50, pnp_iterations=200, pnp_val=100,
+                 dps_width=32, dps_depth=5, dps_steps=40000, dps_batch=16, dps_ddim=100,
+                 dps_samples=8, dps_val=5, dps_test=100,
                  nf_steps=5000, nf_every=10, nf_rays=512, nf_val=5, nf_test=100),
 }
 
@@ -655,14 +661,99 @@ def pnp_row(setting, budget, device):
                         f"{len(val)} validation images", device=device)]
 
 
+#: Guidance strengths of diffusion posterior sampling tried on validation (lesson 11 tries
+#: 0.1, 0.2 and 0.5).
+DPS_GUIDANCES = (0.05, 0.1, 0.2, 0.5, 1.0)
+
+
+def _diffusion_prior(setting, budget, device, cache):
+    """The diffusion model of the "dps" row (lesson 11's ``cu.DiffusionPrior``, one level
+    deeper for 128²), trained here on the setting's clean training images with
+    ``cu.train_diffusion``; saved to ``cache`` and read back from it by a later run with
+    the same settings (an interrupted run does not train it twice).  Returns the model
+    and its training time (s)."""
+    settings = {key: budget[key] for key in ("dps_width", "dps_depth", "dps_steps",
+                                             "dps_batch")}
+    settings["n_train"] = len(setting.train)
+    if cache.exists():
+        prior = cu.load_diffusion_prior(cache, device=device)
+        if prior.metadata.get("settings") == settings:
+            print(f"diffusion posterior sampling: the model trained earlier, from {cache.name}",
+                  flush=True)
+            return prior, prior.metadata["seconds"]
+    cu.seed_everything(0)
+    prior = cu.DiffusionPrior(budget["dps_width"], budget["dps_depth"]).to(device)
+    every = max(1, budget["dps_steps"] // 20)
+    start = time.perf_counter()
+    losses = cu.train_diffusion(prior, setting.train.x, steps=budget["dps_steps"],
+                                batch_size=budget["dps_batch"], lr=1e-3, seed=0,
+                                progress=False, log_every=every)
+    seconds = time.perf_counter() - start
+    print("diffusion posterior sampling: training loss every "
+          f"{every} steps: {', '.join(f'{v:.4f}' for v in losses)} ({seconds:.0f} s)",
+          flush=True)
+    prior.metadata = dict(settings=settings, seconds=seconds, losses=losses)
+    cu.save_diffusion_prior(prior, cache, **prior.metadata)
+    prior.requires_grad_(False)
+    return prior, seconds
+
+
+def dps_row(setting, budget, device, cache):
+    """Diffusion posterior sampling (Chung et al. 2023; lesson 11): the mean of
+    ``dps_samples`` samples of ``prior.posterior_sample``, each finished by CGLS to the
+    noise level, with a diffusion model trained here on the clean training images (no
+    sinogram is seen in training).  The guidance is chosen from ``DPS_GUIDANCES`` on
+    ``dps_val`` validation images; the time per image includes every sample."""
+    prior, training_time = _diffusion_prior(setting, budget, device, cache)
+    A = _operator(setting, device)
+    n = budget["dps_samples"]
+    name = "diffusion posterior sampling"
+
+    def reconstruct(y, guidance):
+        repeated = y.to(device).repeat(n, 1, 1, 1)
+        x = prior.posterior_sample(A, repeated, n_steps=budget["dps_ddim"], guidance=guidance,
+                                   delta=setting.noise_norm(repeated).flatten().to(device),
+                                   generator=torch.Generator().manual_seed(0))
+        return x.reshape(n, len(y), *x.shape[1:]).mean(0).cpu()
+
+    val, test = setting.val[:budget["dps_val"]], setting.test[:budget["dps_test"]]
+    guidance, scores = cu.choose_on_validation(reconstruct, DPS_GUIDANCES, val.y, val.x)
+    print(f"{name}: mean validation PSNR "
+          f"{', '.join(f'{g:g}: {v:.2f}' for g, v in scores.items())}; guidance {guidance:g}",
+          flush=True)
+    if guidance in (min(DPS_GUIDANCES), max(DPS_GUIDANCES)):
+        print(f"{name}: the best guidance is at the edge of the grid", flush=True)
+    images, seconds = [], []
+    for i in range(len(test)):
+        start = time.perf_counter()
+        images.append(reconstruct(test.y[i:i + 1], guidance))
+        seconds.append(time.perf_counter() - start)
+    parameters = cu.count_parameters(prior.net, trainable_only=False)
+    scores = _dival_scores(lambda x_hat: x_hat, (torch.cat(images), test.x), name,
+                           parameters=parameters)
+    scores["time / image (ms)"] = 1000 * sum(seconds) / len(seconds)
+    return [_row(name, "generative prior", scores, training_time=training_time,
+                 parameters=parameters, training_images=len(setting.train),
+                 budget=f"diffusion model: U-Net width {budget['dps_width']}, depth "
+                        f"{budget['dps_depth']}, told the noise level; "
+                        f"{budget['dps_steps']} steps of {budget['dps_batch']} clean images; "
+                        f"mean of {n} samples of {budget['dps_ddim']} DDIM steps, each "
+                        f"finished by CGLS to the noise level; guidance {guidance:g} chosen "
+                        f"on {len(val)} validation image{'s' if len(val) > 1 else ''}; "
+                        f"first {len(test)} test images"
+                        f"{' only' if len(test) < len(setting.test) else ''}",
+                 device=device)]
+
+
 METHODS = {"classical": classical_rows, "lfbp": lfbp_row, "unet": unet_row, "lpd": lpd_row,
-           "lgd": lgd_row, "n2i": n2i_row, "pnp": pnp_row, "dip": dip_row,
+           "lgd": lgd_row, "n2i": n2i_row, "pnp": pnp_row, "dps": dps_row, "dip": dip_row,
            "dipstop": dip_stop_row, "diptv": dip_tv_row, "nf": nf_row}
 #: The rows each group makes (a group whose rows are all in the CSV is skipped).
 ROWS = {"classical": {"FBP", "SIRT", "CGLS", "TV"}, "lfbp": {"learned FBP (filter)"},
         "unet": {"FBP + U-Net"}, "lpd": {"learned primal-dual"},
         "lgd": {"learned gradient descent"}, "n2i": {"Noise2Inverse (K = 2, X:1)"},
-        "pnp": {"plug-and-play (U-Net denoiser)"}, "dip": {"DIP"},
+        "pnp": {"plug-and-play (U-Net denoiser)"},
+        "dps": {"diffusion posterior sampling"}, "dip": {"DIP"},
         "dipstop": {"DIP (discrepancy stop)"}, "diptv": {"DIP + TV"}, "nf": {"neural field"}}
 PER_IMAGE_COLUMNS = ["method", "image", "PSNR (dB)", "SSIM", "SSIM (dival)"]
 
@@ -759,8 +850,9 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"ellipses_{args.budget}_{args.sampling}"
     csv_path, md_path = stem.with_suffix(".csv"), stem.with_suffix(".md")
+    cache = stem.with_name(f"diffusion_{args.budget}_{args.sampling}.pt")   # the "dps" model
     if args.fresh:
-        for path in (csv_path, csv_path.with_name(csv_path.stem + "_per_image.csv")):
+        for path in (csv_path, csv_path.with_name(csv_path.stem + "_per_image.csv"), cache):
             path.unlink(missing_ok=True)
     rows = _read(csv_path)
     done = {_key(r) for r in rows}
@@ -778,7 +870,8 @@ def main() -> None:
             print(f"{group}: already done", flush=True)
             continue
         t0 = time.perf_counter()
-        extra = {"csv_path": csv_path} if group == "diptv" else {}
+        extra = ({"csv_path": csv_path} if group == "diptv" else
+                 {"cache": cache} if group == "dps" else {})
         _save(csv_path, METHODS[group](setting, budget, device, **extra))
         print(f"{group}: {time.perf_counter() - t0:.0f} s", flush=True)
 
@@ -790,6 +883,7 @@ def main() -> None:
     written = {_key(r) for r in _read(csv_path)}
     fitted = [f"{label}: the first {budget[key]}"
               for label, key, groups in (("DIP rows", "dip_test", ("dip", "dipstop", "diptv")),
+                                         ("diffusion posterior sampling", "dps_test", ("dps",)),
                                          ("neural field", "nf_test", ("nf",)))
               if written & set().union(*(ROWS[g] for g in groups)) and budget[key] < args.n_test]
     subset = f" ({'; '.join(fitted)})" if fitted else ""

@@ -36,7 +36,7 @@ def run(out, *methods, n_test=5):
 def results(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     first = run(out, "lfbp", "lgd", "dip", "dipstop", "nf")
-    second = run(out, "unet", "pnp")   # a second run adds its rows next to the first's
+    second = run(out, "unet", "pnp", "dps")   # a second run adds its rows next to the first's
     third = run(out, "lfbp", "unet")   # everything asked for is there: nothing recomputed
     return out, first, second, third
 
@@ -50,27 +50,33 @@ def test_rows_of_separate_runs_are_merged_in_the_table_order(results):
     assert re.search(r"τ = [0-9.]+, both chosen on 1 validation image; stops at steps "
                      r"\d+-\d+ \(median [0-9.]+, mean \d+; \d of 2 reached τ δ within 4\)", stopped), stopped
     assert methods == ["learned FBP (filter)", "FBP + U-Net", "learned gradient descent",
-                       "plug-and-play (U-Net denoiser)", "DIP", "DIP (discrepancy stop)",
-                       "neural field"]
+                       "plug-and-play (U-Net denoiser)", "diffusion posterior sampling", "DIP",
+                       "DIP (discrepancy stop)", "neural field"]
+    sampled = rows[methods.index("diffusion posterior sampling")]["budget"]
+    assert re.search(r"mean of 2 samples of 3 DDIM steps, each finished by CGLS to the noise "
+                     r"level; guidance [0-9.]+ chosen on 1 validation image; first 2 test "
+                     r"images only", sampled), sampled
     header = (out / "ellipses_smoke_area.md").read_text().splitlines()[0]
     assert header.startswith("Ellipses benchmark, budget `smoke`, sampling `area`, 5 test "
-                             "images (DIP rows: the first 2; neural field: the first 2)")
+                             "images (DIP rows: the first 2; diffusion posterior sampling: "
+                             "the first 2; neural field: the first 2)")
 
 
 def test_every_row_keeps_its_per_image_scores(results):
     out, *_ = results
     rows, _ = cu.load_results("ellipses_smoke_area", folder=out)
     for row in rows:
-        # the deep image prior and the neural field fit a network per image: the budget's
-        # first few only
-        n = 2 if row["method"].startswith("DIP") or row["method"] == "neural field" else 5
+        # the deep image prior and the neural field fit a network per image, and diffusion
+        # posterior sampling draws samples per image: the budget's first few only
+        per_image = row["method"].startswith(("DIP", "neural field", "diffusion"))
+        n = 2 if per_image else 5
         assert row["images"].tolist() == list(range(n))
         assert row["PSNR per image"].shape == (n,)
         assert row["PSNR per image"].mean().item() == pytest.approx(row["PSNR (dB)"], abs=1e-6)
         assert row["SSIM per image"].mean().item() == pytest.approx(row["SSIM"], abs=1e-6)
     d = cu.paired_difference(rows[1], rows[0])
     assert d.n == 5 and d.low <= d.mean <= d.high
-    for fitted in rows[-3:]:                          # the two DIP rows, neural field
+    for fitted in rows[-4:]:              # diffusion sampling, the two DIP rows, neural field
         assert cu.paired_difference(fitted, rows[0]).n == 2     # on their 2 images
         assert fitted["time / image (ms)"] > 0 and fitted["parameters"] > 0
 
@@ -79,7 +85,7 @@ def test_a_finished_group_is_not_computed_again(results):
     _, first, second, third = results
     computed = re.compile(r"^(\w+): \d+ s$", re.MULTILINE)      # "lfbp: 2 s"
     assert computed.findall(first) == ["lfbp", "lgd", "dip", "dipstop", "nf"]
-    assert computed.findall(second) == ["unet", "pnp"]
+    assert computed.findall(second) == ["unet", "pnp", "dps"]
     assert computed.findall(third) == []
     assert "lfbp: already done" in third and "unet: already done" in third
 
@@ -164,3 +170,27 @@ def test_the_discrepancy_stop_ends_the_fit_where_the_full_fit_would_stop():
     assert torch.allclose(stopped["x_stop"], stopped["x_last"])
     assert float(cu.psnr(stopped["x_stop"], x, data_range=1.0)) == pytest.approx(
         full["psnr"][k - 1], abs=1e-3)
+
+
+def test_the_diffusion_model_is_trained_once_per_setting(tmp_path):
+    """The "dps" row trains its diffusion model (lesson 11's, on the clean training
+    images) and keeps it, so that a run interrupted while sampling does not train it
+    again; a change of budget or training set trains a new one."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ellipses_benchmark", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    setting = cu.SparseViewSetting(size=16, n_train=4, n_val=1, n_test=1, n_angles=6)
+    budget = dict(dps_width=2, dps_depth=2, dps_steps=3, dps_batch=2)
+    cache = tmp_path / "diffusion.pt"
+    prior, seconds = script._diffusion_prior(setting, budget, "cpu", cache)
+    assert cache.exists() and seconds > 0
+    again, seconds_again = script._diffusion_prior(setting, budget, "cpu", cache)
+    assert seconds_again == pytest.approx(seconds)                  # read back, not retrained
+    for p, q in zip(prior.net.parameters(), again.net.parameters()):
+        assert torch.allclose(p, q)
+    longer, _ = script._diffusion_prior(setting, {**budget, "dps_steps": 4}, "cpu", cache)
+    assert longer.metadata["settings"]["dps_steps"] == 4
+    assert not all(torch.allclose(p, q) for p, q in zip(prior.net.parameters(),
+                                                          longer.net.parameters()))
