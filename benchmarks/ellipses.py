@@ -3,7 +3,8 @@
 Runs the full-mode shared setting (``cu.SparseViewSetting(size=128)``: 128 x 128 dival
 ellipses, 30 angles, 183 detector pixels, 2.5 % noise, data simulated on a 4x finer
 grid) and scores every method on the first 100 test images (the deep image prior and the
-neural field, which fit one network per image, on the first 20) with dival's metrics
+neural field, which fit one network per image, and diffusion posterior sampling, which
+draws several samples per image, on the first 20) with dival's metrics
 (PSNR and SSIM with the data range max - min of each ground-truth image, which is 1 here).
 Every hyper-parameter is tuned on the validation split.  It prints, and writes as CSV
 and Markdown, one row per method in the columns of the cone-beam lecture's results
@@ -67,9 +68,12 @@ PUBLISHED = {
 #: Training budgets: images, widths and epochs of the learned rows; for the deep image
 #: prior (one network fitted per image, no training) the network, the most Adam steps,
 #: the grid of step counts tried on validation, and how many validation and test images
-#: it is fitted to (a subset: the per-image fit is slow).  "small" is for a CPU: about an
+#: it is fitted to (a subset: the per-image fit is slow); for diffusion posterior sampling
+#: the model, its training steps and batch, the DDIM steps, the samples per image and the
+#: validation and test images it is run on.  "small" is for a CPU: about an
 #: hour for the groups up to "n2i" on two cores, then about 10 min for "dip", 4 min for
-#: "dipstop", 45 min for "diptv" and 30 min for "nf" on one thread each
+#: "dipstop", 45 min for "diptv", 30 min for "nf" and 65 min for "dps" (52 of them
+#: training its diffusion model) on one thread each
 #: (benchmarks/README.md has the measured times); "full" is for a GPU.
 BUDGETS = {
     "small": dict(n_train=2000, unet_width=16, unet_epochs=6, lpd_epochs=6, lpd_iterations=5,

@@ -53,7 +53,6 @@
 # ## 0. Set-up
 
 # %%
-import math
 import time
 
 import ipywidgets as widgets
@@ -82,16 +81,18 @@ TRAIN_STEPS = 300 if QUICK else 2000     # optimiser steps for every training-se
 # `benchmarks/ellipses.py` scores the course's main methods in the full-mode shared
 # setting: dival's random ellipses at 128 x 128, 30 parallel-beam angles, 2.5 % noise,
 # data simulated on a finer grid (no inverse crime), every hyper-parameter tuned on
-# validation, 100 test images (the deep image prior and the neural field, which fit a
-# network to every image, on the first 20 only). Two words are easy to mix up: the *setting* is the
+# validation, 100 test images (the deep image prior, the neural field and diffusion
+# posterior sampling, which spend seconds to a minute on every image, on the first 20
+# only). Two words are easy to mix up: the *setting* is the
 # full-mode one (the size and scanner of the published benchmark), while the *training
 # budget* of the shipped table is the script's `small` one, sized for a CPU (its
 # `full` budget, for a GPU, has not been run yet). The table is shipped in
 # `benchmarks/results/` and rebuilt by `python benchmarks/ellipses.py --budget small`
 # (on a 2-core CPU: about half an hour for most trained rows when two halves run side
 # by side, 10 minutes for Noise2Inverse, then about 45 minutes for DIP and DIP + TV
-# side by side, 4 minutes for DIP with the discrepancy stop and half an hour for the
-# neural field, see
+# side by side, 4 minutes for DIP with the discrepancy stop, half an hour for the
+# neural field and 64 minutes for diffusion posterior sampling, 52 of them training its
+# diffusion model, see
 # `benchmarks/README.md`; the table's first line says when, where and with which budget
 # it was made). `cu.load_results()` reads it.
 
@@ -101,13 +102,15 @@ print(provenance)
 columns = ["method", "family", "PSNR (dB)", "PSNR ±95%", "SSIM", "SSIM ±95%",
            "time / image (ms)", "training time (s)", "parameters", "training images",
            "published PSNR", "published SSIM", "budget"]
-# the deep image prior and the neural field fit a network to every image, so their rows
-# cover fewer images
-PER_IMAGE_FITS = ("DIP", "DIP (discrepancy stop)", "DIP + TV", "neural field")
+# the deep image prior and the neural field fit a network to every image, and diffusion
+# posterior sampling draws several samples of every image: seconds to minutes per image,
+# so their rows cover fewer images
+PER_IMAGE_METHODS = ("DIP", "DIP (discrepancy stop)", "DIP + TV", "neural field",
+                     "diffusion posterior sampling")
 n_images = {row["method"]: len(row["images"]) for row in shipped}
 N_SHIPPED = max(n_images.values())
-subset_rows = [row for row in shipped if row["method"] in PER_IMAGE_FITS]
-main_rows = [row for row in shipped if row["method"] not in PER_IMAGE_FITS]
+subset_rows = [row for row in shipped if row["method"] in PER_IMAGE_METHODS]
+main_rows = [row for row in shipped if row["method"] not in PER_IMAGE_METHODS]
 print(f"{len(main_rows)} rows on {N_SHIPPED} test images; " + ", ".join(
     f"{row['method']} on the first {n_images[row['method']]}" for row in subset_rows))
 cu.results_table([{c: row[c] for c in columns} for row in shipped])
@@ -116,9 +119,9 @@ cu.results_table([{c: row[c] for c in columns} for row in shipped])
 # How to read it, column by column:
 #
 # - **PSNR and SSIM** are means over the 100 test images, with the half-width of the
-#   95 % interval of the mean; the four per-image fits (DIP stopped after a fixed number
-#   of steps or by the discrepancy principle, DIP + TV and the neural field) are means
-#   over the first 20 only, which are not the same test (on those 20, TV scores 31.15 dB and FBP 24.75 dB, against
+#   95 % interval of the mean; the five per-image methods (DIP stopped after a fixed
+#   number of steps or by the discrepancy principle, DIP + TV, the neural field and
+#   diffusion posterior sampling) are means over the first 20 only, which are not the same test (on those 20, TV scores 31.15 dB and FBP 24.75 dB, against
 #   31.34 and 24.49 on all 100, printed in section 3). Two rows whose intervals overlap
 #   may still differ reliably: only the paired interval of their difference tells
 #   (section 3).
@@ -143,7 +146,7 @@ cu.results_table([{c: row[c] for c in columns} for row in shipped])
 #   (`benchmarks/README.md`).
 # - **time / image** is one image at a time on one CPU thread, inference only (for the
 #   deep image prior and the neural field, which have no training, the whole fit of
-#   their network to the image); **training time** the time to train on the same
+#   their network to the image; for diffusion posterior sampling all four samples); **training time** the time to train on the same
 #   machine (parts of the benchmark ran side by side, one per core, some while other
 #   jobs shared the machine, so small time ratios are rough). Both depend on the machine: on a GPU
 #   every row gets faster, the networks much more than FBP.
@@ -156,7 +159,7 @@ cu.results_table([{c: row[c] for c in columns} for row in shipped])
 #   standard deviations over its test volumes (it does not say); ours are 95 % intervals
 #   of the mean.
 #
-# The benchmark holds fourteen rows, the thirteen methods that were run in full mode
+# The benchmark holds fifteen rows, the fourteen methods that were run in full mode
 # (the deep image prior twice): the four classical
 # ones, learned FBP (lesson 04's filter, trained with the squared error), the U-Net
 # after FBP (lesson 03), learned gradient descent (the network of lesson 13's memory
@@ -164,16 +167,21 @@ cu.results_table([{c: row[c] for c in columns} for row in shipped])
 # (lesson 07), Noise2Inverse (lesson 10: the same U-Net trained on the noisy scans
 # alone, no clean image), plug-and-play (lesson 11's iteration, but with a U-Net
 # denoiser trained here at 128² for 6 epochs, not lesson 11's diffusion model, which
-# exists only at 64²), the deep image prior and DIP + TV (lesson 05: a small U-Net
+# exists only at 64²), diffusion posterior sampling (lesson 11's sampler, the mean of 4
+# samples, each finished by CGLS to the noise level, with a diffusion model trained
+# here on the 2000 clean training images at 128², one level deeper than lesson 11's),
+# the deep image prior and DIP + TV (lesson 05: a small U-Net
 # fitted to each scan, its learning rate, TV weight and number of steps chosen on 3
 # validation images; DIP without TV once more, stopped on each image by lesson 05's
 # discrepancy principle instead of after one number of steps), and a neural field
 # (lesson 09's Fourier-feature field fitted to each sinogram, the scale of its features
-# and its number of steps chosen on 3 validation images). The last four cover the
-# first 20 test images only, since every
-# image is a fit of its own. The others of the course, unrolled MLEM, the GAN prior and
-# diffusion posterior sampling, have quick-mode tables in their own lessons, not
-# full-mode rows here; the guide in section 6 uses what those lessons measured.
+# and its number of steps chosen on 3 validation images). The DIP rows, the neural
+# field and diffusion sampling cover the first 20 test images only, since every image
+# costs seconds to a minute. Two methods of the course have no row: unrolled MLEM
+# (lesson 06) reconstructs Poisson emission data, not these sinograms, and the GAN
+# prior (lesson 08) was built for its disc phantoms and 6 angles, where it already fell
+# 9 dB behind TV. Their lessons have their own tables; the guide in section 6 uses what
+# those lessons measured.
 
 # %% [markdown]
 # ### The other anchors
@@ -267,11 +275,16 @@ fig, ax = plt.subplots(figsize=(7, 4.5))
 for row in subset_rows:       # means over fewer images: drawn apart, not on the front
     ax.errorbar(row["time / image (ms)"], row["PSNR (dB)"], yerr=row["PSNR ±95%"],
                 fmt="d", color="C0", capsize=3)
+    # labels placed by hand; the stopped DIP's sits left of the other DIP's error bar,
+    # with a line to its point
     dx, dy, va = {"DIP": (-20, -14, "baseline"),
-                  "DIP (discrepancy stop)": (-10, -6, "top")}.get(row["method"], (-20, 6, "baseline"))
+                  "DIP (discrepancy stop)": (-34, -10, "top"),
+                  "diffusion posterior sampling": (-10, -8, "top")}.get(
+                      row["method"], (-20, 6, "baseline"))
     ax.annotate(f"{row['method']} ({n_images[row['method']]} images)",
                 (row["time / image (ms)"], row["PSNR (dB)"]),
-                xytext=(dx, dy), textcoords="offset points", fontsize=8, ha="right", va=va)
+                xytext=(dx, dy), textcoords="offset points", fontsize=8, ha="right", va=va,
+                arrowprops=dict(arrowstyle="-", color="C0", lw=0.6) if dx < -30 else None)
 for row, f in zip(main_rows, on_front):
     ax.errorbar(row["time / image (ms)"], row["PSNR (dB)"], yerr=row["PSNR ±95%"],
                 fmt="o" if f else "x", color="C3" if f else "grey", capsize=3)
@@ -289,7 +302,7 @@ ax.set(xlabel="time per image (ms, one CPU thread, log scale)", ylabel="PSNR (dB
 ax.legend(loc="lower right")
 plt.show()
 shipped_rows = {row["method"].split(" (")[0]: row for row in main_rows}   # by short name
-dip_rows = {row["method"]: row for row in subset_rows}    # the DIP rows, neural field
+dip_rows = {row["method"]: row for row in subset_rows}  # DIP rows, field, diffusion
 for a, b in (("learned FBP", "FBP"), ("CGLS", "SIRT"),
              ("learned gradient descent", "learned primal-dual"), ("Noise2Inverse", "FBP"),
              ("CGLS", "plug-and-play"), ("FBP + U-Net", "plug-and-play"),
@@ -329,13 +342,14 @@ assert tv_vs_unet.low < 0 < tv_vs_unet.high, "the shipped table does not separat
 # difference that no interval separates as a win: had the U-Net's mean come out
 # 0.05 dB lower, TV would be back on the front with the same evidence. And the front
 # hides the costs that are not on its axes: the U-Net needed 2000 clean training images and 14 minutes
-# of training on this CPU, TV 100 validation images to choose one number. The four
-# per-image fits (blue diamonds, means over the first 20 test images only, so kept out
-# of the front's computation) sit far to the right: every image is a fit of its own,
+# of training on this CPU, TV 100 validation images to choose one number. The five
+# per-image methods (blue diamonds, means over the first 20 test images only, so kept
+# out of the front's computation) sit far to the right: every image is a fit of its own,
 # 3.0 s for DIP after 110 steps, 5.7 s on average for DIP up to its discrepancy stop
 # (142 steps on average, timed on a busier machine: at equal load about 1.3 times the
-# fixed fit), 44 s for the neural field and 75 s for DIP + TV. Section 3 compares them
-# with the others on their images.
+# fixed fit), 44 s for the neural field and 75 s for DIP + TV; diffusion posterior
+# sampling draws four samples of 100 network evaluations and gradients each, 19 s per
+# image. Section 3 compares them with the others on their images.
 
 # %% [markdown]
 # ### Memory against image size
@@ -475,23 +489,23 @@ assert shipped_ranks["PSNR"]["TV"] == shipped_ranks["PSNR"]["FBP + U-Net"] == 1,
 # plug-and-play (fifth in SSIM, seventh in PSNR). A ranking belongs to its metric.
 
 # %% [markdown]
-# The four per-image fits cover only the first 20 test images. Recall the rank:
+# The five per-image methods cover only the first 20 test images. Recall the rank:
 # one plus the number of methods that beat a method on a paired interval. A method
 # compared on 20 images instead of 100 has wider intervals, so fewer methods beat it
 # and it would rank too high; and a mean over 20 images is not comparable with a mean
 # over 100 (on these 20, TV's mean is 0.2 dB lower). `cu.significance_ranks` therefore
-# refuses rows scored on different images. Ranking all fourteen rows on the 20 shared images
+# refuses rows scored on different images. Ranking all fifteen rows on the 20 shared images
 # would be fair but would throw away four fifths of the evidence on the other ten.
 # Instead `cu.paired_difference` compares each of them with the others on the images
 # they share. (Leaving them out of the Pareto front changed nothing there: on these
 # images TV and the U-Net are faster than DIP + TV and not worse; CGLS is faster than
 # both DIP rows, better than the fixed-step one and not worse in PSNR than the stopped
 # one; and the U-Net and learned gradient descent are faster than the neural field and
-# better, as printed below.)
+# than diffusion sampling, and better than both, as printed below.)
 
 # %%
 first = dip_rows["DIP"]["images"] if dip_rows else torch.arange(0)
-print(f"on the {len(first)} images of the per-image fits: " + ", ".join(
+print(f"on the {len(first)} images of the per-image methods: " + ", ".join(
     f"{name} {float(shipped_rows[name]['PSNR per image'][first].mean()):.2f} dB"
     for name in ("TV", "FBP")))
 for dip_name, dip_row in dip_rows.items():
@@ -580,6 +594,32 @@ if "neural field" in dip_rows:
         assert shipped_rows[faster]["time / image (ms)"] < field["time / image (ms)"]
         assert cu.paired_difference(shipped_rows[faster], field).low > 0, \
             f"the text says {faster} is faster than the neural field and better"
+assert "diffusion posterior sampling" in dip_rows, "the shipped benchmark should hold DPS"
+if "diffusion posterior sampling" in dip_rows:
+    dps = dip_rows["diffusion posterior sampling"]
+    for d in (cu.paired_difference(dps, shipped_rows["learned primal-dual"]),
+              cu.paired_difference(dps, shipped_rows["plug-and-play"]),
+              cu.paired_difference(dps, dip_rows["neural field"]),
+              cu.paired_difference(dps, shipped_rows["FBP"], "SSIM"),
+              cu.paired_difference(dps, shipped_rows["CGLS"], "SSIM")):
+        print(d)
+    print(f"diffusion posterior sampling per image: {float(dps['PSNR per image'].min()):.1f} "
+          f"to {float(dps['PSNR per image'].max()):.1f} dB; "
+          f"{dps['time / image (ms)'] / 1000:.1f} s per image, "
+          f"{dps['time / image (ms)'] / shipped_rows['TV']['time / image (ms)']:.0f} times TV")
+    for better in ("TV", "FBP + U-Net", "learned gradient descent"):
+        assert cu.paired_difference(dps, shipped_rows[better]).high < 0, \
+            f"the text says diffusion sampling stays behind {better}"
+    level = cu.paired_difference(dps, shipped_rows["learned primal-dual"])
+    assert level.low < 0 < level.high, "the text says DPS and learned primal-dual are level"
+    assert cu.paired_difference(dps, shipped_rows["plug-and-play"]).low > 2, \
+        "the text says DPS beats plug-and-play by several dB"
+    assert cu.paired_difference(dps, shipped_rows["CGLS"]).low > 2, \
+        "the text says DPS beats CGLS by about 3 dB"
+    assert cu.paired_difference(dps, dip_rows["neural field"]).low > 0, \
+        "the text says DPS is ahead of the neural field"
+    fbp_ssim = cu.paired_difference(dps, shipped_rows["FBP"], "SSIM")
+    assert fbp_ssim.low < 0 < fbp_ssim.high, "the text says DPS is level with FBP in SSIM"
 
 # %% [markdown]
 # On their 20 images, **DIP after a fixed number of steps** (dival's recipe, not lesson
@@ -643,6 +683,27 @@ if "neural field" in dip_rows:
 # the deep image prior it is one optimisation per scan without training data, with the band limit
 # of its encoding, a non-negative output and the number of steps as its priors; on sums
 # of constant ellipses TV's prior is probably the sharper one.
+#
+# **Diffusion posterior sampling** (lesson 11's sampler; a diffusion model of 1.94
+# million weights trained here on the 2000 clean training images for 8000 steps of 8
+# images, 52 minutes, four times the image draws of the U-Net row's 750 steps of 16;
+# the guidance 0.2 chosen from {0.05, 0.1, 0.2, 0.5, 1} on 3 validation images; the
+# mean of 4 samples of 100 DDIM steps, each finished by CGLS to the noise level) scores
+# 29.74 dB on the 20 images: 4.99 dB [4.21, 5.77] above FBP, 2.85 dB [2.14, 3.56] above
+# CGLS, 3.28 dB [2.62, 3.93] above plug-and-play, whose prior is also a denoiser
+# trained on the same clean images, and 1.62 dB [0.97, 2.27] above the neural field;
+# level with this budget's learned primal-dual (−0.09 dB [−0.71, +0.53]); 0.69 dB
+# [0.08, 1.30] behind learned gradient descent and 1.41 dB [0.77, 2.06] behind TV (and
+# the U-Net). In SSIM it gains much less: level with FBP (+0.045 [−0.006, +0.097]),
+# 0.113 behind TV. The CGLS finish puts pixel noise back into every sample (lesson 11
+# showed it), and the mean of four samples averages only part of it away. It costs
+# 19 s per image, about 80 times TV. Lesson 11's full mode, at 64² with its own model,
+# put it at a similar distance from TV (about 1.8 dB: the mean of 8 samples 1.52 dB
+# behind plug-and-play, which was 0.28 dB behind TV); there plug-and-play, with the
+# diffusion model's own denoiser, was the stronger of the two generative methods, here
+# plug-and-play with a U-Net denoiser, stopped after 11 iterations, is the weaker. The validation scores of the five guidances
+# (29.2, 28.9, 30.6, 30.1, 28.0 dB) are not monotone: 3 images and 4 samples make a
+# noisy choice. One training run, one draw of samples.
 
 # %% [markdown]
 # Now a live check. Quick mode cannot rerun the full benchmark, but it can rerun its
@@ -936,7 +997,7 @@ assert scenario_ranks == {"FBP + U-Net": 1, "TV": 2, "FBP": 3}, \
 # | learned FBP (04) | yes (lesson 04's self-supervised variant needs none) | yes | under a minute (257 weights) | like FBP | +2.4 dB over the tuned FBP at the same cost, 4.4 dB behind TV (benchmark) |
 # | deep image prior (05) | no (a few validation images to tune) | yes | none beforehand: a network fitted to every scan | 3.0 s (DIP, 110 steps), 5.7 s (DIP to its discrepancy stop, a busier machine) and 75 s (DIP + TV, 2910 steps) per image at 128² (benchmark) | DIP after one number of steps for all images not separated from FBP in PSNR (20 images); stopped on each image by the discrepancy principle, 1.6 dB above FBP (but below it in SSIM), level with CGLS in PSNR and 4.8 dB behind TV; DIP + TV not separated from TV (−0.24 dB [−0.58, +0.10]) at about 330 times its cost; needs a stopping rule |
 # | learned iterative: unrolled MLEM, learned gradient descent, learned primal-dual (06, 07, 13) | yes | yes, inside the network | 10-15 min on this CPU for 6 epochs; memory grows with the iterations (13) | 16-40 ms | learned gradient descent 0.66 dB and learned primal-dual 1.2 dB behind TV in the benchmark, both still improving at their last epoch; 0.50 dB [0.39, 0.60] behind TV in lesson 07's quick mode; other scanners need at least the new operator (12) |
-# | generative priors: GAN, diffusion, plug-and-play (08, 11) | clean images, but no pairs with data | yes, at reconstruction time | training the prior once | plug-and-play 0.15 s per scan at 64² (lesson 11, quick mode; 0.4-0.6 s with full mode's 100 iterations), 0.27 s at 128² (benchmark); 4 diffusion samples 2.3 s (lesson 11, quick mode; 8 samples of 100 DDIM steps 17.7 s in full mode) | GAN prior about 9 dB behind TV on 6 angles and lesson 08's disc phantoms (outside its range it cannot follow the data); plug-and-play with lesson 11's diffusion denoiser 1.0-1.2 dB behind TV at 30 angles in quick mode (11, 12), 0.28 dB [0.22, 0.34] in lesson 11's full mode, about 0.8-1.0 behind at 15, where it lost least of all methods (11, 12); in the benchmark, with a U-Net denoiser trained at 128² (the U-Net row's network and 750 steps), 4.80 dB [4.67, 4.93] behind TV and 4.84 dB behind that U-Net used after FBP, best after 11 iterations; in lesson 11 it tied the U-Net in quick mode and trailed a longer-trained one by 0.41 dB in full mode, while leading it by 1.6-4.0 dB at 15 and 60 angles: how it is built and trained matters more than the family |
+# | generative priors: GAN, diffusion, plug-and-play (08, 11) | clean images, but no pairs with data | yes, at reconstruction time | training the prior once | plug-and-play 0.15 s per scan at 64² (lesson 11, quick mode; 0.4-0.6 s with full mode's 100 iterations), 0.27 s at 128² (benchmark); 4 diffusion samples 2.3 s (lesson 11, quick mode; 8 samples of 100 DDIM steps 17.7 s in full mode), 19 s for 4 samples of 100 steps at 128² (benchmark) | GAN prior about 9 dB behind TV on 6 angles and lesson 08's disc phantoms (outside its range it cannot follow the data); plug-and-play with lesson 11's diffusion denoiser 1.0-1.2 dB behind TV at 30 angles in quick mode (11, 12), 0.28 dB [0.22, 0.34] in lesson 11's full mode, about 0.8-1.0 behind at 15, where it lost least of all methods (11, 12); in the benchmark, with a U-Net denoiser trained at 128² (the U-Net row's network and 750 steps), 4.80 dB [4.67, 4.93] behind TV and 4.84 dB behind that U-Net used after FBP, best after 11 iterations; in lesson 11 it tied the U-Net in quick mode and trailed a longer-trained one by 0.41 dB in full mode, while leading it by 1.6-4.0 dB at 15 and 60 angles: how it is built and trained matters more than the family; diffusion posterior sampling in the benchmark (the mean of 4 samples, its model trained 52 min) 1.41 dB [0.77, 2.06] behind TV and 3.28 dB above that plug-and-play (20 images), level with FBP in SSIM; its samples' spread is not a calibrated error bar (12) |
 # | neural fields (09) | no (a few validation images to tune) | yes (a ray renderer) | none beforehand: fitted to every scan | 44 s per image at 128² (2550 steps, benchmark, busy machine); about 7 s at 64² (lesson 09) | 3.03 dB behind TV and 1.23 dB ahead of CGLS (benchmark, 20 images); 4.2 dB behind TV in lesson 09 (4 images); spectral bias without Fourier features; needs a scale and a number of steps |
 # | self-supervised: Noise2Inverse (10) | no: noisy scans only | yes | like a U-Net (10 min for 3 epochs in the benchmark) | K U-Net passes (42 ms for K = 2) | beats FBP by 1.7 dB on dense low-dose data (128 angles), 3.2 dB behind TV there (10); on the benchmark's 30 angles, split into two subsets of 15, 0.97 dB [0.83, 1.10] *below* FBP: the subsets' streaks are not independent noise, so it needs enough angles to split |
 #
@@ -987,8 +1048,7 @@ def benchmarked(prefix):
     return (exact or [row for row in shipped if row["method"].startswith(prefix)] or [None])[0]
 
 
-# what each family needs; times from the shipped benchmark where it has the family,
-# otherwise from the lesson named (quick mode, 64²), as the source says
+# what each family needs, and its row of the shipped benchmark
 families = [
     dict(family="FBP / FDK", clean_data=False, training=False, row=benchmarked("FBP (")),
     dict(family="CGLS", clean_data=False, training=False, row=benchmarked("CGLS")),
@@ -1003,7 +1063,7 @@ families = [
     dict(family="plug-and-play (U-Net denoiser, early-stopped)", clean_data=True,
          training=True, row=benchmarked("plug-and-play")),
     dict(family="diffusion posterior sampling (4 samples)", clean_data=True, training=True,
-         ms=2300, source="lesson 11, quick mode at 64²"),
+         row=benchmarked("diffusion posterior sampling")),
     dict(family="Noise2Inverse (K = 2: too few angles per subset)", clean_data=False,
          training=True, row=benchmarked("Noise2Inverse")),
     dict(family="neural field", clean_data=False, training=False,
@@ -1018,30 +1078,28 @@ def candidates(clean_training_images=True, can_train=True, max_ms_per_image=100.
     """The families whose needs a situation meets, best benchmarked PSNR first."""
     kept = []
     for f in families:
-        row = f.get("row")
-        ms = row["time / image (ms)"] if row else f["ms"]
+        row = f["row"]
+        if row is None:        # not in this table (a partial rerun of the benchmark)
+            continue
+        ms = row["time / image (ms)"]
         if f["clean_data"] and not clean_training_images:
             continue
         if f["training"] and not can_train:
             continue
         if ms > max_ms_per_image:
             continue
-        if row is None:
-            source = f["source"]
-        elif n_images[row["method"]] < N_SHIPPED:
+        if n_images[row["method"]] < N_SHIPPED:
             source = f"benchmark (128², first {n_images[row['method']]} test images)"
         else:
             source = "benchmark (128²)"
-        kept.append({"family": f["family"],
-                     "full-mode PSNR (dB)": row["PSNR (dB)"] if row else math.nan,
+        kept.append({"family": f["family"], "full-mode PSNR (dB)": row["PSNR (dB)"],
                      "ms / image (CPU)": ms, "source": source})
-    kept.sort(key=lambda r: -r["full-mode PSNR (dB)"] if not math.isnan(
-        r["full-mode PSNR (dB)"]) else math.inf)
+    kept.sort(key=lambda r: -r["full-mode PSNR (dB)"])
     # the benchmarked methods on the quality-time plane, the candidates in colour
     fig, ax = plt.subplots(figsize=(6, 3.2))
     chosen = {r["family"] for r in kept}
     for f in families:
-        if f.get("row"):
+        if f["row"]:
             row, keep = f["row"], f["family"] in chosen
             ax.plot(row["time / image (ms)"], row["PSNR (dB)"], "o" if keep else "x",
                     color="C3" if keep else "lightgrey")
@@ -1051,7 +1109,7 @@ def candidates(clean_training_images=True, can_train=True, max_ms_per_image=100.
     ax.axvline(max_ms_per_image, color="C0", lw=0.8, ls="--")
     ax.set_xscale("log")
     ax.set(xlabel="ms per image (CPU, log scale)", ylabel="full-mode PSNR (dB)",
-           title=f"{len(kept)} candidates (benchmarked ones in red)")
+           title=f"{len(kept)} candidates (in red)")
     plt.show()
     return cu.results_table(kept)
 
@@ -1068,9 +1126,9 @@ cu.interact(candidates,
                                                     description="ms / image"));
 
 # %% [markdown]
-# ("nan": not in the full-mode benchmark; the family's own lesson has its quick-mode
-# table. The benchmark's unrolled networks were still improving when their 6 epochs
-# ended, so their places in this list say more about their budget than about the
+# (Every family here has a row in the benchmark; unrolled MLEM and the GAN prior, which
+# have none, are in the table of section 6. The benchmark's unrolled networks were still
+# improving when their 6 epochs ended, so their places in this list say more about their budget than about the
 # methods: the published table, with 32,000 images and a GPU, puts learned primal-dual
 # first.)
 #

@@ -213,9 +213,10 @@ def test_load_results_reads_the_shipped_benchmark(tmp_path):
 def test_shipped_rows_keep_every_image_for_paired_comparisons():
     rows, _ = cu.load_results()
     for r in rows:
-        # the deep image prior and the neural field fit one network per image: the first
-        # 20 test images only
-        n = 20 if r["method"].startswith("DIP") or r["method"] == "neural field" else 100
+        # the deep image prior and the neural field fit one network per image, diffusion
+        # posterior sampling draws samples per image: the first 20 test images only
+        per_image = r["method"].startswith(("DIP", "neural field", "diffusion"))
+        n = 20 if per_image else 100
         assert r["images"].tolist() == list(range(n)), r["method"]
         assert r["PSNR per image"].shape == r["SSIM per image"].shape == (n,)
         # the per-image scores are the ones the table's mean was taken over
