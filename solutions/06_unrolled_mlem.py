@@ -47,8 +47,9 @@
 #
 # **Estimated run time.** CPU quick mode (`COURSE_QUICK=1`: 64 x 64 images, 512 training
 # images, 6 unrolled iterations, 3 epochs per network): about 3 minutes on a 2-core CPU
-# (179 s measured with one thread while other jobs kept the machine busy; the two
-# trainings take about 70 s each of it). CPU full mode (128 x 128, 2000 training
+# (179 s measured with one thread while other jobs kept the machine busy, the two
+# trainings about 70 s each of it; about 2 minutes on 2026-12-07, the trainings 18 s
+# each). CPU full mode (128 x 128, 2000 training
 # images, 8 unrolled iterations, 12 epochs per network): 47 minutes (2809 s, measured
 # on 2026-12-07 with one thread while another job kept the second core busy; the two
 # trainings took 1368 s and 1336 s of it); on a GPU a few minutes (estimated, not
@@ -797,17 +798,18 @@ cu.show_images([image.cpu() for image in images], titles, ncols=6, vmin=0, vmax=
                size=2.6);
 
 # %% [markdown]
-# **Reading the table.** FBP is far behind: it ignores the Poisson statistics and the
-# non-negativity. MLEM at its best iteration is the fair "stop early" baseline, and the
-# post-filter adds 1.98 dB (95 % interval [1.85, 2.12]) by smoothing. The unrolled
-# networks beat MLEM at its best iteration clearly (shared +1.66 dB, per-iteration
-# +2.04 dB, both intervals well above 1 dB), with a few thousand weights — a fraction
-# of the U-Net of lesson 03 — because the physics ($A$, $A^T$, the Poisson ratio) is
+# **Reading the table** (quick mode; the full-mode figures follow). FBP is far behind:
+# it ignores the Poisson statistics and the non-negativity. MLEM at its best iteration
+# is the fair "stop early" baseline, and the post-filter adds 1.98 dB (95 % interval
+# [1.85, 2.12]) by smoothing. The unrolled networks beat MLEM at its best iteration
+# clearly (shared +1.66 dB, per-iteration +2.04 dB, both intervals well above 1 dB),
+# with 2,625 (shared) and 15,750 (per-iteration) weights — a fraction of the U-Net of
+# lesson 03 — because the physics ($A$, $A^T$, the Poisson ratio) is
 # built in, and only the correction is learned.
 #
 # In quick mode they do **not** beat the post-filtered MLEM, though, and the table must
-# not be read as if they did. The per-iteration network is level with it (+0.06 dB, interval [−0.03,
-# +0.14]: no difference shown), and the shared one is behind it (−0.32 dB, [−0.39,
+# not be read as if they did. The per-iteration network is level with it within 0.2 dB
+# (+0.06 dB, interval [−0.03, +0.14], which only just includes zero), and the shared one is behind it (−0.32 dB, [−0.39,
 # −0.25]). Two reasons. The training is short: 3 epochs, 192 Adam steps, and the
 # validation PSNR was still rising at the last epoch. And the classical baseline is
 # good at this task: at about 70 counts per bin over busy, bright images the noise is
@@ -818,14 +820,15 @@ cu.show_images([image.cpu() for image in images], titles, ncols=6, vmin=0, vmax=
 # outside this notebook with the same code) the test means rose to 23.89 dB (shared)
 # and 24.30 dB (per-iteration), against 23.93 dB for the filtered MLEM; whether that is
 # a real lead needs the paired interval, so try it (*What to try next*). **Full mode**
-# answers it (2000 training images, $K = 8$, 12 epochs, 100 test images; one run on
+# gives a related answer (2000 training images, $K = 8$, 12 epochs, 100 test images; one run on
 # 2026-12-07): the post-filter adds 2.62 dB [2.53, 2.71] to MLEM's best iteration, and
 # now both networks pass the filtered MLEM, the shared one by 0.25 dB [0.17, 0.33] and
 # the per-iteration one by 0.94 dB [0.84, 1.03] (24.85 and 25.54 dB against 24.60).
 # The shared network's validation PSNR peaked at epoch 11 of 12, the per-iteration
-# one's was still rising at epoch 12. With enough data and training the learned
-# correction beats the best smoother we tuned; with 512 images and 192 steps it does
-# not. (Both are single runs.)
+# one's was still rising at epoch 12. In full mode the learned correction beats the
+# best smoother we tuned; in quick mode it does not. The modes differ in image size,
+# $K$, training images and epochs, so one run of each cannot say which of these
+# matters (the 10-epoch quick-mode run above points to the length of training).
 #
 # **Shared or per-iteration?** Per-iteration weights cost $K$ times the parameters, and
 # in this run they gain 0.38 dB over shared ones (95 % interval [0.31, 0.44] over the
@@ -833,7 +836,7 @@ cu.show_images([image.cpu() for image in images], titles, ncols=6, vmin=0, vmax=
 # training run, and another seed gives other networks. We trained both networks again
 # with seeds 1 and 2 (same code and budget, outside this notebook): the per-iteration
 # network was ahead by 0.44 dB and 0.47 dB. Over the three runs the gain is 0.43 dB,
-# with a 95 % interval of [0.30, 0.55] (Student's $t$ on three values): some evidence
+# with a 95 % interval of [0.32, 0.54] (Student's $t$ on three values): some evidence
 # that per-iteration weights gain about 0.4 dB here, with this short training, not a
 # law. A plausible reason: early stages see blurry, low-noise images, late stages
 # sharper and noisier ones, and separate CNNs can treat them differently. Shared weights

@@ -1169,7 +1169,7 @@ rho_gap = cu.paired_difference(post_cal["spearman"], ens_cal["spearman"])
 print(f"pixel ρ, posterior samples − ensemble, paired over the {N_POSTERIOR} scans "
       f"(one draw of samples): {rho_gap.mean:+.2f} [{rho_gap.low:+.2f}, {rho_gap.high:+.2f}]")
 assert post_cal["ratio"] > 1.5 and ens_cal["ratio"] > 1.5, "the text says neither spread is calibrated"
-if QUICK:   # the text reports quick mode's ordering (full mode's run had the reverse sign)
+if QUICK:   # the text reports quick mode's ordering (full mode's point estimates had the reverse sign)
     assert rho_gap.high < 0, "the text says the ensemble's spread ranks pixels better here"
 k = 0
 cu.show_images([x_post[k, 0], ens_mean[k, 0], (ens_mean - x_post)[k, 0].abs(), ens_spread[k, 0],
@@ -1179,20 +1179,21 @@ cu.show_images([x_post[k, 0], ens_mean[k, 0], (ens_mean - x_post)[k, 0].abs(), e
                suptitle=f"Test scan {k}: where each spread is large, and where the error is");
 
 # %% [markdown]
-# On the same four scans (point estimates: four scans, one draw of samples) the
-# posterior samples' mean is 3.8 dB below the ensemble's (27.27 against 31.10 dB; in the
+# In quick mode, on the same four scans (point estimates: four scans, one draw of samples) the
+# posterior samples' mean is 3.8 dB below the ensemble's (27.29 against 31.10 dB; in the
 # figure it carries pixel noise, which the discrepancy-stopped CGLS finish of every
 # sample puts back, as the small-μ end of section 3 did), their spread ranks pixels less
 # well (ρ = 0.14 against 0.31; paired over the four scans −0.18 [−0.29, −0.07], an
 # interval over scans for one draw of samples), and its scale is about as far off (the
-# error is 2.5 times the spread, against 3.0). Full mode (16 scans, 8 samples of 100
+# error is 2.4 times the spread, against 3.0). Full mode (16 scans, 8 samples of 100
 # DDIM steps; one run) does not support that ordering: the samples' mean is again well
 # below the ensemble's (28.05 against 31.73 dB), but their spread ranks pixels about as
 # well (ρ = 0.36 against 0.32; that run predates the paired interval, so it has none)
 # and its scale is less far off (the error is 1.8 times the spread, against 2.9). So
-# the two spreads are not ordered in general: which ranks pixels better depended on the
-# mode, that is on the number of samples, steps and scans. Neither spread is
-# calibrated. They measure different things:
+# the two spreads are not ordered in general: quick mode separates them (the ensemble
+# ahead), full mode's one run has the samples nominally ahead, without an interval. The
+# modes differ in samples, DDIM steps and scans; one run each cannot say which matters.
+# Neither spread is calibrated. They measure different things:
 # the posterior spread is the variety of images that fit the data under the prior, the
 # ensemble's is the variety of training runs. A reliability plot on validation data is
 # the least one should look at before showing a spread to a reader as an error bar.

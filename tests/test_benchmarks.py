@@ -53,9 +53,10 @@ def test_rows_of_separate_runs_are_merged_in_the_table_order(results):
                        "plug-and-play (U-Net denoiser)", "diffusion posterior sampling", "DIP",
                        "DIP (discrepancy stop)", "neural field"]
     sampled = rows[methods.index("diffusion posterior sampling")]["budget"]
-    assert re.search(r"mean of 2 samples of 3 DDIM steps, each finished by CGLS to the noise "
-                     r"level; guidance [0-9.]+ chosen on 1 validation image; first 2 test "
-                     r"images only", sampled), sampled
+    assert re.search(r"mean of 2 samples of 3 DDIM steps, (each finished by CGLS to the "
+                     r"data's noise level δ|not finished by CGLS \(the finish lost on "
+                     r"validation\)); guidance [0-9.]+ and the finish chosen on 1 validation "
+                     r"image; first 2 test images only", sampled), sampled
     header = (out / "ellipses_smoke_area.md").read_text().splitlines()[0]
     assert header.startswith("Ellipses benchmark, budget `smoke`, sampling `area`, 5 test "
                              "images (DIP rows: the first 2; diffusion posterior sampling: "
@@ -194,3 +195,6 @@ def test_the_diffusion_model_is_trained_once_per_setting(tmp_path):
     assert longer.metadata["settings"]["dps_steps"] == 4
     assert not all(torch.allclose(p, q) for p, q in zip(prior.net.parameters(),
                                                           longer.net.parameters()))
+    cache.write_bytes(b"not a checkpoint")            # a damaged file is trained again
+    _, seconds_damaged = script._diffusion_prior(setting, budget, "cpu", cache)
+    assert seconds_damaged != pytest.approx(seconds) and cache.stat().st_size > 100
