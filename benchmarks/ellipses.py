@@ -37,6 +37,7 @@ import argparse
 import csv
 import datetime
 import fcntl
+import json
 import math
 import platform
 import re
@@ -831,6 +832,33 @@ def _save(csv_path: Path, new: list) -> None:
                                      **{k: scores[k][i] for k in PER_IMAGE_COLUMNS[2:]}})
 
 
+def _check_splits(csv_path: Path, n_val: int, n_test: int) -> None:
+    """Refuse to add rows to a table scored on splits of another size.
+
+    A split's noise is drawn for the whole split at once, so the first 20 test sinograms
+    of ``--n-test 100`` are not those of ``--n-test 20`` (the images are the same): rows
+    of the two runs would be paired on different data.  The sizes are recorded beside
+    the CSV (``*.splits.json``) when the first rows are written.
+    """
+    record = csv_path.with_suffix(".splits.json")
+    splits = {"n_val": n_val, "n_test": n_test}
+    if record.exists():
+        earlier = json.loads(record.read_text())
+    elif _read(csv_path):
+        earlier = None
+    else:
+        record.write_text(json.dumps(splits) + "\n")
+        return
+    if earlier != splits:
+        told = ("no record of its split sizes" if earlier is None else
+                f"rows scored with --n-val {earlier['n_val']} --n-test {earlier['n_test']}")
+        raise SystemExit(
+            f"{csv_path.name} holds {told}, and this run asks for --n-val {n_val} "
+            f"--n-test {n_test}. The noise of a split depends on its size, so the rows "
+            "would be compared on different data. Rerun with the same sizes, write "
+            "elsewhere with --out, or start again with --fresh.")
+
+
 def _fmt(value, digits):
     try:
         return f"{float(value):.{digits}f}"
@@ -882,8 +910,10 @@ def main() -> None:
     csv_path, md_path = stem.with_suffix(".csv"), stem.with_suffix(".md")
     cache = stem.with_name(f"diffusion_{args.budget}_{args.sampling}.pt")   # the "dps" model
     if args.fresh:
-        for path in (csv_path, csv_path.with_name(csv_path.stem + "_per_image.csv"), cache):
+        for path in (csv_path, csv_path.with_name(csv_path.stem + "_per_image.csv"),
+                     csv_path.with_suffix(".splits.json"), cache):
             path.unlink(missing_ok=True)
+    _check_splits(csv_path, args.n_val, args.n_test)
     rows = _read(csv_path)
     done = {_key(r) for r in rows}
     print(f"device {device}; {len(rows)} rows already in {csv_path.name}", flush=True)

@@ -91,6 +91,28 @@ def test_a_finished_group_is_not_computed_again(results):
     assert "lfbp: already done" in third and "unet: already done" in third
 
 
+def test_the_split_sizes_are_recorded_and_kept(results, tmp_path):
+    """Rows scored on splits of other sizes are refused: a split's noise depends on its
+    size, so they would be paired on different data."""
+    import json
+
+    out, *_ = results
+    assert json.loads((out / "ellipses_smoke_area.splits.json").read_text()) == \
+        {"n_val": 4, "n_test": 5}
+    for folder, record in ((out, None), (tmp_path, None), (tmp_path, {"n_val": 4, "n_test": 9})):
+        if folder == tmp_path:        # a table without a record, then one with another size
+            (tmp_path / "ellipses_smoke_area.csv").write_text("method,family\nFBP,classical\n")
+            if record:
+                (tmp_path / "ellipses_smoke_area.splits.json").write_text(json.dumps(record))
+        result = subprocess.run([sys.executable, str(SCRIPT), "--budget", "smoke", "--n-test",
+                                 "3", "--n-val", "4", "--out", str(folder), "--methods", "lfbp"],
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode != 0, result.stdout
+        assert "this run asks for --n-val 4 --n-test 3" in result.stderr, result.stderr
+        assert ("no record" if folder == tmp_path and not record else
+                f"--n-test {(record or {'n_test': 5})['n_test']}") in result.stderr
+
+
 def test_an_unknown_group_is_named(tmp_path):
     result = subprocess.run([sys.executable, str(SCRIPT), "--budget", "smoke", "--methods",
                              "nonsense", "--n-test", "2", "--n-val", "2", "--out", str(tmp_path)],

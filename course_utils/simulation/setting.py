@@ -307,7 +307,9 @@ class SparseViewSetting:
     Seeds: the phantoms of split ``k`` (0 train, 1 val, 2 test) come from
     ``EllipsesDataset(seed=10 * seed + k)``, their noise from a generator seeded
     with ``10 * seed + 5 + k``; so the splits hold different images, and the same
-    setting gives the same data in every lesson, on every machine.
+    setting gives the same data in every lesson, on every machine.  A split's noise is
+    drawn for the whole split at once: its first images are the same for every split
+    size, but their noise is not, so compare methods only on splits of the same size.
     """
 
     def __init__(self, size=None, n_angles=30, *, phantoms="dival", noise="gaussian",

@@ -2,6 +2,8 @@
 
 import math
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -225,6 +227,21 @@ def test_shipped_rows_keep_every_image_for_paired_comparisons():
     fbp = next(r for r in rows if r["method"].startswith("FBP ("))
     tv = next(r for r in rows if r["method"].startswith("TV"))
     assert cu.paired_difference(tv, fbp).low > 3, "TV is several dB above FBP in full mode"
+
+
+def test_shipped_tables_record_the_split_sizes_they_were_scored_on():
+    """Each shipped table names the sizes of its splits, so that a later run with other
+    sizes (other noise draws) cannot be merged into it (see benchmarks/ellipses.py)."""
+    import json
+
+    folder = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+    tables = sorted(folder.glob("ellipses_*_*.csv"))
+    tables = [t for t in tables if not t.stem.endswith("_per_image")]
+    assert tables
+    for table in tables:
+        splits = json.loads(table.with_suffix(".splits.json").read_text())
+        header = table.with_suffix(".md").read_text().splitlines()[0]
+        assert f", {splits['n_test']} test images" in header, (table.name, header)
 
 
 def _write_table(folder, per_image_rows):
