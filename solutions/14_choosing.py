@@ -276,12 +276,13 @@ for row in subset_rows:       # means over fewer images: drawn apart, not on the
     ax.errorbar(row["time / image (ms)"], row["PSNR (dB)"], yerr=row["PSNR ±95%"],
                 fmt="d", color="C0", capsize=3)
     # labels placed by hand; the stopped DIP's sits left of the other DIP's error bar,
-    # with a line to its point
+    # with a line to its point; diffusion sampling's, on two lines, beside its point
     dx, dy, va = {"DIP": (-20, -14, "baseline"),
                   "DIP (discrepancy stop)": (-34, -10, "top"),
-                  "diffusion posterior sampling": (-8, -14, "top")}.get(
+                  "diffusion posterior sampling": (-8, 0, "center")}.get(
                       row["method"], (-20, 6, "baseline"))
-    ax.annotate(f"{row['method']} ({n_images[row['method']]} images)",
+    label = f"{row['method']} ({n_images[row['method']]} images)"
+    ax.annotate(label.replace("posterior sampling ", "posterior\nsampling "),
                 (row["time / image (ms)"], row["PSNR (dB)"]),
                 xytext=(dx, dy), textcoords="offset points", fontsize=8, ha="right", va=va,
                 arrowprops=dict(arrowstyle="-", color="C0", lw=0.6) if dx < -30 else None)
