@@ -583,6 +583,9 @@ if QUICK:   # the margins the text states (quick mode; longer training may narro
     assert all(d.low > 2.0 for d in residual_gain.values()), "residual should beat direct"
     assert all(d.low > 2.0 for d in residual_vs_fbp.values())
     assert all(d.high < 0 for d in direct_vs_fbp.values()), "direct should still be below FBP"
+else:       # full mode: the margins of the full-mode run quoted below the cell
+    assert all(d.low > 1.0 for d in residual_gain.values()), "residual should beat direct"
+    assert all(d.low > 2.0 for d in direct_vs_fbp.values()), "with more steps direct beats FBP"
 
 # %% [markdown]
 # The result holds in every seed: the residual network is ahead of the direct one by 4.3
@@ -595,6 +598,14 @@ if QUICK:   # the margins the text states (quick mode; longer training may narro
 # fast it does depends on where it starts. Whether it catches up with longer training is
 # left to you (raise `SMALL_EPOCHS`); with a short budget residual learning is clearly
 # better, and it is what we use from now on.
+#
+# **Full mode** answers part of that question (one run per seed, 2026-12-07: 128 x 128,
+# 2000 training images, 3 epochs, so 750 optimiser steps instead of 128). The order is
+# the same, the gap much smaller: residual minus direct is +1.27, +1.40 and +1.40 dB, every
+# interval's lower end at +1.20 dB or more. The direct network has learned to copy and is
+# now 3.5 to 3.7 dB *above* FBP (the residual one 4.8 to 5.1 dB), and the spread between
+# seeds is about 0.2 dB for both. So most of quick mode's 4 to 7 dB is the direct
+# network's slow start; with more steps it shrinks, without closing in this budget.
 #
 # ## 6. Which loss? MSE learns a mean, L1 a median
 #
@@ -737,6 +748,10 @@ if QUICK:   # what the text below reports, in every seed (quick mode)
     assert all(stats["MSE", k]["p99"] < stats["L1", k]["p99"] for k in SEEDS), \
         "MSE should make the largest errors smaller"
     assert all(d.low > 0 for d in l1_ssim.values()), "L1 should give the higher SSIM"
+else:       # full mode: the kinds of error stay; the SSIM advantage in two seeds of three
+    assert all(stats["L1", k]["median"] < stats["MSE", k]["median"] for k in SEEDS)
+    assert all(stats["MSE", k]["p99"] < stats["L1", k]["p99"] for k in SEEDS)
+    assert sum(d.low > 0 for d in l1_ssim.values()) >= 2
 
 # %% [markdown]
 # In all three seeds the two networks make different *kinds* of errors. The L1 network
@@ -757,6 +772,14 @@ if QUICK:   # what the text below reports, in every seed (quick mode)
 # Which errors are worse depends on what the image is for; many post-processing
 # networks train with L1 or a mix of the two (Zhao et al., 2017, compare losses for
 # image restoration).
+#
+# **Full mode** (one run per seed, 2026-12-07) keeps the kinds of error: in all three
+# seeds the L1 network has the smaller median error (0.0134 to 0.0139 against 0.0138 to
+# 0.0143) and more pixels within 0.01 of the truth (39.1 to 40.3 % against 38.1 to
+# 39.2 %), and the MSE network the smaller 99th percentile (0.1246 to 0.1277 against
+# 0.1285 to 0.1309). The scores shrink towards zero: L1 minus MSE is +0.10, −0.20 and −0.14 dB in
+# PSNR, and +0.006, +0.003 and +0.000 in SSIM, the last interval including zero. At full
+# size, L1's SSIM advantage holds in two seeds of three, and is smaller.
 #
 # ## 7. FBPConvNet: the U-Net
 #
