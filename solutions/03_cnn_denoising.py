@@ -56,10 +56,12 @@
 # loaded machine). About 45 s of it make the data and tune the classical baselines (the
 # same in every lesson), about 65 s train the nine small CNNs (three kinds, three seeds
 # each) and about 40 s the U-Net. CPU full mode (128 x 128, 2000 training images, a
-# U-Net of width 32 trained for up to 20 epochs): several hours on one thread, most of it
-# the U-Net (about 5 minutes per epoch, an older measurement; the full run has not been
-# timed since); on a GPU expect minutes (not measured). If it runs many times slower than
-# that, PyTorch's threads may be fighting over the cores: set the environment variable
+# U-Net of width 32 trained for up to 20 epochs): 53 minutes measured end to end with
+# two threads on a 2-core CPU, partly shared with another job (2026-12-07): 37 of them
+# the U-Net's 20 epochs, about 10
+# the nine small CNNs, about 5 the classical baselines and the noise study; on one thread
+# expect longer (not measured), on a GPU minutes (not measured). If it runs many times
+# slower than that, PyTorch's threads may be fighting over the cores: set the variable
 # `OMP_NUM_THREADS=1` (or call `torch.set_num_threads(1)`) before starting.
 
 # %% [markdown]
@@ -83,8 +85,10 @@
 # with the best mean PSNR on the **validation** split. Only then do the splits' FBP
 # images, `split.x_fbp`, exist.
 #
-# The numbers quoted in the text of this lesson are those of quick mode (64 x 64); a
-# full-mode run prints its own, and `benchmarks/README.md` reports the full-size ones.
+# The numbers quoted in the text of this lesson are those of quick mode (64 x 64),
+# except in the paragraphs marked **Full mode**, which quote one full-mode run
+# (2026-12-07). A full-mode run prints its own numbers, and `benchmarks/README.md`
+# reports the full-size benchmark.
 
 # %%
 import ipywidgets as widgets
@@ -599,13 +603,14 @@ else:       # full mode: the margins of the full-mode run quoted below the cell
 # left to you (raise `SMALL_EPOCHS`); with a short budget residual learning is clearly
 # better, and it is what we use from now on.
 #
-# **Full mode** answers part of that question (one run per seed, 2026-12-07: 128 x 128,
-# 2000 training images, 3 epochs, so 750 optimiser steps instead of 128). The order is
-# the same, the gap much smaller: residual minus direct is +1.27, +1.40 and +1.40 dB, every
-# interval's lower end at +1.20 dB or more. The direct network has learned to copy and is
-# now 3.5 to 3.7 dB *above* FBP (the residual one 4.8 to 5.1 dB), and the spread between
-# seeds is about 0.2 dB for both. So most of quick mode's 4 to 7 dB is the direct
-# network's slow start; with more steps it shrinks, without closing in this budget.
+# **Full mode** (one run per seed, 2026-12-07) gives a hint: 3 epochs of 2000 training
+# images make 750 optimiser steps instead of 128 — but the images are also 128 x 128 and
+# four times as many, so the number of steps is not isolated. The order is the same, the
+# gap much smaller: residual minus direct is +1.27, +1.40 and +1.40 dB, every interval's
+# lower end at +1.20 dB or more. The direct network has learned to copy and is now 3.5 to
+# 3.7 dB *above* FBP (the residual one 4.8 to 5.1 dB), and the spread between seeds is
+# about 0.2 dB for both. This suggests that much of quick mode's 4 to 7 dB is the direct
+# network's slow start: the gap shrinks, without closing in this budget.
 #
 # ## 6. Which loss? MSE learns a mean, L1 a median
 #
@@ -749,9 +754,13 @@ if QUICK:   # what the text below reports, in every seed (quick mode)
         "MSE should make the largest errors smaller"
     assert all(d.low > 0 for d in l1_ssim.values()), "L1 should give the higher SSIM"
 else:       # full mode: the kinds of error stay; the SSIM advantage in two seeds of three
-    assert all(stats["L1", k]["median"] < stats["MSE", k]["median"] for k in SEEDS)
-    assert all(stats["MSE", k]["p99"] < stats["L1", k]["p99"] for k in SEEDS)
-    assert sum(d.low > 0 for d in l1_ssim.values()) >= 2
+    assert all(stats["L1", k]["median"] < stats["MSE", k]["median"] for k in SEEDS), \
+        "L1 should make typical errors smaller"
+    assert all(stats["MSE", k]["p99"] < stats["L1", k]["p99"] for k in SEEDS), \
+        "MSE should make the largest errors smaller"
+    assert sum(d.low > 0 for d in l1_ssim.values()) >= 2, "L1's SSIM lead in 2 seeds of 3"
+assert all(stats["L1", k]["within"] > stats["MSE", k]["within"] for k in SEEDS), \
+    "L1 should get more pixels within 0.01 of the truth (both modes)"
 
 # %% [markdown]
 # In all three seeds the two networks make different *kinds* of errors. The L1 network
@@ -776,10 +785,14 @@ else:       # full mode: the kinds of error stay; the SSIM advantage in two seed
 # **Full mode** (one run per seed, 2026-12-07) keeps the kinds of error: in all three
 # seeds the L1 network has the smaller median error (0.0134 to 0.0139 against 0.0138 to
 # 0.0143) and more pixels within 0.01 of the truth (39.1 to 40.3 % against 38.1 to
-# 39.2 %), and the MSE network the smaller 99th percentile (0.1246 to 0.1277 against
-# 0.1285 to 0.1309). The scores shrink towards zero: L1 minus MSE is +0.10, −0.20 and −0.14 dB in
-# PSNR, and +0.006, +0.003 and +0.000 in SSIM, the last interval including zero. At full
-# size, L1's SSIM advantage holds in two seeds of three, and is smaller.
+# 39.2 %; in seed 1 barely, 39.22 against 39.16 %), and the MSE network the smaller 99th
+# percentile (0.1246 to 0.1277 against 0.1285 to 0.1309). These pixel statistics have
+# no interval. In PSNR the differences do not shrink: L1 minus MSE is +0.10, −0.20 and
+# −0.14 dB, every interval excluding zero, but seed 0 puts L1 ahead and seeds 1 and 2
+# put MSE ahead. Each interval covers the test images, not the training, so any one
+# seed alone would have named a winner, and seed 0 the other one. In SSIM L1's lead
+# shrinks, to +0.006, +0.003 and +0.000, the last interval including zero: it holds in
+# two seeds of three.
 #
 # ## 7. FBPConvNet: the U-Net
 #
@@ -862,6 +875,11 @@ assert unet_vs_cnn.low > 1.0, "the U-Net should beat the small CNN by at least 1
 # by only 0.1 dB between seeds, which suggests, but does not prove, that 1.9 dB is well
 # clear of that noise.
 #
+# **Full mode** (one run): the U-Net of width 32 is 2.60 dB ahead of the small CNN
+# (interval 2.47 to 2.73; the small CNN's seeds spread by 0.2 dB at this size) and 7.44
+# dB ahead of FBP (7.18 to 7.71). Its best validation epoch was the 17th of 20, so early
+# stopping never ended the run, and it may still have been improving.
+#
 # ## 8. Over-fitting and early stopping
 #
 # Our U-Net has more than a hundred thousand weights. With hundreds of training images
@@ -903,7 +921,11 @@ assert more_data.low > 0, "the U-Net trained on the whole training set should be
 # epochs and then rises: **over-fitting**. What it learns about two particular images
 # does not carry over to others. Three remedies:
 #
-# - **more data** (here: the whole training set gives 3.7 dB more, see above);
+# - **more data** (here: the U-Net trained on the whole training set is 3.7 dB better,
+#   see above, though it is also wider and trained differently. **Full mode**, one run:
+#   4.96 dB, interval 4.74 to 5.18, against a network 4 times narrower; the best
+#   epoch is the 9th of 60, after which the training loss falls 7.7 times while the
+#   validation loss rises 9 %);
 # - **early stopping**: keep the weights of the best validation epoch. `cu.train` does
 #   this by default (`restore_best=True`), and with `patience=k` it stops once the
 #   validation loss has not improved for $k$ epochs, which also saves the time;
@@ -988,6 +1010,15 @@ assert tv_vs_fbp_at_high.high < 0, "at four times the noise TV should fall below
 #   the streaks of 30 angles and the blur of a cut-off chosen for noisy data. TV, whose
 #   model fits these piecewise-constant images, gains 2.2 dB (to 33.2 dB).
 #
+# **Full mode** (one run) tells the same story about what more noise costs, with a
+# larger lead for the U-Net over FBP at every level and slightly smaller drops. From
+# 2.5 % to 10 % the U-Net loses 7.3 dB (interval 7.1 to 7.6 dB) where FBP loses 4.0 dB,
+# and its gain over FBP shrinks from 7.4 to 4.1 dB (by 3.3 dB, 3.1 to 3.5). TV falls from
+# 31.3 to 17.5 dB, 3.0 dB below FBP at 10 %, and at 5 % the U-Net is 2.4 dB ahead of it
+# (2.1 to 2.7). Unlike quick mode, the U-Net is ahead of TV at 1.25 and 2.5 % too (see
+# section 12). Without noise TV gains more (2.1 dB against 1.5) but only draws level
+# with the U-Net (33.45 against 33.48 dB).
+#
 # Ducros's slides draw the practical conclusion: **train with the noise you will meet**
 # (or a range of levels), and test on levels you did not train on before trusting a
 # network on a new scanner.
@@ -1060,12 +1091,12 @@ print("change caused by the bars in the region above them (mean |difference|): "
 print(f"real CT slice: U-Net {real_gain:+.2f} dB over FBP (ellipse test images: "
       f"{float(test_gain.min()):+.2f} to {float(test_gain.max()):+.2f} dB, median "
       f"{float(test_gain.median()):+.2f} dB)")
-if QUICK:   # one image each: what the text below reports for quick mode
-    assert max(kept.values()) < 0.5, "no method should get the thin bars back"
-    assert kept["U-Net"] <= kept["FBP"], "the network keeps no more than its input"
-    assert ghost["U-Net"] < ghost["FBP"], "the network invents no ghosts above the bars"
-    assert float(test_gain.min()) < real_gain < float(test_gain.median()), \
-        "on a real slice the gain should lie in the test range, below its median"
+# one image each; what the text below reports, in quick mode and in the full-mode run
+assert max(kept.values()) < 0.5, "no method should get the thin bars back"
+assert kept["U-Net"] <= kept["FBP"], "the network keeps no more than its input"
+assert ghost["U-Net"] < ghost["FBP"], "the network invents no ghosts above the bars"
+assert float(test_gain.min()) < real_gain < float(test_gain.median()), \
+    "on a real slice the gain should lie in the test range, below its median"
 
 # %% [markdown]
 # **The bars.** FBP keeps about a third of their contrast (0.35): bars one pixel wide and
@@ -1084,6 +1115,13 @@ if QUICK:   # one image each: what the text below reports for quick mode
 # tissue, and the sharp outline of the vertebra, are smoothed away, because nothing like
 # them was in the training set. (One slice and one noise draw: read these numbers as an
 # illustration, not as a measurement of "real data".)
+#
+# **Full mode** (one run) agrees on the U-Net. The bars, still one pixel wide, now five
+# apart, fare worse: FBP keeps 0.22 of their contrast and the U-Net 0.15, and above them
+# the U-Net changes less than FBP (0.0042 against 0.0098). On the real slice the U-Net
+# gains 5.1 dB over FBP, inside its range on the test images (3.5 to 10.9 dB) and below
+# their median (7.3 dB). TV does not repeat its quick-mode behaviour: it keeps less of
+# the bars than FBP (0.19) and changes less above them (0.0082).
 #
 # In neither experiment does the output warn about what is missing: it looks just as
 # confident as on the test set. Both experiments are **distribution shift**: the test
@@ -1171,9 +1209,12 @@ unet_vs_tv = {metric: cu.paired_difference(row_unet, tv_row, metric=metric)
               for metric in ("PSNR (dB)", "SSIM")}
 for d in unet_vs_tv.values():
     print(d)
-if QUICK:     # in quick mode TV is ahead (see the text below); full mode: see the benchmark
+if QUICK:     # in quick mode TV is ahead (see the text below)
     assert unet_vs_tv["PSNR (dB)"].high < 0, "in quick mode TV should be ahead in PSNR"
     assert unet_vs_tv["SSIM"].high < 0, "... and in SSIM"
+else:         # full mode: the wider, longer-trained U-Net is ahead (the text's figures)
+    assert unet_vs_tv["PSNR (dB)"].low > 0.3, "in full mode the U-Net should lead TV"
+    assert unet_vs_tv["SSIM"].low > 0, "... and in SSIM"
 
 # %%
 chosen = [0, 5, 9]
@@ -1192,11 +1233,13 @@ for i, k in enumerate(chosen):
 cu.show_images(images, titles, ncols=5, vmin=0, vmax=1, size=2.8);
 
 # %% [markdown]
-# **Where the U-Net stands.** It beats FBP by 5.8 dB and the small CNN by 1.9 dB. Once
-# trained, it needs one network pass per image (about 10 ms here, the FBP included); TV
-# iterates until it converges, each iteration a projection and a backprojection (50 to 110
-# ms per image in our runs on a busy machine). For realistic image sizes, 3-D volumes and
-# GPUs, where every projection is expensive, that gap grows by orders of magnitude.
+# **Where the U-Net stands.** In quick mode it beats FBP by 5.8 dB and the small CNN by
+# 1.9 dB (full mode: 7.4 and 2.6 dB). Once trained, it needs one network pass per image
+# (about 10 ms in quick mode, the FBP included; 27 ms in full mode); TV iterates until
+# it converges, each iteration a projection and a backprojection (50 to 110 ms per image
+# in our quick-mode runs on a busy machine, 144 ms in full mode). For realistic image
+# sizes, 3-D volumes and GPUs, where every projection is expensive, that gap grows by
+# orders of magnitude.
 #
 # **In image quality, TV wins in quick mode**, and the paired intervals leave no doubt:
 # the U-Net is 0.54 dB behind in PSNR (interval 0.40 to 0.67 dB) and 0.006 behind in
@@ -1211,16 +1254,26 @@ cu.show_images(images, titles, ncols=5, vmin=0, vmax=1, size=2.8);
 # - four short epochs of a U-Net of width 16 do not get all the way: the validation
 #   PSNR was still rising at the last epoch.
 #
-# With more data the U-Net catches up, but read the published numbers with care. On
-# dival's full setting (128 x 128), Baguer et al. (2020) report 29.36 dB for FBP + U-Net,
-# trained on all 32 000 training pairs, against 27.96 dB for TV. Our TV, tuned on
-# validation and run to convergence, scores well above that published TV: in the course's
-# own full-size benchmark (`benchmarks/README.md`, section "The ellipses benchmark") it
-# reaches 31.34 dB, and FBP + U-Net (width 16, 2000 training images, 6 epochs on a CPU)
-# is level with it at 31.38 dB. The published gap may therefore owe part of its size to
-# a less tuned TV, or to differences in the data that the benchmark's notes discuss; our
-# own measurement, with equal care for both, shows a tie, not a reversal. Away from the
-# training noise (section 9) the picture changes as well: at twice the noise the U-Net is ahead of TV with its fixed $\lambda$. On images
+# **Full mode: in our run the order reverses.** This lesson's full-mode run (one
+# training, 2026-12-07: 128 x 128, the U-Net of width 32 trained on 2000 images for 20
+# epochs, 5000 steps, 37 minutes on two CPU threads) is ahead of the same carefully tuned
+# TV on the same 100 test images: by 0.59 dB in PSNR (interval 0.50 to 0.68 dB) and by
+# 0.014 in SSIM (0.012 to 0.017), in 27 ms per image against TV's 144 ms. The interval
+# covers the test images, not the training: the U-Net was trained once (the small
+# CNNs' seeds spread by 0.2 dB at this size). The course's full-size benchmark
+# (`benchmarks/README.md`, section "The ellipses benchmark"), whose U-Net has width 16
+# and was trained 6 epochs on the same 2000 images, finds it only level with TV (+0.04
+# dB, interval −0.04 to +0.12). The two runs differ in width and in training length,
+# one run each, so we cannot tell which of the two made the difference.
+#
+# Read the published numbers with the same care. On dival's full setting, Baguer et al.
+# (2020) report 29.36 dB for FBP + U-Net, trained on all 32 000 training pairs, against
+# 27.96 dB for TV. Our TV, tuned on validation and run to convergence, scores well above
+# that published TV, and our margin for the U-Net is 0.6 dB, not their 1.4 dB: the
+# published gap may owe part of its size to a less tuned TV, or to differences in the
+# data that the benchmark's notes discuss. Away from the training noise (section 9) the
+# picture changes as well: at twice the noise the U-Net is ahead of TV with its fixed
+# $\lambda$, in both modes. On images
 # that are not piecewise constant, TV's prior is wrong, and the network's is only as
 # good as its training images (section 10). Learned methods win where the training data
 # describe the images better than any formula does, and where there are enough of them;
@@ -1292,18 +1345,25 @@ cu.checks.quiz(
 #   evaluation is `eval()` plus `no_grad()`, with a fixed data range. The validation
 #   split chooses when to stop; the test split only reports.
 # - One training run is one random draw. Compare two trainings over several seeds, and
-#   two methods image by image, with the paired interval: in this lesson one seed alone
-#   would have shown MSE ahead of L1 in PSNR, where the other two show a tie.
+#   two methods image by image, with the paired interval: in this lesson's quick mode
+#   one seed alone would have shown MSE ahead of L1 in PSNR, where the other two show a
+#   tie; in full mode every seed's interval excludes zero, one with L1 ahead and two
+#   with MSE ahead.
 # - Residual learning (predict the artefacts, add the input) trains much faster than
-#   predicting the image (4 to 7 dB ahead after two epochs, in every seed); the U-Net's
-#   multi-scale view removes artefacts that a small CNN cannot tell from edges.
+#   predicting the image (4 to 7 dB ahead after two epochs, in every seed; 1.3 to 1.4
+#   dB after three epochs at full size, where the direct network has caught up more);
+#   the U-Net's multi-scale view removes artefacts that a small CNN cannot tell from
+#   edges.
 # - MSE training learns a conditional mean and blurs what is ambiguous; L1 learns a
-#   median: more pixels almost exact, a few larger errors, a higher SSIM, the same PSNR.
+#   median: more pixels almost exact, a few larger errors, a higher SSIM (in two seeds of
+#   three at full size), a PSNR within 0.2 dB whose sign depends on the seed.
 # - A hand-made prior that fits the images is hard to beat with little data: on dival's
 #   piecewise-constant ellipses, TV is ahead of our quickly trained U-Net. At full size,
-#   with 2000 training images, the course's benchmark finds the U-Net level with a
-#   carefully tuned TV; the published benchmark, with 32 000 pairs, puts it ahead of
-#   a TV that scores well below ours.
+#   with 2000 training images, a U-Net of width 32 trained for 20 epochs was 0.6 dB
+#   ahead of a carefully tuned TV (this lesson's full mode, one run), a U-Net of width
+#   16 trained for 6 epochs only level with it (the course's benchmark); the
+#   published benchmark, with 32 000 pairs, puts it 1.4 dB ahead of a TV that scores
+#   well below ours.
 # - A network is reliable only near its training distribution: more noise than in
 #   training costs it several dB, and structures it never saw, or that its input has
 #   lost, are smoothed away — without any warning in the output.
