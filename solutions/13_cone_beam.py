@@ -689,17 +689,31 @@ cu.results_table(probe)
 # data this lesson would probably have ranked CGLS above FDK. FDK loses a little on
 # $Ax$ too: our projector interpolates, so its data are smoother than exact line
 # integrals, and FDK, which never uses $A$, reconstructs them slightly blurred. A finer
-# grid has a smaller model error (our 64³ full mode), and every real scanner has its
-# own.
+# grid has a smaller model error, and every real scanner has its own.
+#
+# **Full mode** (64³, 16 validation volumes, one run, 2026-12-07) shows the finer grid's
+# effect. The model error falls to 1.06 % of the data, level with the noise (1.10 %),
+# and neither alone stops CGLS any more: removing the noise gains 0.44 dB, removing the
+# model error 0.35 dB, removing both 1.45 dB. Only data that are both crime-made and
+# noise-free let CGLS overtake FDK (36.70 against 36.54 dB, and still climbing at
+# iteration 40); with the same noise, crime-made data leave it behind FDK (35.60 against
+# 36.43 dB).
 
 # %%
 noisy, clean, crime_noisy, crime_clean = (row["CGLS, best (dB)"] for row in probe)
 print(f"CGLS gains {clean - noisy:+.2f} dB without noise, {crime_noisy - noisy:+.2f} dB "
       f"without model error, {crime_clean - noisy:+.2f} dB without either "
       f"({n_probe} validation volumes, point estimates)")
-assert crime_noisy - noisy > 1.0 > abs(clean - noisy), "the model error, not the noise, stops CGLS"
-assert all(row["CGLS, best (dB)"] > row["FDK (dB)"] for row in probe[2:]), \
-    "with crime-made data CGLS should overtake FDK"
+if QUICK:   # at 32³ the model error is twice the noise
+    assert crime_noisy - noisy > 1.0 > abs(clean - noisy), \
+        "the model error, not the noise, stops CGLS"
+    assert all(row["CGLS, best (dB)"] > row["FDK (dB)"] for row in probe[2:]), \
+        "with crime-made data CGLS should overtake FDK"
+else:       # at 64³ the two are level: neither alone, both together
+    assert crime_clean - noisy > 1.0 > max(clean - noisy, crime_noisy - noisy), \
+        "at 64³ only removing both the noise and the model error should free CGLS"
+    assert probe[3]["CGLS, best (dB)"] > probe[3]["FDK (dB)"] > probe[2]["CGLS, best (dB)"], \
+        "only crime-made noise-free data should let CGLS overtake FDK"
 
 # %% [markdown]
 # ## 5. Learning in 3D
