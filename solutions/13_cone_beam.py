@@ -48,7 +48,9 @@
 # **Estimated run time.** CPU quick mode (`COURSE_QUICK=1`): see the README's course map
 # for the measured time, about a minute on a quiet 2-core CPU, with 32³ volumes for the
 # learned part and 48³ for FDK. Full mode (64³ volumes, more training and test volumes):
-# not measured yet; a GPU is advised. The notebook uses one CPU thread.
+# not measured end to end yet (its first four sections took 9 minutes on one thread);
+# a GPU is advised. On a CPU the notebook uses one thread in quick mode (the tests run
+# two notebooks side by side) and all of PyTorch's threads in full mode.
 
 # %% [markdown]
 # ## 0. Set-up
@@ -75,7 +77,7 @@ import course_utils as cu
 cu.seed_everything(0)
 device = cu.device()
 QUICK = cu.QUICK
-if device.type == "cpu":
+if device.type == "cpu" and QUICK:   # quick mode shares the cores with other tests
     torch.set_num_threads(1)
 
 N = 32 if QUICK else 64             # side of the volumes of the learned experiment (sections 2, 4, 5)
